@@ -1,0 +1,82 @@
+// Gallery storage and exact cosine top-k search on the CPU.
+//
+// Rows are fixed-size float vectors stored in blocks that never move, so a search can run on a
+// worker thread while the owner appends rows or marks rows dead from another thread:
+//   - Search reads rows [0, rows()) as of its start; rows appended later are not seen.
+//   - Put(row == rows()) appends; Kill(row) is an atomic flag; both may run during a Search.
+//   - Put(row < rows()) overwrites a row and must not run while a Search may read it: the owner
+//     (lib/gallery.ts) only reuses rows of removed entries when no search is in flight.
+//   - Put and Kill themselves are called from one thread at a time.
+// Vectors are stored as given: callers normalise them, so the dot product is the cosine.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace maskface {
+
+// Results of a k-nearest search for n_queries queries, laid out query-major: rows[q * k + i],
+// scores[q * k + i] for i < counts[q], best first; unused slots hold row -1 and score -inf.
+struct TopKOutput {
+  int32_t* rows;
+  float* scores;
+  uint32_t* counts;
+};
+
+struct SearchParams {
+  const float* queries = nullptr;  // n_queries x dim, row-major
+  size_t n_queries = 0;
+  size_t k = 10;                   // >= 1
+  float threshold = -1e30f;        // keep only scores >= threshold
+  int n_threads = 1;
+};
+
+// Exact top-k of queries against a contiguous row-major matrix (n_rows x dim). live (nullable)
+// marks rows to consider (nonzero = live). Ties are broken by the lower row index, so results are
+// deterministic. This is the kernel GalleryStore::Search runs block by block.
+void ExactTopK(const float* matrix, size_t n_rows, size_t dim, const uint8_t* live,
+               const SearchParams& params, TopKOutput out);
+
+class GalleryStore {
+ public:
+  explicit GalleryStore(size_t dim);
+  ~GalleryStore();
+  GalleryStore(const GalleryStore&) = delete;
+  GalleryStore& operator=(const GalleryStore&) = delete;
+
+  size_t dim() const { return dim_; }
+  // High-water mark: every row ever written (live or dead).
+  size_t rows() const { return rows_.load(std::memory_order_acquire); }
+  size_t live() const { return live_.load(std::memory_order_relaxed); }
+  // Bytes of vector storage held (for memory reporting).
+  size_t bytes() const;
+
+  // Reserves space so that rows up to `rows` need no allocation.
+  void Reserve(size_t rows);
+  // Writes vector `vec` (dim floats) at `row` and marks it live. row <= rows().
+  void Put(size_t row, const float* vec);
+  // Marks a row dead. Returns false when it was not live.
+  bool Kill(size_t row);
+  bool IsLive(size_t row) const;
+  // Copies row `row` into out (dim floats).
+  void Get(size_t row, float* out) const;
+
+  // Exact cosine top-k over live rows. params.queries has params.n_queries x dim floats.
+  void Search(const SearchParams& params, TopKOutput out) const;
+
+ private:
+  struct Block;
+  std::vector<Block*> SnapshotBlocks(size_t* n_rows) const;
+  Block* BlockFor(size_t row, bool create);
+
+  const size_t dim_;
+  mutable std::mutex blocks_mutex_;  // guards the block table only, never held during a scan
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::atomic<size_t> rows_{0};
+  std::atomic<size_t> live_{0};
+};
+
+}  // namespace maskface
