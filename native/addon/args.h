@@ -1,0 +1,57 @@
+// Argument unwrapping for the native methods. lib/ validates every public argument first; these
+// re-checks are cheap and turn a lib/ bug into an ERR_INVALID_ARGUMENT instead of a crash.
+#pragma once
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "addon/errors.h"
+
+namespace maskface::addon {
+
+[[noreturn]] inline void ThrowInvalid(Napi::Env env, const std::string& message) {
+  throw MakeError(env, JsCode::kInvalidArgument, message);
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> TypedArrayArg(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsTypedArray()) ThrowInvalid(env, std::string(what) + " must be a typed array");
+  auto array = value.As<Napi::TypedArray>();
+  bool ok = false;
+  switch (array.TypedArrayType()) {
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: ok = std::is_same<T, uint8_t>::value; break;
+    case napi_float32_array: ok = std::is_same<T, float>::value; break;
+    case napi_float64_array: ok = std::is_same<T, double>::value; break;
+    case napi_uint32_array: ok = std::is_same<T, uint32_t>::value; break;
+    case napi_int32_array: ok = std::is_same<T, int32_t>::value; break;
+    default: ok = false;
+  }
+  if (!ok) ThrowInvalid(env, std::string(what) + " has the wrong element type");
+  return value.As<Napi::TypedArrayOf<T>>();
+}
+
+inline double NumberArg(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsNumber()) ThrowInvalid(env, std::string(what) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number)) ThrowInvalid(env, std::string(what) + " must be finite");
+  return number;
+}
+
+inline int64_t IntegerArg(Napi::Env env, Napi::Value value, const char* what, int64_t min, int64_t max) {
+  double number = NumberArg(env, value, what);
+  if (number != std::floor(number) || number < static_cast<double>(min) || number > static_cast<double>(max)) {
+    ThrowInvalid(env, std::string(what) + " must be an integer in [" + std::to_string(min) + ", " +
+                          std::to_string(max) + "]");
+  }
+  return static_cast<int64_t>(number);
+}
+
+inline Napi::Object ObjectArg(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsObject()) ThrowInvalid(env, std::string(what) + " must be an object");
+  return value.As<Napi::Object>();
+}
+
+}  // namespace maskface::addon

@@ -1,0 +1,63 @@
+#include "addon/errors.h"
+
+#include <new>
+
+#include "addon/instance_data.h"
+
+namespace maskface::addon {
+
+JsCode FromCore(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return JsCode::kInvalidArgument;
+    case ErrorCode::kDimensionMismatch: return JsCode::kDimensionMismatch;
+    case ErrorCode::kModelLoad: return JsCode::kModelLoad;
+    case ErrorCode::kInference: return JsCode::kInference;
+    case ErrorCode::kOutOfMemory: return JsCode::kOutOfMemory;
+    case ErrorCode::kInternal: return JsCode::kInternal;
+  }
+  return JsCode::kInternal;
+}
+
+const char* CodeString(JsCode code) {
+  switch (code) {
+    case JsCode::kInvalidArgument: return "ERR_INVALID_ARGUMENT";
+    case JsCode::kDimensionMismatch: return "ERR_DIMENSION_MISMATCH";
+    case JsCode::kModelLoad: return "ERR_MODEL_LOAD";
+    case JsCode::kInference: return "ERR_INFERENCE";
+    case JsCode::kOutOfMemory: return "ERR_OUT_OF_MEMORY";
+    case JsCode::kDisposed: return "ERR_DISPOSED";
+    case JsCode::kInternal: return "ERR_INTERNAL";
+  }
+  return "ERR_INTERNAL";
+}
+
+Napi::Error MakeError(Napi::Env env, JsCode code, const std::string& message) {
+  auto* data = InstanceData::Get(env);
+  if (data != nullptr && !data->error_class.IsEmpty()) {
+    Napi::Object error = data->error_class.New({Napi::String::New(env, message), Napi::String::New(env, CodeString(code))});
+    return Napi::Error(env, error);
+  }
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, CodeString(code)));
+  return error;
+}
+
+void DescribeCurrentException(JsCode* code, std::string* message) {
+  try {
+    throw;
+  } catch (const Error& e) {
+    *code = FromCore(e.code());
+    *message = e.what();
+  } catch (const std::bad_alloc&) {
+    *code = JsCode::kOutOfMemory;
+    *message = "out of memory";
+  } catch (const std::exception& e) {
+    *code = JsCode::kInternal;
+    *message = e.what();
+  } catch (...) {
+    *code = JsCode::kInternal;
+    *message = "unknown native exception";
+  }
+}
+
+}  // namespace maskface::addon

@@ -1,0 +1,287 @@
+#include "addon/gallery_wrap.h"
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "addon/args.h"
+#include "addon/errors.h"
+#include "addon/promise_worker.h"
+#include "core/vector_math.h"
+
+namespace maskface::addon {
+namespace {
+
+constexpr int64_t kMaxDim = 65536;
+constexpr int64_t kMaxTopK = 4096;
+constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
+
+// Checks rows and vectors and writes them: rows[i] gets vectors[i * dim ...]. The vectors are
+// normalised again here, so the store only ever holds unit vectors.
+void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const float* vectors, int active_searches) {
+  const size_t dim = store.dim();
+  std::vector<float> row(dim);
+  for (size_t i = 0; i < count; ++i) {
+    const float* source = vectors + i * dim;
+    if (!AllFinite(source, dim)) {
+      throw Error(ErrorCode::kInvalidArgument, "vector " + std::to_string(i) + " contains NaN or Infinity");
+    }
+    std::copy(source, source + dim, row.begin());
+    if (!L2Normalize(row.data(), dim)) {
+      throw Error(ErrorCode::kInvalidArgument, "vector " + std::to_string(i) + " has zero length");
+    }
+    if (rows[i] < store.rows() && active_searches > 0) {
+      throw Error(ErrorCode::kInternal, "row " + std::to_string(rows[i]) + " rewritten while a search may read it");
+    }
+    store.Put(rows[i], row.data());
+  }
+}
+
+class PutWorker : public PromiseWorker {
+ public:
+  PutWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<GalleryStore> store,
+            std::shared_ptr<std::atomic<int>> active_searches, Napi::Uint32Array rows, Napi::Float32Array vectors)
+      : PromiseWorker(env, "maskface:gallery.put"),
+        owner_(Napi::Persistent(owner)),
+        rows_ref_(Napi::Persistent(rows)),
+        vectors_ref_(Napi::Persistent(vectors)),
+        store_(std::move(store)),
+        active_searches_(std::move(active_searches)),
+        rows_(rows.Data()),
+        count_(rows.ElementLength()),
+        vectors_(vectors.Data()) {}
+
+ protected:
+  void Compute() override { PutRows(*store_, rows_, count_, vectors_, active_searches_->load()); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  Napi::ObjectReference owner_;
+  Napi::Reference<Napi::Uint32Array> rows_ref_;      // pinned until the copy is done
+  Napi::Reference<Napi::Float32Array> vectors_ref_;  // pinned until the copy is done
+  std::shared_ptr<GalleryStore> store_;
+  std::shared_ptr<std::atomic<int>> active_searches_;
+  const uint32_t* rows_;
+  size_t count_;
+  const float* vectors_;
+};
+
+class SearchWorker : public PromiseWorker {
+ public:
+  SearchWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const GalleryStore> store,
+               std::shared_ptr<std::atomic<int>> active_searches, Napi::Float32Array queries, SearchParams params)
+      : PromiseWorker(env, "maskface:gallery.search"),
+        owner_(Napi::Persistent(owner)),
+        queries_ref_(Napi::Persistent(queries)),
+        store_(std::move(store)),
+        active_searches_(std::move(active_searches)),
+        params_(params) {
+    params_.queries = queries.Data();
+    active_searches_->fetch_add(1);
+  }
+  ~SearchWorker() override { active_searches_->fetch_sub(1); }
+
+ protected:
+  void Compute() override {
+    const size_t slots = params_.n_queries * params_.k;
+    rows_.resize(slots);
+    scores_.resize(slots);
+    counts_.resize(params_.n_queries);
+    store_->Search(params_, TopKOutput{rows_.data(), scores_.data(), counts_.data()});
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object result = Napi::Object::New(env);
+    auto rows = Napi::Int32Array::New(env, rows_.size());
+    std::copy(rows_.begin(), rows_.end(), rows.Data());
+    auto scores = Napi::Float32Array::New(env, scores_.size());
+    std::copy(scores_.begin(), scores_.end(), scores.Data());
+    auto counts = Napi::Uint32Array::New(env, counts_.size());
+    std::copy(counts_.begin(), counts_.end(), counts.Data());
+    result.Set("rows", rows);
+    result.Set("scores", scores);
+    result.Set("counts", counts);
+    return result;
+  }
+
+ private:
+  Napi::ObjectReference owner_;
+  Napi::Reference<Napi::Float32Array> queries_ref_;
+  std::shared_ptr<const GalleryStore> store_;
+  std::shared_ptr<std::atomic<int>> active_searches_;
+  SearchParams params_;
+  std::vector<int32_t> rows_;
+  std::vector<float> scores_;
+  std::vector<uint32_t> counts_;
+};
+
+// Shared checks of put/putAsync arguments.
+void CheckPutArgs(Napi::Env env, const GalleryStore& store, Napi::Uint32Array rows, Napi::Float32Array vectors) {
+  const size_t count = rows.ElementLength();
+  if (vectors.ElementLength() != count * store.dim()) {
+    throw MakeError(env, JsCode::kDimensionMismatch,
+                    "expected " + std::to_string(count) + " x " + std::to_string(store.dim()) + " values, got " +
+                        std::to_string(vectors.ElementLength()));
+  }
+  // Rows must be existing rows or extend the store contiguously (lib/ allocates them in order).
+  size_t next = store.rows();
+  for (size_t i = 0; i < count; ++i) {
+    if (rows[i] > next || rows[i] >= kMaxRows) ThrowInvalid(env, "row " + std::to_string(rows[i]) + " is out of range");
+    if (rows[i] == next) ++next;
+  }
+}
+
+}  // namespace
+
+Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
+  return ObjectWrap<GalleryWrap>::DefineClass(env, "GalleryStore",
+                                              {
+                                                  InstanceMethod<&GalleryWrap::Put>("put"),
+                                                  InstanceMethod<&GalleryWrap::PutAsync>("putAsync"),
+                                                  InstanceMethod<&GalleryWrap::Kill>("kill"),
+                                                  InstanceMethod<&GalleryWrap::Get>("get"),
+                                                  InstanceMethod<&GalleryWrap::Reserve>("reserve"),
+                                                  InstanceMethod<&GalleryWrap::Search>("search"),
+                                                  InstanceMethod<&GalleryWrap::Stats>("stats"),
+                                                  InstanceMethod<&GalleryWrap::Dispose>("dispose"),
+                                              });
+}
+
+GalleryWrap::GalleryWrap(const Napi::CallbackInfo& info)
+    : ObjectWrap<GalleryWrap>(info), registration_(info.Env(), this), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  Guard(env, [&] {
+    size_t dim = static_cast<size_t>(IntegerArg(env, info[0], "dim", 1, kMaxDim));
+    store_ = std::make_shared<GalleryStore>(dim);
+  });
+}
+
+GalleryWrap::~GalleryWrap() {
+  if (reported_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env_, -reported_bytes_);
+}
+
+void GalleryWrap::Release() { store_.reset(); }
+
+std::shared_ptr<GalleryStore> GalleryWrap::Live(Napi::Env env) const {
+  if (!store_) throw MakeError(env, JsCode::kDisposed, "the gallery has been disposed");
+  return store_;
+}
+
+void GalleryWrap::ReportMemory(Napi::Env env) {
+  const int64_t bytes = store_ ? static_cast<int64_t>(store_->bytes()) : 0;
+  if (bytes != reported_bytes_) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, bytes - reported_bytes_);
+    reported_bytes_ = bytes;
+  }
+}
+
+// put(rows: Uint32Array, vectors: Float32Array): synchronous, for a few rows
+Napi::Value GalleryWrap::Put(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
+    auto vectors = TypedArrayArg<float>(env, info[1], "vectors");
+    CheckPutArgs(env, *store, rows, vectors);
+    PutRows(*store, rows.Data(), rows.ElementLength(), vectors.Data(), active_searches_->load());
+    ReportMemory(env);
+    return env.Undefined();
+  });
+}
+
+// putAsync(rows, vectors) -> Promise<void>: the copy runs on a worker thread; both arrays stay
+// pinned until it is done.
+Napi::Value GalleryWrap::PutAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
+    auto vectors = TypedArrayArg<float>(env, info[1], "vectors");
+    CheckPutArgs(env, *store, rows, vectors);
+    // Reserve here, on the main thread, so the memory is reported before the copy starts.
+    size_t high = store->rows();
+    for (size_t i = 0; i < rows.ElementLength(); ++i) high = std::max<size_t>(high, rows[i] + 1);
+    store->Reserve(high);
+    ReportMemory(env);
+    return (new PutWorker(env, Value(), store, active_searches_, rows, vectors))->Start();
+  });
+}
+
+// kill(rows: Uint32Array) -> number of rows that were live
+Napi::Value GalleryWrap::Kill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
+    uint32_t killed = 0;
+    for (size_t i = 0; i < rows.ElementLength(); ++i) {
+      if (rows[i] < store->rows() && store->Kill(rows[i])) ++killed;
+    }
+    return Napi::Number::New(env, killed);
+  });
+}
+
+// get(row) -> Float32Array (a copy of the stored unit vector)
+Napi::Value GalleryWrap::Get(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    size_t row = static_cast<size_t>(IntegerArg(env, info[0], "row", 0, kMaxRows));
+    if (row >= store->rows()) ThrowInvalid(env, "row " + std::to_string(row) + " is out of range");
+    auto out = Napi::Float32Array::New(env, store->dim());
+    store->Get(row, out.Data());
+    return out;
+  });
+}
+
+Napi::Value GalleryWrap::Reserve(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    store->Reserve(static_cast<size_t>(IntegerArg(env, info[0], "capacity", 0, kMaxRows)));
+    ReportMemory(env);
+    return env.Undefined();
+  });
+}
+
+// search(queries: Float32Array, count, k, threshold, threads) -> Promise<{rows, scores, counts}>
+Napi::Value GalleryWrap::Search(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    auto queries = TypedArrayArg<float>(env, info[0], "queries");
+    SearchParams params;
+    params.n_queries = static_cast<size_t>(IntegerArg(env, info[1], "count", 1, kMaxRows));
+    params.k = static_cast<size_t>(IntegerArg(env, info[2], "k", 1, kMaxTopK));
+    params.threshold = static_cast<float>(NumberArg(env, info[3], "threshold"));
+    params.n_threads = static_cast<int>(IntegerArg(env, info[4], "threads", 1, 1024));
+    if (queries.ElementLength() != params.n_queries * store->dim()) {
+      throw MakeError(env, JsCode::kDimensionMismatch,
+                      "queries hold " + std::to_string(queries.ElementLength()) + " values; expected " +
+                          std::to_string(params.n_queries) + " x " + std::to_string(store->dim()));
+    }
+    if (!AllFinite(queries.Data(), queries.ElementLength())) ThrowInvalid(env, "queries contain NaN or Infinity");
+    return (new SearchWorker(env, Value(), store, active_searches_, queries, params))->Start();
+  });
+}
+
+Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    Napi::Object stats = Napi::Object::New(env);
+    stats.Set("rows", static_cast<double>(store->rows()));
+    stats.Set("live", static_cast<double>(store->live()));
+    stats.Set("bytes", static_cast<double>(store->bytes()));
+    stats.Set("dim", static_cast<double>(store->dim()));
+    return stats;
+  });
+}
+
+Napi::Value GalleryWrap::Dispose(const Napi::CallbackInfo& info) {
+  Release();
+  ReportMemory(info.Env());
+  return info.Env().Undefined();
+}
+
+}  // namespace maskface::addon

@@ -1,0 +1,64 @@
+// A face-embedding network loaded into ONNX Runtime. Plain C++: no napi here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace maskface::ort {
+
+struct SessionConfig {
+  int intra_op_threads = 1;  // threads inside one Run
+  int inter_op_threads = 1;  // threads across independent graph branches
+};
+
+struct TensorDescription {
+  std::string name;
+  std::vector<int64_t> shape;  // -1 where the dimension is symbolic
+  std::string element_type;    // "float32", "float16", ...
+};
+
+struct ModelDescription {
+  TensorDescription input;
+  std::vector<TensorDescription> outputs;
+  int embedding_output = 0;  // index into outputs
+  int regions_output = -1;   // index of `regions` [N,3,h,w], or -1
+  int64_t embedding_dim = 0;
+  int64_t fixed_batch = 0;   // > 0 when the model only accepts this batch size
+  int input_channels = 3;
+  int input_height = 0;
+  int input_width = 0;
+  int regions_height = 0;
+  int regions_width = 0;
+  std::map<std::string, std::string> metadata;  // ONNX metadata_props
+  std::string producer;
+  std::string graph_name;
+};
+
+class InferenceSession {
+ public:
+  // Parses and prepares a model held in memory. Throws maskface::Error(kModelLoad) with ONNX
+  // Runtime's message when the bytes are not a usable model, or when its inputs and outputs are
+  // not those of a face-embedding network ([N,C,H,W] float input, [N,D] float embedding).
+  static std::unique_ptr<InferenceSession> Create(const uint8_t* model, size_t size, const SessionConfig& config);
+  ~InferenceSession();
+
+  const ModelDescription& description() const { return description_; }
+
+  // Runs `batch` preprocessed faces (batch x C x H x W floats) and writes the raw (not
+  // normalised) embeddings (batch x dim), and the region maps (batch x 3 x h x w) when the model
+  // has them and `regions` is not null. Models with a fixed batch of 1 run once per face.
+  // Thread-safe: several threads may call Run on one session at once. Throws
+  // maskface::Error(kInference) on failure.
+  void Run(const float* input, int64_t batch, float* embeddings, float* regions) const;
+
+ private:
+  struct Impl;
+  explicit InferenceSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  ModelDescription description_;
+};
+
+}  // namespace maskface::ort
