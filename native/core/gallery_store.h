@@ -42,7 +42,8 @@ void ExactTopK(const float* matrix, size_t n_rows, size_t dim, const uint8_t* li
 
 class GalleryStore {
  public:
-  explicit GalleryStore(size_t dim);
+  // rows_per_block: rows per storage block; 0 picks about 16 MiB per block (tests use tiny ones).
+  explicit GalleryStore(size_t dim, size_t rows_per_block = 0);
   ~GalleryStore();
   GalleryStore(const GalleryStore&) = delete;
   GalleryStore& operator=(const GalleryStore&) = delete;
@@ -58,10 +59,11 @@ class GalleryStore {
   void Reserve(size_t rows);
   // Writes vector `vec` (dim floats) at `row` and marks it live. row <= rows().
   void Put(size_t row, const float* vec);
-  // Marks a row dead. Returns false when it was not live.
+  // Marks a row dead. Returns false when it was not live. row < rows().
   bool Kill(size_t row);
+  // False for rows never written (row >= rows()).
   bool IsLive(size_t row) const;
-  // Copies row `row` into out (dim floats).
+  // Copies row `row` into out (dim floats). row < rows().
   void Get(size_t row, float* out) const;
 
   // Exact cosine top-k over live rows. params.queries has params.n_queries x dim floats.
@@ -70,9 +72,11 @@ class GalleryStore {
  private:
   struct Block;
   std::vector<Block*> SnapshotBlocks(size_t* n_rows) const;
-  Block* BlockFor(size_t row, bool create);
+  Block* BlockFor(size_t row) const;
+  void AddBlocksUpTo(size_t rows);
 
   const size_t dim_;
+  const size_t rows_per_block_;
   mutable std::mutex blocks_mutex_;  // guards the block table only, never held during a scan
   std::vector<std::unique_ptr<Block>> blocks_;
   std::atomic<size_t> rows_{0};

@@ -1,0 +1,319 @@
+// Exact top-k on the CPU: a worker per row range, one bounded heap per query and worker, merged
+// at the end. Few queries stream the rows once per kMaxScanQueries queries (bandwidth bound);
+// batches go through a register-blocked GEMM-like kernel (compute bound).
+#include "core/cpu_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace maskface {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+// From this many queries on, the GEMM kernel beats streaming the rows once per 4 queries.
+constexpr size_t kMinQueriesForGemm = 8;
+constexpr size_t kScanChunkRows = 256;   // scores of one scan call stay in L1
+constexpr size_t kGemmChunkPanels = 4;   // row panels per kernel call, reused by every group
+// Packed queries revisited for each row chunk: sized to stay in L2 (1.25 MiB per core here).
+constexpr size_t kQueryBlockBytes = 512 * 1024;
+// Below this many multiply-adds per worker, waking another thread costs more than it saves.
+constexpr size_t kMinMultiplyAddsPerTask = size_t(1) << 20;
+
+struct Hit {
+  float score;
+  int32_t row;
+};
+
+// The search order: higher score first, then lower row.
+bool Better(const Hit& a, const Hit& b) {
+  return a.score > b.score || (a.score == b.score && a.row < b.row);
+}
+
+// One bounded heap per query over one worker's rows, worst hit at the root. gate(q) is the score
+// a row must exceed to enter: just below the threshold until the heap is full, then the root's
+// score. "Exceed" is exact for a full heap because a worker visits its rows in increasing order,
+// so an equal score comes with a higher row and loses the tie.
+class TopKHeaps {
+ public:
+  TopKHeaps(size_t n_queries, size_t capacity, size_t n_gates, float threshold)
+      : capacity_(capacity), hits_(n_queries * capacity), sizes_(n_queries, 0), gates_(n_gates, kInf) {
+    std::fill(gates_.begin(), gates_.begin() + n_queries, std::nextafter(threshold, -kInf));
+  }
+
+  // Gates for every query, padded with +inf to the query groups of the GEMM kernel.
+  const float* gates() const { return gates_.data(); }
+
+  void Push(size_t query, float score, int32_t row) {
+    if (!(score > gates_[query])) return;
+    Hit* heap = &hits_[query * capacity_];
+    size_t& size = sizes_[query];
+    if (size < capacity_) {
+      heap[size++] = {score, row};
+      std::push_heap(heap, heap + size, Better);
+      if (size < capacity_) return;
+    } else {
+      std::pop_heap(heap, heap + size, Better);
+      heap[size - 1] = {score, row};
+      std::push_heap(heap, heap + size, Better);
+    }
+    gates_[query] = heap[0].score;
+  }
+
+  const Hit* hits(size_t query) const { return &hits_[query * capacity_]; }
+  size_t size(size_t query) const { return sizes_[query]; }
+
+ private:
+  size_t capacity_;
+  std::vector<Hit> hits_;
+  std::vector<size_t> sizes_;
+  std::vector<float> gates_;
+};
+
+// Calls fn(segment, first, last) for the local row ranges that cover positions [begin, end) of
+// the segments laid end to end.
+template <typename Fn>
+void ForEachPiece(const RowSegment* segments, size_t n_segments, size_t begin, size_t end, Fn&& fn) {
+  size_t position = 0;
+  for (size_t s = 0; s < n_segments && position < end; ++s) {
+    const RowSegment& segment = segments[s];
+    const size_t first = std::max(begin, position) - position;
+    const size_t last = std::min(end, position + segment.n_rows) - position;
+    if (first < last && begin < position + segment.n_rows) fn(segment, first, last);
+    position += segment.n_rows;
+  }
+}
+
+struct SearchContext {
+  const RowSegment* segments;
+  size_t n_segments;
+  size_t dim;
+  const SearchParams* params;
+  const SearchKernels* kernels;
+  std::vector<float> packed_queries;  // GEMM path only: groups of group_width, dim-major
+};
+
+void ScanRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& heaps) {
+  const size_t dim = ctx.dim;
+  const SearchParams& params = *ctx.params;
+  std::vector<float> scores(kScanChunkRows * kMaxScanQueries);
+  for (size_t q0 = 0; q0 < params.n_queries; q0 += kMaxScanQueries) {
+    const size_t pass_queries = std::min(kMaxScanQueries, params.n_queries - q0);
+    ForEachPiece(ctx.segments, ctx.n_segments, begin, end,
+                 [&](const RowSegment& segment, size_t first, size_t last) {
+      for (size_t chunk = first; chunk < last; chunk += kScanChunkRows) {
+        const size_t n = std::min(kScanChunkRows, last - chunk);
+        ctx.kernels->scan(segment.data + chunk * dim, n, dim, params.queries + q0 * dim,
+                          pass_queries, scores.data());
+        const float* gates = heaps.gates() + q0;
+        for (size_t i = 0; i < n; ++i) {
+          for (size_t j = 0; j < pass_queries; ++j) {
+            const float score = scores[i * pass_queries + j];
+            if (score > gates[j] && segment.IsLive(chunk + i))
+              heaps.Push(q0 + j, score, static_cast<int32_t>(segment.first_row + chunk + i));
+          }
+        }
+      }
+    });
+  }
+}
+
+void GemmRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& heaps) {
+  const size_t dim = ctx.dim;
+  const SearchKernels& kernels = *ctx.kernels;
+  const size_t width = kernels.group_width;
+  const size_t panel = kernels.panel_rows;
+  const size_t chunk_rows = panel * kGemmChunkPanels;
+  const size_t group_floats = dim * width;
+  const size_t n_groups = ctx.packed_queries.size() / group_floats;
+  const size_t groups_per_block = std::max<size_t>(1, kQueryBlockBytes / (group_floats * sizeof(float)));
+
+  std::vector<float> scores(chunk_rows * width);
+  std::vector<uint32_t> masks(chunk_rows);
+  std::vector<float> tail_panel(panel * dim);  // last rows of a piece, zero padded to a panel
+
+  for (size_t g0 = 0; g0 < n_groups; g0 += groups_per_block) {
+    const size_t g1 = std::min(n_groups, g0 + groups_per_block);
+    ForEachPiece(ctx.segments, ctx.n_segments, begin, end,
+                 [&](const RowSegment& segment, size_t first, size_t last) {
+      for (size_t chunk = first; chunk < last; chunk += chunk_rows) {
+        const size_t n = std::min(chunk_rows, last - chunk);
+        const size_t full = n - n % panel;
+        const float* rows = segment.data + chunk * dim;
+        if (full < n) {
+          std::fill(tail_panel.begin(), tail_panel.end(), 0.f);
+          std::memcpy(tail_panel.data(), rows + full * dim, (n - full) * dim * sizeof(float));
+        }
+        for (size_t g = g0; g < g1; ++g) {
+          const float* packed = ctx.packed_queries.data() + g * group_floats;
+          const float* gates = heaps.gates() + g * width;
+          if (full > 0) kernels.score_group(packed, rows, full, dim, gates, scores.data(), masks.data());
+          if (full < n)
+            kernels.score_group(packed, tail_panel.data(), panel, dim, gates,
+                                scores.data() + full * width, masks.data() + full);
+          for (size_t i = 0; i < n; ++i) {
+            if (masks[i] == 0 || !segment.IsLive(chunk + i)) continue;
+            const auto row = static_cast<int32_t>(segment.first_row + chunk + i);
+            for (uint32_t mask = masks[i]; mask != 0; mask &= mask - 1) {
+              const size_t lane = static_cast<size_t>(__builtin_ctz(mask));
+              heaps.Push(g * width + lane, scores[i * width + lane], row);
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+// packed[g][d][j] = queries[g * width + j][d], zero for lanes past the last query.
+std::vector<float> PackQueries(const float* queries, size_t n_queries, size_t dim, size_t width) {
+  const size_t n_groups = (n_queries + width - 1) / width;
+  std::vector<float> packed(n_groups * dim * width, 0.f);
+  for (size_t q = 0; q < n_queries; ++q) {
+    float* group = packed.data() + (q / width) * dim * width + q % width;
+    for (size_t d = 0; d < dim; ++d) group[d * width] = queries[q * dim + d];
+  }
+  return packed;
+}
+
+void WriteEmpty(TopKOutput out, size_t query, size_t k, size_t from) {
+  for (size_t i = from; i < k; ++i) {
+    out.rows[query * k + i] = -1;
+    out.scores[query * k + i] = -kInf;
+  }
+}
+
+const SearchKernels& KernelsFor(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return Avx512Kernels();
+    case SimdLevel::kAvx2: return Avx2Kernels();
+    default: return ScalarKernels();
+  }
+}
+
+void ValidateSearch(size_t total_rows, size_t dim, const SearchParams& params, TopKOutput out) {
+  MF_CHECK_ARG(dim > 0, "search: dim must be > 0");
+  MF_CHECK_ARG(params.k >= 1, "search: k must be >= 1");
+  MF_CHECK_ARG(!std::isnan(params.threshold), "search: threshold must not be NaN");
+  MF_CHECK_ARG(params.k <= std::numeric_limits<size_t>::max() / std::max<size_t>(1, params.n_queries),
+               "search: n_queries * k overflows");
+  MF_CHECK_ARG(total_rows <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
+               "search: more rows than int32 row indices can address");
+  if (params.n_queries == 0) return;
+  MF_CHECK_ARG(params.queries != nullptr, "search: queries is null");
+  MF_CHECK_ARG(out.rows != nullptr && out.scores != nullptr && out.counts != nullptr,
+               "search: output buffer is null");
+}
+
+void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,
+               TopKOutput out, SimdLevel level) {
+  size_t total_rows = 0;
+  for (size_t s = 0; s < n_segments; ++s) {
+    MF_CHECK_ARG(segments[s].data != nullptr || segments[s].n_rows == 0, "search: rows are null");
+    total_rows += segments[s].n_rows;
+  }
+  ValidateSearch(total_rows, dim, params, out);
+  MF_CHECK_ARG(SimdLevelSupported(level), "search: SIMD level not supported by this CPU");
+  const size_t n_queries = params.n_queries;
+  const size_t k = params.k;
+  if (n_queries == 0) return;
+
+  SearchContext ctx{segments, n_segments, dim, &params, &KernelsFor(level), {}};
+  const bool use_gemm = n_queries >= kMinQueriesForGemm;
+  size_t n_gates = n_queries;
+  if (use_gemm) {
+    ctx.packed_queries = PackQueries(params.queries, n_queries, dim, ctx.kernels->group_width);
+    n_gates = ctx.packed_queries.size() / dim;
+  }
+
+  const size_t max_threads = static_cast<size_t>(std::max(1, params.n_threads));
+  const size_t work = total_rows * dim * n_queries;
+  const size_t n_tasks = std::clamp<size_t>(work / kMinMultiplyAddsPerTask, 1, std::min(max_threads, std::max<size_t>(1, total_rows)));
+  const size_t capacity = std::min(k, total_rows);
+  std::vector<TopKHeaps> heaps;
+  heaps.reserve(n_tasks);
+  for (size_t t = 0; t < n_tasks; ++t) heaps.emplace_back(n_queries, capacity, n_gates, params.threshold);
+
+  if (capacity > 0) {
+    ParallelFor(n_tasks, params.n_threads, [&](size_t task) {
+      const size_t begin = total_rows * task / n_tasks;
+      const size_t end = total_rows * (task + 1) / n_tasks;
+      if (use_gemm) GemmRange(ctx, begin, end, heaps[task]);
+      else ScanRange(ctx, begin, end, heaps[task]);
+    });
+  }
+
+  // Merge the workers' heaps per query; queries are independent, so split them across threads.
+  const size_t merge_tasks = std::min(max_threads, n_queries);
+  ParallelFor(merge_tasks, params.n_threads, [&](size_t task) {
+    std::vector<Hit> merged;
+    for (size_t q = n_queries * task / merge_tasks; q < n_queries * (task + 1) / merge_tasks; ++q) {
+      merged.clear();
+      for (const TopKHeaps& h : heaps) merged.insert(merged.end(), h.hits(q), h.hits(q) + h.size(q));
+      const size_t count = std::min(k, merged.size());
+      std::partial_sort(merged.begin(), merged.begin() + count, merged.end(), Better);
+      for (size_t i = 0; i < count; ++i) {
+        out.rows[q * k + i] = merged[i].row;
+        out.scores[q * k + i] = merged[i].score;
+      }
+      WriteEmpty(out, q, k, count);
+      out.counts[q] = static_cast<uint32_t>(count);
+    }
+  });
+}
+
+}  // namespace
+
+SimdLevel DetectSimdLevel() {
+  static const SimdLevel level = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return SimdLevel::kAvx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdLevel::kAvx2;
+    return SimdLevel::kScalar;
+  }();
+  return level;
+}
+
+const char* SimdLevelName(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return "avx512";
+    case SimdLevel::kAvx2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+bool SimdLevelSupported(SimdLevel level) {
+  // avx512f implies avx2 and fma on every CPU that has it.
+  return static_cast<int>(level) <= static_cast<int>(DetectSimdLevel());
+}
+
+void SearchSegments(const RowSegment* segments, size_t n_segments, size_t dim,
+                    const SearchParams& params, TopKOutput out, SimdLevel level) {
+  try {
+    RunSearch(segments, n_segments, dim, params, out, level);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kOutOfMemory, "search: out of memory");
+  }
+}
+
+void ExactTopKAtLevel(SimdLevel level, const float* matrix, size_t n_rows, size_t dim,
+                      const uint8_t* live, const SearchParams& params, TopKOutput out) {
+  RowSegment segment;
+  segment.data = matrix;
+  segment.n_rows = n_rows;
+  segment.live = live;
+  SearchSegments(&segment, 1, dim, params, out, level);
+}
+
+void ExactTopK(const float* matrix, size_t n_rows, size_t dim, const uint8_t* live,
+               const SearchParams& params, TopKOutput out) {
+  ExactTopKAtLevel(DetectSimdLevel(), matrix, n_rows, dim, live, params, out);
+}
+
+}  // namespace maskface

@@ -1,0 +1,142 @@
+#include "core/gallery_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "core/cpu_search.h"
+#include "core/error.h"
+
+namespace maskface {
+namespace {
+
+constexpr size_t kDefaultBlockBytes = size_t(16) << 20;
+constexpr size_t kRowAlignment = 64;  // a cache line, and one zmm load
+
+struct AlignedDelete {
+  void operator()(float* p) const { ::operator delete(p, std::align_val_t(kRowAlignment)); }
+};
+
+template <typename Fn>
+auto RethrowingOutOfMemory(const char* what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kOutOfMemory, std::string(what) + ": out of memory");
+  }
+}
+
+}  // namespace
+
+// rows_per_block vectors and their live flags. Blocks are never moved or freed before the
+// store, so a search can read them without holding the mutex.
+struct GalleryStore::Block {
+  Block(size_t rows, size_t dim)
+      : data(static_cast<float*>(::operator new(rows * dim * sizeof(float), std::align_val_t(kRowAlignment)))),
+        live(new std::atomic<uint8_t>[rows]()) {}
+
+  std::unique_ptr<float, AlignedDelete> data;
+  std::unique_ptr<std::atomic<uint8_t>[]> live;
+};
+
+GalleryStore::GalleryStore(size_t dim, size_t rows_per_block)
+    : dim_(dim),
+      rows_per_block_(rows_per_block != 0 ? rows_per_block
+                                           : std::max<size_t>(1, kDefaultBlockBytes / (std::max<size_t>(1, dim) * sizeof(float)))) {
+  MF_CHECK_ARG(dim > 0, "GalleryStore: dim must be > 0");
+}
+
+GalleryStore::~GalleryStore() = default;
+
+size_t GalleryStore::bytes() const {
+  std::lock_guard<std::mutex> lock(blocks_mutex_);
+  return blocks_.size() * rows_per_block_ * (dim_ * sizeof(float) + sizeof(uint8_t));
+}
+
+void GalleryStore::AddBlocksUpTo(size_t rows) {
+  const size_t needed = (rows + rows_per_block_ - 1) / rows_per_block_;
+  {
+    std::lock_guard<std::mutex> lock(blocks_mutex_);
+    if (blocks_.size() >= needed) return;
+  }
+  // Allocate outside the lock so a search taking its snapshot is not held up; Put and Reserve
+  // come from one thread at a time, so nobody else adds blocks meanwhile.
+  std::vector<std::unique_ptr<Block>> fresh;
+  size_t have;
+  {
+    std::lock_guard<std::mutex> lock(blocks_mutex_);
+    have = blocks_.size();
+  }
+  for (size_t b = have; b < needed; ++b) fresh.push_back(std::make_unique<Block>(rows_per_block_, dim_));
+  std::lock_guard<std::mutex> lock(blocks_mutex_);
+  blocks_.reserve(needed);
+  for (auto& block : fresh) blocks_.push_back(std::move(block));
+}
+
+GalleryStore::Block* GalleryStore::BlockFor(size_t row) const {
+  std::lock_guard<std::mutex> lock(blocks_mutex_);
+  return blocks_[row / rows_per_block_].get();
+}
+
+void GalleryStore::Reserve(size_t rows) {
+  RethrowingOutOfMemory("GalleryStore::Reserve", [&] { AddBlocksUpTo(rows); });
+}
+
+void GalleryStore::Put(size_t row, const float* vec) {
+  MF_CHECK_ARG(vec != nullptr, "GalleryStore::Put: vector is null");
+  const size_t n_rows = rows();
+  MF_CHECK_ARG(row <= n_rows, "GalleryStore::Put: row > rows()");
+  if (row == n_rows) RethrowingOutOfMemory("GalleryStore::Put", [&] { AddBlocksUpTo(row + 1); });
+  Block* block = BlockFor(row);
+  const size_t slot = row % rows_per_block_;
+  std::memcpy(block->data.get() + slot * dim_, vec, dim_ * sizeof(float));
+  if (block->live[slot].exchange(1, std::memory_order_acq_rel) == 0) live_.fetch_add(1, std::memory_order_relaxed);
+  // Publishes the row: a search that sees rows() > row also sees its vector and flag.
+  if (row == n_rows) rows_.store(n_rows + 1, std::memory_order_release);
+}
+
+bool GalleryStore::Kill(size_t row) {
+  MF_CHECK_ARG(row < rows(), "GalleryStore::Kill: row >= rows()");
+  Block* block = BlockFor(row);
+  if (block->live[row % rows_per_block_].exchange(0, std::memory_order_acq_rel) == 0) return false;
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool GalleryStore::IsLive(size_t row) const {
+  if (row >= rows()) return false;
+  return BlockFor(row)->live[row % rows_per_block_].load(std::memory_order_acquire) != 0;
+}
+
+void GalleryStore::Get(size_t row, float* out) const {
+  MF_CHECK_ARG(out != nullptr, "GalleryStore::Get: output is null");
+  MF_CHECK_ARG(row < rows(), "GalleryStore::Get: row >= rows()");
+  std::memcpy(out, BlockFor(row)->data.get() + (row % rows_per_block_) * dim_, dim_ * sizeof(float));
+}
+
+std::vector<GalleryStore::Block*> GalleryStore::SnapshotBlocks(size_t* n_rows) const {
+  // rows_ is published after its block was added, so every block below it exists already.
+  *n_rows = rows();
+  const size_t n_blocks = (*n_rows + rows_per_block_ - 1) / rows_per_block_;
+  std::vector<Block*> blocks(n_blocks);
+  std::lock_guard<std::mutex> lock(blocks_mutex_);
+  for (size_t b = 0; b < n_blocks; ++b) blocks[b] = blocks_[b].get();
+  return blocks;
+}
+
+void GalleryStore::Search(const SearchParams& params, TopKOutput out) const {
+  RethrowingOutOfMemory("GalleryStore::Search", [&] {
+    size_t n_rows = 0;
+    const std::vector<Block*> blocks = SnapshotBlocks(&n_rows);
+    std::vector<RowSegment> segments(blocks.size());
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      segments[b].data = blocks[b]->data.get();
+      segments[b].first_row = b * rows_per_block_;
+      segments[b].n_rows = std::min(rows_per_block_, n_rows - segments[b].first_row);
+      segments[b].live_flags = blocks[b]->live.get();
+    }
+    SearchSegments(segments.data(), segments.size(), dim_, params, out, DetectSimdLevel());
+  });
+}
+
+}  // namespace maskface

@@ -1,0 +1,35 @@
+// Per-ISA score kernels behind the CPU search (cpu_search.cc). Each ISA lives in its own
+// translation unit compiled under `#pragma GCC target`, so the shipped binary needs no -march and
+// picks a table at run time. Kernels only compute scores; selection stays in portable code.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace maskface {
+
+enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// Queries handled together by one pass of SearchKernels::scan.
+constexpr size_t kMaxScanQueries = 4;
+
+struct SearchKernels {
+  // Bandwidth-bound pass for a few queries: scores[i * n_queries + j] = <rows[i], queries[j]>
+  // for i < n_rows, j < n_queries <= kMaxScanQueries. Any dim.
+  void (*scan)(const float* rows, size_t n_rows, size_t dim, const float* queries,
+               size_t n_queries, float* scores);
+
+  // Compute-bound tile for batches: queries packed dim-major in groups of group_width
+  // (packed[d * group_width + j] = query j, element d; unused lanes zero). For each row i
+  // (n_rows a multiple of panel_rows, rows row-major with stride dim):
+  // scores[i * group_width + j] and masks[i] bit j set when that score > gates[j].
+  void (*score_group)(const float* packed_group, const float* rows, size_t n_rows, size_t dim,
+                      const float* gates, float* scores, uint32_t* masks);
+  size_t group_width;  // <= 32 (one mask bit per query)
+  size_t panel_rows;   // rows per register tile
+};
+
+const SearchKernels& ScalarKernels();
+const SearchKernels& Avx2Kernels();
+const SearchKernels& Avx512Kernels();
+
+}  // namespace maskface

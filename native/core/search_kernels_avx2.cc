@@ -1,0 +1,118 @@
+// AVX2 + FMA kernels (16 ymm registers). Same structure as search_kernels_avx512.cc, whose
+// comments apply; everything under the pragma has internal linkage for the same reason.
+#include <immintrin.h>
+
+#include "core/search_kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+namespace maskface {
+namespace {
+
+constexpr size_t kGroupWidth = 16;  // two ymm of queries
+constexpr size_t kPanelRows = 6;    // 6 rows x 2 ymm = 12 accumulators of the 16 registers
+
+__m256i TailMask(size_t dim) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(dim % 8)), lane);
+}
+
+float HorizontalSum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+template <int kRows, int kQueries>
+void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_count,
+              float* scores) {
+  __m256 acc[kRows][kQueries];
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm256_setzero_ps();
+  const size_t body = dim - dim % 8;
+  for (size_t d = 0; d < body; d += 8) {
+    __m256 q[kQueries];
+    for (int j = 0; j < kQueries; ++j) q[j] = _mm256_loadu_ps(queries + j * dim + d);
+    for (int i = 0; i < kRows; ++i) {
+      const __m256 r = _mm256_loadu_ps(rows + i * dim + d);
+      for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm256_fmadd_ps(r, q[j], acc[i][j]);
+    }
+  }
+  if (body < dim) {
+    const __m256i tail = TailMask(dim);
+    __m256 q[kQueries];
+    for (int j = 0; j < kQueries; ++j) q[j] = _mm256_maskload_ps(queries + j * dim + body, tail);
+    for (int i = 0; i < kRows; ++i) {
+      const __m256 r = _mm256_maskload_ps(rows + i * dim + body, tail);
+      for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm256_fmadd_ps(r, q[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kQueries; ++j) scores[i * query_count + j] = HorizontalSum(acc[i][j]);
+}
+
+template <int kQueries>
+void ScanQueries(const float* rows, size_t n_rows, size_t dim, const float* queries,
+                 float* scores) {
+  constexpr int kRows = kQueries <= 2 ? 4 : 2;
+  size_t i = 0;
+  for (; i + kRows <= n_rows; i += kRows)
+    ScanTile<kRows, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
+  for (; i < n_rows; ++i)
+    ScanTile<1, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
+}
+
+void ScanAvx2(const float* rows, size_t n_rows, size_t dim, const float* queries,
+              size_t n_queries, float* scores) {
+  switch (n_queries) {
+    case 1: return ScanQueries<1>(rows, n_rows, dim, queries, scores);
+    case 2: return ScanQueries<2>(rows, n_rows, dim, queries, scores);
+    case 3: return ScanQueries<3>(rows, n_rows, dim, queries, scores);
+    default: return ScanQueries<4>(rows, n_rows, dim, queries, scores);
+  }
+}
+
+void ScoreGroupAvx2(const float* packed_group, const float* rows, size_t n_rows, size_t dim,
+                    const float* gates, float* scores, uint32_t* masks) {
+  const __m256 gate_lo = _mm256_loadu_ps(gates);
+  const __m256 gate_hi = _mm256_loadu_ps(gates + 8);
+  for (size_t base = 0; base < n_rows; base += kPanelRows) {
+    const float* panel = rows + base * dim;
+    __m256 acc_lo[kPanelRows], acc_hi[kPanelRows];
+    for (size_t i = 0; i < kPanelRows; ++i) acc_lo[i] = acc_hi[i] = _mm256_setzero_ps();
+    const float* lanes = packed_group;
+    for (size_t d = 0; d < dim; ++d, lanes += kGroupWidth) {
+      const __m256 q_lo = _mm256_loadu_ps(lanes);
+      const __m256 q_hi = _mm256_loadu_ps(lanes + 8);
+      for (size_t i = 0; i < kPanelRows; ++i) {
+        const __m256 r = _mm256_broadcast_ss(panel + i * dim + d);
+        acc_lo[i] = _mm256_fmadd_ps(q_lo, r, acc_lo[i]);
+        acc_hi[i] = _mm256_fmadd_ps(q_hi, r, acc_hi[i]);
+      }
+    }
+    for (size_t i = 0; i < kPanelRows; ++i) {
+      float* out = scores + (base + i) * kGroupWidth;
+      _mm256_storeu_ps(out, acc_lo[i]);
+      _mm256_storeu_ps(out + 8, acc_hi[i]);
+      const uint32_t lo = _mm256_movemask_ps(_mm256_cmp_ps(acc_lo[i], gate_lo, _CMP_GT_OQ));
+      const uint32_t hi = _mm256_movemask_ps(_mm256_cmp_ps(acc_hi[i], gate_hi, _CMP_GT_OQ));
+      masks[base + i] = lo | (hi << 8);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace maskface
+
+#pragma GCC pop_options
+
+namespace maskface {
+
+const SearchKernels& Avx2Kernels() {
+  static const SearchKernels kernels{ScanAvx2, ScoreGroupAvx2, kGroupWidth, kPanelRows};
+  return kernels;
+}
+
+}  // namespace maskface

@@ -1,0 +1,128 @@
+// AVX-512F kernels. Everything below the pragma is compiled for AVX-512 and only runs after
+// DetectSimdLevel() saw the CPU (and OS) support it; it has internal linkage so no inline copy
+// built for AVX-512 can be picked by the linker for another path.
+#include <immintrin.h>
+
+#include "core/search_kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+// GCC 12's AVX-512 intrinsics read _mm512_undefined_* values and warn about them (GCC PR 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace maskface {
+namespace {
+
+constexpr size_t kGroupWidth = 32;  // two zmm of queries
+constexpr size_t kPanelRows = 12;   // 12 rows x 2 zmm = 24 accumulators of the 32 registers
+
+__mmask16 TailMask(size_t dim) { return static_cast<__mmask16>((1u << (dim % 16)) - 1); }
+
+float HorizontalSum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));  // add the 256-bit halves
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));  // add the 128-bit quarters
+  __m128 sum = _mm512_castps512_ps128(v);
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+// kRows rows against kQueries queries; one accumulator per (row, query).
+template <int kRows, int kQueries>
+void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_count,
+              float* scores) {
+  __m512 acc[kRows][kQueries];
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm512_setzero_ps();
+  const size_t body = dim - dim % 16;
+  for (size_t d = 0; d < body; d += 16) {
+    __m512 q[kQueries];
+    for (int j = 0; j < kQueries; ++j) q[j] = _mm512_loadu_ps(queries + j * dim + d);
+    for (int i = 0; i < kRows; ++i) {
+      const __m512 r = _mm512_loadu_ps(rows + i * dim + d);
+      for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm512_fmadd_ps(r, q[j], acc[i][j]);
+    }
+  }
+  if (body < dim) {
+    const __mmask16 tail = TailMask(dim);
+    __m512 q[kQueries];
+    for (int j = 0; j < kQueries; ++j) q[j] = _mm512_maskz_loadu_ps(tail, queries + j * dim + body);
+    for (int i = 0; i < kRows; ++i) {
+      const __m512 r = _mm512_maskz_loadu_ps(tail, rows + i * dim + body);
+      for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm512_fmadd_ps(r, q[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kQueries; ++j) scores[i * query_count + j] = HorizontalSum(acc[i][j]);
+}
+
+// Several rows at once keep independent FMA chains in flight; a leftover row takes the same
+// per-row operation order, so a row's score does not depend on its position.
+template <int kQueries>
+void ScanQueries(const float* rows, size_t n_rows, size_t dim, const float* queries,
+                 float* scores) {
+  constexpr int kRows = kQueries <= 2 ? 4 : 2;
+  size_t i = 0;
+  for (; i + kRows <= n_rows; i += kRows)
+    ScanTile<kRows, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
+  for (; i < n_rows; ++i)
+    ScanTile<1, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
+}
+
+void ScanAvx512(const float* rows, size_t n_rows, size_t dim, const float* queries,
+                size_t n_queries, float* scores) {
+  switch (n_queries) {
+    case 1: return ScanQueries<1>(rows, n_rows, dim, queries, scores);
+    case 2: return ScanQueries<2>(rows, n_rows, dim, queries, scores);
+    case 3: return ScanQueries<3>(rows, n_rows, dim, queries, scores);
+    default: return ScanQueries<4>(rows, n_rows, dim, queries, scores);
+  }
+}
+
+// Register tile of kPanelRows rows x 32 queries: per dimension, two loads of packed queries and
+// one broadcast per row feed 24 FMAs.
+void ScoreGroupAvx512(const float* packed_group, const float* rows, size_t n_rows, size_t dim,
+                      const float* gates, float* scores, uint32_t* masks) {
+  const __m512 gate_lo = _mm512_loadu_ps(gates);
+  const __m512 gate_hi = _mm512_loadu_ps(gates + 16);
+  for (size_t base = 0; base < n_rows; base += kPanelRows) {
+    const float* panel = rows + base * dim;
+    __m512 acc_lo[kPanelRows], acc_hi[kPanelRows];
+    for (size_t i = 0; i < kPanelRows; ++i) acc_lo[i] = acc_hi[i] = _mm512_setzero_ps();
+    const float* lanes = packed_group;
+    for (size_t d = 0; d < dim; ++d, lanes += kGroupWidth) {
+      const __m512 q_lo = _mm512_loadu_ps(lanes);
+      const __m512 q_hi = _mm512_loadu_ps(lanes + 16);
+      for (size_t i = 0; i < kPanelRows; ++i) {
+        const __m512 r = _mm512_set1_ps(panel[i * dim + d]);
+        acc_lo[i] = _mm512_fmadd_ps(q_lo, r, acc_lo[i]);
+        acc_hi[i] = _mm512_fmadd_ps(q_hi, r, acc_hi[i]);
+      }
+    }
+    for (size_t i = 0; i < kPanelRows; ++i) {
+      float* out = scores + (base + i) * kGroupWidth;
+      _mm512_storeu_ps(out, acc_lo[i]);
+      _mm512_storeu_ps(out + 16, acc_hi[i]);
+      const uint32_t lo = _mm512_cmp_ps_mask(acc_lo[i], gate_lo, _CMP_GT_OQ);
+      const uint32_t hi = _mm512_cmp_ps_mask(acc_hi[i], gate_hi, _CMP_GT_OQ);
+      masks[base + i] = lo | (hi << 16);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace maskface
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+namespace maskface {
+
+const SearchKernels& Avx512Kernels() {
+  static const SearchKernels kernels{ScanAvx512, ScoreGroupAvx512, kGroupWidth, kPanelRows};
+  return kernels;
+}
+
+}  // namespace maskface

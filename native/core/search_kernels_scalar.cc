@@ -1,0 +1,53 @@
+// Portable kernels: the reference for the SIMD ones and the path for CPUs without AVX2.
+#include "core/search_kernels.h"
+
+namespace maskface {
+namespace {
+
+constexpr size_t kScalarGroupWidth = 8;
+constexpr size_t kScalarPanelRows = 4;
+
+void ScanScalar(const float* rows, size_t n_rows, size_t dim, const float* queries,
+                size_t n_queries, float* scores) {
+  for (size_t i = 0; i < n_rows; ++i) {
+    const float* row = rows + i * dim;
+    for (size_t j = 0; j < n_queries; ++j) {
+      const float* query = queries + j * dim;
+      float sum = 0.f;
+      for (size_t d = 0; d < dim; ++d) sum += row[d] * query[d];
+      scores[i * n_queries + j] = sum;
+    }
+  }
+}
+
+void ScoreGroupScalar(const float* packed_group, const float* rows, size_t n_rows, size_t dim,
+                      const float* gates, float* scores, uint32_t* masks) {
+  for (size_t base = 0; base < n_rows; base += kScalarPanelRows) {
+    float acc[kScalarPanelRows][kScalarGroupWidth] = {};
+    for (size_t d = 0; d < dim; ++d) {
+      const float* lanes = packed_group + d * kScalarGroupWidth;
+      for (size_t i = 0; i < kScalarPanelRows; ++i) {
+        const float value = rows[(base + i) * dim + d];
+        for (size_t j = 0; j < kScalarGroupWidth; ++j) acc[i][j] += lanes[j] * value;
+      }
+    }
+    for (size_t i = 0; i < kScalarPanelRows; ++i) {
+      uint32_t mask = 0;
+      for (size_t j = 0; j < kScalarGroupWidth; ++j) {
+        scores[(base + i) * kScalarGroupWidth + j] = acc[i][j];
+        if (acc[i][j] > gates[j]) mask |= 1u << j;
+      }
+      masks[base + i] = mask;
+    }
+  }
+}
+
+}  // namespace
+
+const SearchKernels& ScalarKernels() {
+  static const SearchKernels kernels{ScanScalar, ScoreGroupScalar, kScalarGroupWidth,
+                                     kScalarPanelRows};
+  return kernels;
+}
+
+}  // namespace maskface

@@ -1,0 +1,459 @@
+// Exact top-k search, GalleryStore and ParallelFor against a brute-force double-precision
+// reference. Prints each check; exits non-zero when any fails.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/cpu_search.h"
+#include "core/error.h"
+#include "core/gallery_store.h"
+#include "core/thread_pool.h"
+
+using namespace maskface;
+
+namespace {
+
+constexpr double kScoreTolerance = 1e-5;
+int g_failures = 0;
+int g_checks = 0;
+
+void Check(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) ++g_failures;
+  std::printf("  %s %s\n", ok ? "ok  " : "FAIL", what.c_str());
+}
+
+std::vector<float> RandomUnitRows(size_t n, size_t dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> rows(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    double norm = 0;
+    for (size_t d = 0; d < dim; ++d) norm += std::pow(rows[i * dim + d] = normal(rng), 2);
+    for (size_t d = 0; d < dim; ++d) rows[i * dim + d] = static_cast<float>(rows[i * dim + d] / std::sqrt(norm));
+  }
+  return rows;
+}
+
+double Dot(const float* a, const float* b, size_t dim) {
+  double sum = 0;
+  for (size_t d = 0; d < dim; ++d) sum += static_cast<double>(a[d]) * b[d];
+  return sum;
+}
+
+struct Result {
+  size_t k = 0;
+  std::vector<int32_t> rows;
+  std::vector<float> scores;
+  std::vector<uint32_t> counts;
+  Result(size_t n_queries, size_t k_) : k(k_), rows(n_queries * k_, 7), scores(n_queries * k_, 7.f), counts(n_queries, 99) {}
+  TopKOutput out() { return {rows.data(), scores.data(), counts.data()}; }
+};
+
+// Checks one search result against the exact double-precision answer, tie-aware: scores match
+// the reference within kScoreTolerance position by position, each returned row really has its
+// score, rows are live and unique, equal scores come in row order. With exact_rows the data has
+// no near-ties except exact duplicates, so the rows must be the reference rows exactly.
+void CheckAgainstReference(const std::string& name, const float* matrix, size_t n_rows, size_t dim,
+                           const uint8_t* live, const float* queries, size_t n_queries, size_t k,
+                           float threshold, Result& got, bool exact_rows = false) {
+  bool ok = true;
+  std::string first_problem;
+  auto fail = [&](const std::string& why) {
+    if (ok) first_problem = why;
+    ok = false;
+  };
+  for (size_t q = 0; q < n_queries; ++q) {
+    std::vector<std::pair<double, int32_t>> reference;
+    for (size_t r = 0; r < n_rows; ++r) {
+      if (live && !live[r]) continue;
+      const double score = Dot(matrix + r * dim, queries + q * dim, dim);
+      if (score >= threshold) reference.push_back({score, static_cast<int32_t>(r)});
+    }
+    std::sort(reference.begin(), reference.end(), [](auto& a, auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    const size_t expected = std::min(k, reference.size());
+    if (got.counts[q] != expected) {
+      fail("query " + std::to_string(q) + ": count " + std::to_string(got.counts[q]) + " != " + std::to_string(expected));
+      continue;
+    }
+    std::set<int32_t> seen;
+    for (size_t i = 0; i < k; ++i) {
+      const int32_t row = got.rows[q * k + i];
+      const float score = got.scores[q * k + i];
+      if (i >= expected) {
+        if (row != -1 || score != -std::numeric_limits<float>::infinity()) fail("unused slot not -1/-inf");
+        continue;
+      }
+      if (row < 0 || static_cast<size_t>(row) >= n_rows) { fail("row out of range"); continue; }
+      if (live && !live[row]) fail("dead row returned");
+      if (!seen.insert(row).second) fail("duplicate row");
+      if (std::fabs(score - reference[i].first) > kScoreTolerance) fail("score differs from reference at rank " + std::to_string(i));
+      if (std::fabs(score - Dot(matrix + row * dim, queries + q * dim, dim)) > kScoreTolerance) fail("row does not have its score");
+      if (exact_rows && row != reference[i].second) fail("row differs from reference at rank " + std::to_string(i));
+      if (i > 0) {
+        const float previous = got.scores[q * k + i - 1];
+        if (score > previous) fail("scores not descending");
+        if (score == previous && row < got.rows[q * k + i - 1]) fail("tie not broken by lower row");
+      }
+    }
+  }
+  Check(ok, name + (ok ? "" : ": " + first_problem));
+}
+
+std::vector<SimdLevel> SupportedLevels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512})
+    if (SimdLevelSupported(level)) levels.push_back(level);
+  return levels;
+}
+
+template <typename Fn>
+bool ThrowsCode(ErrorCode code, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code() == code;
+  }
+  return false;
+}
+
+void TestExactTopKAllPaths() {
+  std::printf("ExactTopK vs reference, every SIMD path (detected: %s)\n", SimdLevelName(DetectSimdLevel()));
+  struct Case { size_t n_rows, dim, n_queries, k; float threshold; bool with_dead; };
+  const Case cases[] = {
+      {1000, 100, 1, 1, -1e30f, false},   {1000, 129, 3, 10, -1e30f, true},
+      {777, 512, 5, 10, -1e30f, false},   {999, 17, 8, 25, -1e30f, true},
+      {500, 129, 37, 10, 0.05f, false},   {301, 100, 40, 301, -1e30f, true},
+      {300, 33, 9, 400, -1e30f, false},   {250, 1, 12, 5, -1e30f, false},
+      {2000, 64, 2, 2000, 0.1f, true},    {1200, 100, 70, 1, -1e30f, false},
+  };
+  for (SimdLevel level : SupportedLevels()) {
+    for (const Case& c : cases) {
+      const auto rows = RandomUnitRows(c.n_rows, c.dim, 11 + static_cast<uint32_t>(c.n_rows));
+      const auto queries = RandomUnitRows(c.n_queries, c.dim, 7);
+      std::vector<uint8_t> live(c.n_rows, 1);
+      if (c.with_dead) for (size_t r = 0; r < c.n_rows; r += 3) live[r] = 0;
+      for (int threads : {1, 2}) {
+        SearchParams params;
+        params.queries = queries.data();
+        params.n_queries = c.n_queries;
+        params.k = c.k;
+        params.threshold = c.threshold;
+        params.n_threads = threads;
+        Result got(c.n_queries, c.k);
+        ExactTopKAtLevel(level, rows.data(), c.n_rows, c.dim, c.with_dead ? live.data() : nullptr, params, got.out());
+        char name[200];
+        std::snprintf(name, sizeof(name), "%s n=%zu dim=%zu queries=%zu k=%zu threshold=%g dead=%d threads=%d",
+                      SimdLevelName(level), c.n_rows, c.dim, c.n_queries, c.k, c.threshold, c.with_dead, threads);
+        CheckAgainstReference(name, rows.data(), c.n_rows, c.dim, c.with_dead ? live.data() : nullptr,
+                              queries.data(), c.n_queries, c.k, c.threshold, got);
+      }
+    }
+  }
+}
+
+// threshold is inclusive: a row scoring exactly the threshold is kept.
+void TestThresholdInclusive() {
+  std::printf("threshold equal to a score keeps that row\n");
+  const size_t n = 800, dim = 100, k = 10;
+  const auto rows = RandomUnitRows(n, dim, 51);
+  const auto queries = RandomUnitRows(12, dim, 52);
+  for (SimdLevel level : SupportedLevels()) {
+    for (size_t n_queries : {1, 12}) {
+      SearchParams params;
+      params.queries = queries.data();
+      params.n_queries = n_queries;
+      params.k = k;
+      Result all(n_queries, k), kept(n_queries, k);
+      ExactTopKAtLevel(level, rows.data(), n, dim, nullptr, params, all.out());
+      params.threshold = all.scores[3];  // query 0's fourth best score, as this path computes it
+      ExactTopKAtLevel(level, rows.data(), n, dim, nullptr, params, kept.out());
+      Check(kept.counts[0] == 4 && kept.rows[3] == all.rows[3],
+            std::string(SimdLevelName(level)) + " queries=" + std::to_string(n_queries) + ": 4 rows >= the 4th score");
+    }
+  }
+}
+
+void TestLargeK() {
+  std::printf("k = 4096 over 5000 rows, single and batched\n");
+  const size_t n = 5000, dim = 96, k = 4096;
+  const auto rows = RandomUnitRows(n, dim, 5);
+  const auto queries = RandomUnitRows(20, dim, 6);
+  for (size_t n_queries : {1, 20}) {
+    SearchParams params;
+    params.queries = queries.data();
+    params.n_queries = n_queries;
+    params.k = k;
+    params.n_threads = 2;
+    Result got(n_queries, k);
+    ExactTopK(rows.data(), n, dim, nullptr, params, got.out());
+    CheckAgainstReference("k=4096 queries=" + std::to_string(n_queries), rows.data(), n, dim, nullptr,
+                          queries.data(), n_queries, k, params.threshold, got);
+  }
+}
+
+void TestEmpty() {
+  std::printf("empty gallery\n");
+  const auto queries = RandomUnitRows(9, 16, 1);
+  for (size_t n_queries : {1, 9}) {
+    SearchParams params;
+    params.queries = queries.data();
+    params.n_queries = n_queries;
+    params.k = 3;
+    Result got(n_queries, 3);
+    ExactTopK(nullptr, 0, 16, nullptr, params, got.out());
+    CheckAgainstReference("ExactTopK with 0 rows, queries=" + std::to_string(n_queries), nullptr, 0, 16,
+                          nullptr, queries.data(), n_queries, 3, params.threshold, got);
+    GalleryStore store(16);
+    Result from_store(n_queries, 3);
+    store.Search(params, from_store.out());
+    CheckAgainstReference("empty GalleryStore, queries=" + std::to_string(n_queries), nullptr, 0, 16,
+                          nullptr, queries.data(), n_queries, 3, params.threshold, from_store);
+  }
+}
+
+// 40 well separated vectors, each stored 25 times in shuffled rows: every score is an exact tie
+// with 24 others, so the lower-row rule alone decides which rows make the cut.
+void TestTies() {
+  std::printf("duplicated vectors: exact ties broken by lower row\n");
+  const size_t distinct = 40, copies = 25, dim = 129, n = distinct * copies;
+  const auto base = RandomUnitRows(distinct, dim, 3);
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i % distinct;
+  std::shuffle(order.begin(), order.end(), std::mt19937(4));
+  std::vector<float> rows(n * dim);
+  for (size_t i = 0; i < n; ++i) std::memcpy(&rows[i * dim], &base[order[i] * dim], dim * sizeof(float));
+  const auto queries = RandomUnitRows(16, dim, 9);
+  for (SimdLevel level : SupportedLevels()) {
+    for (size_t n_queries : {1, 3, 16}) {
+      for (size_t k : {1, 30, 60}) {
+        SearchParams params;
+        params.queries = queries.data();
+        params.n_queries = n_queries;
+        params.k = k;
+        params.n_threads = 2;
+        Result got(n_queries, k);
+        ExactTopKAtLevel(level, rows.data(), n, dim, nullptr, params, got.out());
+        CheckAgainstReference(std::string(SimdLevelName(level)) + " ties queries=" + std::to_string(n_queries) +
+                                  " k=" + std::to_string(k),
+                              rows.data(), n, dim, nullptr, queries.data(), n_queries, k, params.threshold, got,
+                              /*exact_rows=*/true);
+      }
+    }
+  }
+}
+
+// The scan (one query) and GEMM (batch) kernels sum in different orders: the same rows, scores
+// within tolerance, rows differing only where the true scores tie.
+void TestBatchMatchesSingle() {
+  std::printf("batched queries match one-at-a-time queries\n");
+  const size_t n = 3000, dim = 100, n_queries = 50, k = 10;
+  const auto rows = RandomUnitRows(n, dim, 21);
+  const auto queries = RandomUnitRows(n_queries, dim, 22);
+  for (SimdLevel level : SupportedLevels()) {
+    SearchParams params;
+    params.queries = queries.data();
+    params.n_queries = n_queries;
+    params.k = k;
+    params.n_threads = 2;
+    Result batch(n_queries, k);
+    ExactTopKAtLevel(level, rows.data(), n, dim, nullptr, params, batch.out());
+    bool same = true;
+    for (size_t q = 0; q < n_queries; ++q) {
+      SearchParams one = params;
+      one.queries = queries.data() + q * dim;
+      one.n_queries = 1;
+      Result single(1, k);
+      ExactTopKAtLevel(level, rows.data(), n, dim, nullptr, one, single.out());
+      same &= single.counts[0] == batch.counts[q];
+      for (size_t i = 0; i < k; ++i) {
+        const int32_t a = single.rows[i], b = batch.rows[q * k + i];
+        same &= std::fabs(single.scores[i] - batch.scores[q * k + i]) <= kScoreTolerance;
+        same &= a == b || std::fabs(Dot(&rows[a * dim], one.queries, dim) - Dot(&rows[b * dim], one.queries, dim)) <= kScoreTolerance;
+      }
+    }
+    Check(same, std::string(SimdLevelName(level)) + ": batch of 50 == 50 single searches");
+  }
+}
+
+void TestGalleryStore() {
+  std::printf("GalleryStore: blocks, Put/Kill/IsLive/Get, search across blocks\n");
+  const size_t dim = 129, n = 1000;
+  GalleryStore store(dim, /*rows_per_block=*/37);
+  const auto rows = RandomUnitRows(n, dim, 31);
+  store.Reserve(100);
+  Check(store.bytes() == 3 * 37 * (dim * sizeof(float) + 1), "Reserve(100) holds 3 blocks of 37 rows");
+  for (size_t r = 0; r < n; ++r) store.Put(r, &rows[r * dim]);
+  Check(store.rows() == n && store.live() == n, "rows() and live() after 1000 appends");
+  std::vector<uint8_t> live(n, 1);
+  bool killed = true;
+  for (size_t r = 0; r < n; r += 4) {
+    killed &= store.Kill(r);
+    live[r] = 0;
+  }
+  Check(killed, "Kill on a live row returns true");
+  Check(!store.Kill(0), "Kill on a dead row returns false");
+  Check(store.live() == n - 250 && !store.IsLive(4) && store.IsLive(5) && !store.IsLive(n), "IsLive / live() after kills");
+  std::vector<float> copy(dim);
+  store.Get(777, copy.data());
+  Check(std::memcmp(copy.data(), &rows[777 * dim], dim * sizeof(float)) == 0, "Get returns the stored vector");
+  // Overwriting a dead row revives it.
+  std::vector<float> contiguous = rows;
+  store.Put(8, &rows[9 * dim]);
+  std::memcpy(&contiguous[8 * dim], &rows[9 * dim], dim * sizeof(float));
+  live[8] = 1;
+  Check(store.IsLive(8) && store.live() == n - 249, "Put over a dead row revives it");
+
+  const auto queries = RandomUnitRows(40, dim, 32);
+  for (size_t n_queries : {1, 2, 40}) {
+    for (size_t k : {1, 10, 1000, 1200}) {
+      for (int threads : {1, 2}) {
+        SearchParams params;
+        params.queries = queries.data();
+        params.n_queries = n_queries;
+        params.k = k;
+        params.n_threads = threads;
+        Result got(n_queries, k), flat(n_queries, k);
+        store.Search(params, got.out());
+        const std::string name = "store search queries=" + std::to_string(n_queries) + " k=" + std::to_string(k) +
+                                 " threads=" + std::to_string(threads);
+        CheckAgainstReference(name, contiguous.data(), n, dim, live.data(), queries.data(), n_queries, k,
+                              params.threshold, got);
+        ExactTopK(contiguous.data(), n, dim, live.data(), params, flat.out());
+        Check(got.rows == flat.rows && got.scores == flat.scores && got.counts == flat.counts,
+              name + ": identical to ExactTopK on one contiguous matrix");
+      }
+    }
+  }
+}
+
+void TestErrors() {
+  std::printf("argument errors\n");
+  GalleryStore store(8);
+  const std::vector<float> vec(8, 0.f);
+  store.Put(0, vec.data());
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Put(2, vec.data()); }), "Put(row > rows()) throws ERR_INVALID_ARGUMENT");
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Put(1, nullptr); }), "Put(null) throws");
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Kill(1); }), "Kill(row >= rows()) throws");
+  std::vector<float> out(8);
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Get(1, out.data()); }), "Get(row >= rows()) throws");
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [] { GalleryStore bad(0); }), "dim 0 throws");
+  Result result(1, 1);
+  SearchParams params;
+  params.queries = vec.data();
+  params.n_queries = 1;
+  params.k = 0;
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Search(params, result.out()); }), "k == 0 throws");
+  params.k = 1;
+  params.queries = nullptr;
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Search(params, result.out()); }), "null queries throws");
+  params.queries = vec.data();
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Search(params, {nullptr, result.scores.data(), result.counts.data()}); }),
+        "null output throws");
+  params.threshold = std::nanf("");
+  Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { store.Search(params, result.out()); }), "NaN threshold throws");
+}
+
+// A writer appends (and kills) rows while the main thread searches: no crash, results only name
+// rows that existed, each with the score of its stored vector.
+void TestConcurrentAppend() {
+  std::printf("append and kill during searches\n");
+  const size_t dim = 64, initial = 500, total = 20000, k = 20;
+  const auto rows = RandomUnitRows(total, dim, 41);
+  GalleryStore store(dim, /*rows_per_block=*/256);
+  for (size_t r = 0; r < initial; ++r) store.Put(r, &rows[r * dim]);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (size_t r = initial; r < total; ++r) {
+      store.Put(r, &rows[r * dim]);
+      if (r % 7 == 0) store.Kill(r - 3);
+    }
+    done = true;
+  });
+  const auto queries = RandomUnitRows(16, dim, 42);
+  size_t searches = 0;
+  bool ok = true;
+  while (!done || searches < 20) {
+    SearchParams params;
+    params.queries = queries.data();
+    params.n_queries = searches % 2 ? 16 : 1;
+    params.k = k;
+    params.n_threads = 2;
+    Result got(params.n_queries, k);
+    const size_t before = store.rows();
+    store.Search(params, got.out());
+    const size_t after = store.rows();
+    for (size_t q = 0; q < params.n_queries; ++q) {
+      ok &= got.counts[q] == std::min(k, before);
+      for (size_t i = 0; i < got.counts[q]; ++i) {
+        const int32_t row = got.rows[q * k + i];
+        ok &= row >= 0 && static_cast<size_t>(row) < after;
+        if (row >= 0 && static_cast<size_t>(row) < total)
+          ok &= std::fabs(got.scores[q * k + i] - Dot(&rows[row * dim], &queries[q * dim], dim)) <= kScoreTolerance;
+      }
+    }
+    ++searches;
+  }
+  writer.join();
+  Check(ok, "concurrent appends: " + std::to_string(searches) + " searches saw only published rows with their scores");
+}
+
+void TestParallelFor() {
+  std::printf("ParallelFor\n");
+  std::vector<std::atomic<int>> hits(1000);
+  ParallelFor(hits.size(), 4, [&](size_t i) { hits[i]++; });
+  Check(std::all_of(hits.begin(), hits.end(), [](auto& h) { return h == 1; }), "every task runs exactly once");
+
+  const auto caller = std::this_thread::get_id();
+  bool inline_only = true;
+  ParallelFor(10, 1, [&](size_t) { inline_only &= std::this_thread::get_id() == caller; });
+  Check(inline_only, "n_threads = 1 runs on the calling thread");
+
+  bool rethrown = false;
+  try {
+    ParallelFor(100, 2, [](size_t i) { if (i == 37) throw std::runtime_error("task 37"); });
+  } catch (const std::runtime_error& e) {
+    rethrown = std::string(e.what()) == "task 37";
+  }
+  Check(rethrown, "an exception in a task reaches the caller");
+
+  // Several callers at once, each also nesting a ParallelFor inside its tasks.
+  std::atomic<size_t> total{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&] {
+      for (int round = 0; round < 200; ++round)
+        ParallelFor(8, 2, [&](size_t) { ParallelFor(4, 2, [&](size_t) { total++; }); });
+    });
+  for (auto& t : callers) t.join();
+  Check(total == 4u * 200 * 8 * 4, "concurrent and nested callers finish without deadlock");
+  Check(HardwareThreads() >= 1, "HardwareThreads() >= 1");
+}
+
+}  // namespace
+
+int main() {
+  TestParallelFor();
+  TestExactTopKAllPaths();
+  TestThresholdInclusive();
+  TestLargeK();
+  TestEmpty();
+  TestTies();
+  TestBatchMatchesSingle();
+  TestGalleryStore();
+  TestErrors();
+  TestConcurrentAppend();
+  std::printf("%d checks, %d failed\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
