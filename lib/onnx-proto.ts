@@ -154,7 +154,7 @@ function batchFromInput(tensor: Field[]): Field[] | undefined {
   if (type !== INT64) return undefined;
   const raw = tensor.find((f) => f.number === TENSOR_RAW_DATA);
   if (raw) {
-    const bytes = (raw.value as Uint8Array).slice();
+    const bytes = new Uint8Array(raw.value as Uint8Array); // a copy: Buffer.slice would share memory
     const view = new DataView(bytes.buffer);
     if (bytes.length < 8 || view.getBigInt64(0, true) !== 1n) return undefined;
     view.setBigInt64(0, 0n, true);

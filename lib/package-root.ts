@@ -6,4 +6,5 @@ import { fileURLToPath } from 'node:url';
  * (dist/esm, dist/cjs); the CommonJS build replaces this module with a __dirname version.
  * @internal
  */
+// @ts-ignore -- import.meta does not type-check in the CommonJS build, which replaces this file
 export const packageRoot: string = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

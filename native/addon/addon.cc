@@ -64,4 +64,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace maskface::addon
 
-NODE_API_MODULE(maskface, maskface::addon::Init)
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return maskface::addon::Init(env, exports); }
+
+NODE_API_MODULE(maskface, InitModule)
