@@ -1,8 +1,15 @@
 #include "core/align.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/error.h"
 
@@ -113,37 +120,95 @@ Affine ResizeMap(int src_width, int src_height, int out_width, int out_height) {
 
 namespace {
 
+// Four floats that the compiler keeps in one SIMD register (GCC and Clang vector extensions):
+// one pixel's channels, or one value per output channel.
+using Float4 = float __attribute__((vector_size(16)));
+
 // How the sampled source channels become output values:
-//   value[c] = bias[c] + sum_k weight[c][k] * sample[k].
+//   value = bias + sum_k column[k] * sample[k]   (lane c of value is output channel c).
 // One small matrix covers colour order, grey replication, BT.601 luma and (v - mean) / std.
 struct ChannelMix {
-  int out_channels = 3;
-  float weight[3][3] = {};
-  float bias[3] = {};
+  Float4 column[3] = {};
+  Float4 bias = {};
 };
 
 ChannelMix MakeChannelMix(int src_channels, bool src_bgr, int out_channels, bool out_bgr,
                           const float* mean, const float* std) {
   ChannelMix mix;
-  mix.out_channels = out_channels;
   // Index of the red, green and blue samples: colour sources are sampled in their own order.
   const int sample_of_rgb[3] = {src_bgr ? 2 : 0, 1, src_bgr ? 0 : 2};
   constexpr float kLumaWeights[3] = {0.299f, 0.587f, 0.114f};  // BT.601, R G B
   for (int c = 0; c < out_channels; ++c) {
-    if (src_channels == 1) {
-      mix.weight[c][0] = 1.0f;
-    } else if (out_channels == 1) {
-      for (int rgb = 0; rgb < 3; ++rgb) mix.weight[c][sample_of_rgb[rgb]] = kLumaWeights[rgb];
-    } else {
-      const int rgb = out_bgr ? 2 - c : c;
-      mix.weight[c][sample_of_rgb[rgb]] = 1.0f;
-    }
     const float inverse_std = 1.0f / std[c];
-    for (float& w : mix.weight[c]) w *= inverse_std;
+    if (src_channels == 1) {
+      mix.column[0][c] = inverse_std;
+    } else if (out_channels == 1) {
+      for (int rgb = 0; rgb < 3; ++rgb) mix.column[sample_of_rgb[rgb]][c] = kLumaWeights[rgb] * inverse_std;
+    } else {
+      mix.column[sample_of_rgb[out_bgr ? 2 - c : c]][c] = inverse_std;
+    }
     mix.bias[c] = -mean[c] * inverse_std;
   }
   return mix;
 }
+
+// Pixel loads: the result's lanes 0..2 hold a pixel's first three channels (grey: lane 0 only);
+// lane 3 is never used (the mix has three columns), so it may hold anything.
+//
+// LoadPixel reads exactly the pixel's bytes. Inside a row, a 3-channel pixel is cheaper to fetch
+// with one 32-bit read, which reads a byte beyond it: LoadPixelReadAhead reads the byte after it
+// (fine for any pixel but the last of a row), LoadPixelReadBehind the byte before it (fine for
+// any pixel but the first). A 4-channel pixel is one 32-bit read in all three.
+#if defined(__SSE2__)
+// Widens the bytes of a little-endian word in integer lanes and converts once: GCC would
+// otherwise convert each byte on its own.
+inline Float4 BytesToFloats(uint32_t word) {
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i words = _mm_unpacklo_epi8(_mm_cvtsi32_si128(static_cast<int>(word)), zero);
+  return reinterpret_cast<Float4>(_mm_cvtepi32_ps(_mm_unpacklo_epi16(words, zero)));
+}
+
+inline uint32_t LoadWord(const uint8_t* p) {
+  uint32_t word;
+  std::memcpy(&word, p, sizeof word);
+  return word;
+}
+
+template <int kStride>
+Float4 LoadPixel(const uint8_t* p) {
+  if constexpr (kStride == 1) return Float4{static_cast<float>(p[0]), 0.0f, 0.0f, 0.0f};
+  if constexpr (kStride == 3) return BytesToFloats(p[0] | p[1] << 8 | p[2] << 16);
+  return BytesToFloats(LoadWord(p));
+}
+
+template <int kStride>
+Float4 LoadPixelReadAhead(const uint8_t* p) {
+  if constexpr (kStride == 1) return LoadPixel<1>(p);
+  return BytesToFloats(LoadWord(p));
+}
+
+template <int kStride>
+Float4 LoadPixelReadBehind(const uint8_t* p) {
+  if constexpr (kStride == 3) return BytesToFloats(LoadWord(p - 1) >> 8);
+  return LoadPixelReadAhead<kStride>(p);
+}
+#else
+template <int kStride>
+Float4 LoadPixel(const uint8_t* p) {
+  if constexpr (kStride == 1) return Float4{static_cast<float>(p[0]), 0.0f, 0.0f, 0.0f};
+  return Float4{static_cast<float>(p[0]), static_cast<float>(p[1]), static_cast<float>(p[2]), 0.0f};
+}
+
+template <int kStride>
+Float4 LoadPixelReadAhead(const uint8_t* p) {
+  return LoadPixel<kStride>(p);
+}
+
+template <int kStride>
+Float4 LoadPixelReadBehind(const uint8_t* p) {
+  return LoadPixel<kStride>(p);
+}
+#endif
 
 void ValidateWarpArguments(const char* caller, const ImageView& image, const Affine& out_to_src,
                            int out_width, int out_height, int out_channels, const void* out) {
@@ -161,87 +226,147 @@ void ValidateWarpArguments(const char* caller, const ImageView& image, const Aff
   MF_CHECK_ARG(out != nullptr, prefix + "output buffer is null");
 }
 
-// Bilinear sampling of every output pixel, handing the mixed channel values to store(pixel, value).
-// kStride is the source's bytes per pixel (1, 3 or 4); a 4th channel is never read.
-template <int kStride, typename Store>
+// Narrows the output columns [*first, *last] (real-valued) to those where
+// 0 <= start + step * x <= limit.
+void NarrowToRange(double start, double step, double limit, double* first, double* last) {
+  if (step == 0.0) {
+    if (!(start >= 0.0 && start <= limit)) *last = -1.0;  // no column qualifies
+    return;
+  }
+  double from = -start / step;
+  double to = (limit - start) / step;
+  if (step < 0.0) std::swap(from, to);
+  *first = std::max(*first, from);
+  *last = std::min(*last, to);
+}
+
+// The columns [begin, end) of one output row whose source position lies in
+// [0, width - 1] x [0, height - 1], so that all four neighbours (up to rounding) are pixels.
+struct Span {
+  int begin = 0;
+  int end = 0;
+};
+
+Span InteriorSpan(double row_x, double row_y, const double* m, int width, int height, int out_width) {
+  if (width < 2 || height < 2) return Span{};
+  double first = 0.0;
+  double last = out_width - 1.0;
+  NarrowToRange(row_x, m[0], width - 1.0, &first, &last);
+  NarrowToRange(row_y, m[3], height - 1.0, &first, &last);
+  if (!(first <= last)) return Span{};
+  const int begin = static_cast<int>(std::ceil(first));
+  return Span{begin, std::max(begin, static_cast<int>(std::floor(last)) + 1)};
+}
+
+// Bilinear sampling of every output pixel, handing the mixed channel values to
+// store(pixel, std::array<float, kOutChannels>). kStride is the source's bytes per pixel (1, 3 or
+// 4; a 4th channel is never used). Both are constants so that the channel loops unroll.
+// Each row runs in three parts: a branch-free loop over the columns whose neighbours are all
+// inside the image, and a checked loop for the columns before and after them.
+template <int kStride, int kOutChannels, typename Store>
 void WarpPixels(const ImageView& image, const Affine& out_to_src, int out_width, int out_height,
                 const ChannelMix& mix, Store store) {
-  constexpr int kSampled = kStride == 1 ? 1 : 3;
   const uint8_t* data = image.data;
   const int width = image.width;
   const int height = image.height;
-  const size_t row_stride =
-      image.row_stride != 0 ? image.row_stride : static_cast<size_t>(width) * kStride;
+  const ptrdiff_t row_stride = static_cast<ptrdiff_t>(
+      image.row_stride != 0 ? image.row_stride : static_cast<size_t>(width) * kStride);
   const double* m = out_to_src.m;
-  // A coordinate below -1 or above size has all its neighbours outside the image, so clamping to
-  // [-2, size + 1] leaves the sample (0) unchanged and keeps the int conversion defined.
-  const double max_x = width + 1.0;
-  const double max_y = height + 1.0;
 
-  size_t pixel = 0;
   for (int y = 0; y < out_height; ++y) {
     const double row_x = m[1] * y + m[2];
     const double row_y = m[4] * y + m[5];
-    for (int x = 0; x < out_width; ++x, ++pixel) {
-      const double sx = std::clamp(row_x + m[0] * x, -2.0, max_x);
-      const double sy = std::clamp(row_y + m[3] * x, -2.0, max_y);
+    const size_t row_pixel = static_cast<size_t>(y) * out_width;
+
+    auto emit = [&](int x, float fx, float fy, Float4 top_left, Float4 top_right, Float4 bottom_left,
+                    Float4 bottom_right) {
+      const Float4 upper = top_left + fx * (top_right - top_left);
+      const Float4 lower = bottom_left + fx * (bottom_right - bottom_left);
+      const Float4 sample = upper + fy * (lower - upper);
+      Float4 mixed = mix.bias + mix.column[0] * sample[0];
+      if (kStride != 1) mixed += mix.column[1] * sample[1] + mix.column[2] * sample[2];
+      std::array<float, kOutChannels> value;
+      for (int c = 0; c < kOutChannels; ++c) value[c] = mixed[c];
+      store(row_pixel + x, value);
+    };
+
+    // Columns with a neighbour outside the image: those neighbours read as 0. Clamping to
+    // [-2, size + 1] keeps the int conversion defined and changes no sample: beyond -1 or size,
+    // all four neighbours are outside anyway.
+    auto border_pixel = [&](int x) {
+      const double sx = std::clamp(row_x + m[0] * x, -2.0, width + 1.0);
+      const double sy = std::clamp(row_y + m[3] * x, -2.0, height + 1.0);
       int x0 = static_cast<int>(sx);
       int y0 = static_cast<int>(sy);
-      x0 -= x0 > sx;  // floor without a libm call (the cast truncates toward zero)
+      x0 -= x0 > sx;  // floor (the cast truncates toward zero)
       y0 -= y0 > sy;
-      const float fx = static_cast<float>(sx - x0);
-      const float fy = static_cast<float>(sy - y0);
+      const bool left_in = static_cast<unsigned>(x0) < static_cast<unsigned>(width);
+      const bool right_in = static_cast<unsigned>(x0 + 1) < static_cast<unsigned>(width);
+      const bool top_in = static_cast<unsigned>(y0) < static_cast<unsigned>(height);
+      const bool bottom_in = static_cast<unsigned>(y0 + 1) < static_cast<unsigned>(height);
+      // Offsets, not pointers: a pointer is only formed for a neighbour inside the image.
+      const ptrdiff_t top_left = y0 * row_stride + x0 * kStride;
+      const ptrdiff_t bottom_left = top_left + row_stride;
+      const Float4 zero = {};
+      emit(x, static_cast<float>(sx - x0), static_cast<float>(sy - y0),
+           top_in && left_in ? LoadPixel<kStride>(data + top_left) : zero,
+           top_in && right_in ? LoadPixel<kStride>(data + (top_left + kStride)) : zero,
+           bottom_in && left_in ? LoadPixel<kStride>(data + bottom_left) : zero,
+           bottom_in && right_in ? LoadPixel<kStride>(data + (bottom_left + kStride)) : zero);
+    };
 
-      float sample[kSampled];
-      if (static_cast<unsigned>(x0) < static_cast<unsigned>(width - 1) &&
-          static_cast<unsigned>(y0) < static_cast<unsigned>(height - 1)) {
-        // All four neighbours inside: the common case, no per-neighbour checks.
-        const uint8_t* top = data + static_cast<size_t>(y0) * row_stride + static_cast<size_t>(x0) * kStride;
+    const Span span = InteriorSpan(row_x, row_y, m, width, height, out_width);
+    for (int x = 0; x < span.begin; ++x) border_pixel(x);
+    if (span.begin < span.end) {
+      // Inside the span the source position steps in 32.32 fixed point: the floor is a shift and
+      // the fraction one conversion per axis, where double coordinates cost three conversions
+      // (twice the time of the whole loop otherwise). Each step rounds by at most 2^-33 pixel,
+      // far below float resolution; interpolation stays in float. Positions here lie in the
+      // image, so they fit. Steps are only taken in spans of two or more columns, where
+      // |step| < size; the clamp keeps a lone column's unused step from overflowing.
+      constexpr double kOne = 4294967296.0;  // 2^32
+      constexpr double kMaxStep = 1 << 30;
+      int64_t fixed_x = std::llround((row_x + m[0] * span.begin) * kOne);
+      int64_t fixed_y = std::llround((row_y + m[3] * span.begin) * kOne);
+      const int64_t step_x = std::llround(std::clamp(m[0], -kMaxStep, kMaxStep) * kOne);
+      const int64_t step_y = std::llround(std::clamp(m[3], -kMaxStep, kMaxStep) * kOne);
+      for (int x = span.begin; x < span.end; ++x, fixed_x += step_x, fixed_y += step_y) {
+        // 0 <= position <= size - 1 up to rounding. Capping the cell at size - 2 keeps the right
+        // and lower neighbours inside: on the last column the fraction is then 1, which lands on
+        // them exactly. (A rounding excursion past the edge changes the sample negligibly: the
+        // zero-border interpolation is continuous.)
+        const int x0 = static_cast<int>(std::clamp<int64_t>(fixed_x >> 32, 0, width - 2));
+        const int y0 = static_cast<int>(std::clamp<int64_t>(fixed_y >> 32, 0, height - 2));
+        const float fx = static_cast<float>(fixed_x - (static_cast<int64_t>(x0) << 32)) * (1.0f / kOne);
+        const float fy = static_cast<float>(fixed_y - (static_cast<int64_t>(y0) << 32)) * (1.0f / kOne);
+        const uint8_t* top = data + y0 * row_stride + x0 * kStride;
         const uint8_t* bottom = top + row_stride;
-        for (int k = 0; k < kSampled; ++k) {
-          const float upper = top[k] + fx * (top[k + kStride] - top[k]);
-          const float lower = bottom[k] + fx * (bottom[k + kStride] - bottom[k]);
-          sample[k] = upper + fy * (lower - upper);
-        }
-      } else {
-        // Image border: neighbours outside the image read as 0.
-        const bool left_in = static_cast<unsigned>(x0) < static_cast<unsigned>(width);
-        const bool right_in = static_cast<unsigned>(x0 + 1) < static_cast<unsigned>(width);
-        const bool top_in = static_cast<unsigned>(y0) < static_cast<unsigned>(height);
-        const bool bottom_in = static_cast<unsigned>(y0 + 1) < static_cast<unsigned>(height);
-        const uint8_t* top = top_in ? data + static_cast<size_t>(y0) * row_stride : nullptr;
-        const uint8_t* bottom = bottom_in ? data + static_cast<size_t>(y0 + 1) * row_stride : nullptr;
-        const size_t left = static_cast<size_t>(x0) * kStride;
-        const size_t right = left + kStride;
-        for (int k = 0; k < kSampled; ++k) {
-          const float top_left = top && left_in ? top[left + k] : 0.0f;
-          const float top_right = top && right_in ? top[right + k] : 0.0f;
-          const float bottom_left = bottom && left_in ? bottom[left + k] : 0.0f;
-          const float bottom_right = bottom && right_in ? bottom[right + k] : 0.0f;
-          const float upper = top_left + fx * (top_right - top_left);
-          const float lower = bottom_left + fx * (bottom_right - bottom_left);
-          sample[k] = upper + fy * (lower - upper);
-        }
+        // The left neighbours are never a row's last pixel, nor the right ones its first.
+        emit(x, fx, fy, LoadPixelReadAhead<kStride>(top), LoadPixelReadBehind<kStride>(top + kStride),
+             LoadPixelReadAhead<kStride>(bottom), LoadPixelReadBehind<kStride>(bottom + kStride));
       }
-
-      float value[3];
-      for (int c = 0; c < mix.out_channels; ++c) {
-        float v = mix.bias[c];
-        for (int k = 0; k < kSampled; ++k) v += mix.weight[c][k] * sample[k];
-        value[c] = v;
-      }
-      store(pixel, value);
     }
+    for (int x = span.end; x < out_width; ++x) border_pixel(x);
   }
 }
 
-template <typename Store>
-void WarpAnyStride(const ImageView& image, const Affine& out_to_src, int out_width, int out_height,
-                   const ChannelMix& mix, Store store) {
-  switch (image.channels) {
-    case 1: WarpPixels<1>(image, out_to_src, out_width, out_height, mix, store); break;
-    case 3: WarpPixels<3>(image, out_to_src, out_width, out_height, mix, store); break;
-    default: WarpPixels<4>(image, out_to_src, out_width, out_height, mix, store); break;
+template <int N>
+using IntConstant = std::integral_constant<int, N>;
+
+// Calls warp(stride, out_channels) with both as compile-time constants (IntConstant).
+template <typename Warp>
+void WithConstantChannels(int stride, int out_channels, Warp warp) {
+  auto with_stride = [&](auto constant_stride) {
+    if (out_channels == 1) {
+      warp(constant_stride, IntConstant<1>{});
+    } else {
+      warp(constant_stride, IntConstant<3>{});
+    }
+  };
+  switch (stride) {
+    case 1: with_stride(IntConstant<1>{}); break;
+    case 3: with_stride(IntConstant<3>{}); break;
+    default: with_stride(IntConstant<4>{}); break;
   }
 }
 
@@ -258,10 +383,12 @@ void WarpToTensor(const ImageView& image, const Affine& out_to_src, const Tensor
   const ChannelMix mix =
       MakeChannelMix(image.channels, image.bgr, spec.channels, spec.bgr, spec.mean, spec.std);
   const size_t plane = static_cast<size_t>(spec.width) * spec.height;
-  WarpAnyStride(image, out_to_src, spec.width, spec.height, mix,
-                [out, plane, channels = spec.channels](size_t pixel, const float* value) {
-                  for (int c = 0; c < channels; ++c) out[c * plane + pixel] = value[c];
-                });
+  WithConstantChannels(image.channels, spec.channels, [&](auto stride, auto out_channels) {
+    WarpPixels<stride, out_channels>(image, out_to_src, spec.width, spec.height, mix,
+                                     [out, plane](size_t pixel, const auto& value) {
+                                       for (size_t c = 0; c < value.size(); ++c) out[c * plane + pixel] = value[c];
+                                     });
+  });
 }
 
 void WarpToImage(const ImageView& image, const Affine& out_to_src, int out_width, int out_height,
@@ -270,14 +397,16 @@ void WarpToImage(const ImageView& image, const Affine& out_to_src, int out_width
   constexpr float kZero[3] = {0.0f, 0.0f, 0.0f};
   constexpr float kOne[3] = {1.0f, 1.0f, 1.0f};
   const ChannelMix mix = MakeChannelMix(image.channels, image.bgr, out_channels, out_bgr, kZero, kOne);
-  WarpAnyStride(image, out_to_src, out_width, out_height, mix,
-                [out, out_channels](size_t pixel, const float* value) {
-                  for (int c = 0; c < out_channels; ++c) {
-                    // Clamp first: the luma of 255s may round a hair above 255.
-                    const float v = std::clamp(value[c], 0.0f, 255.0f);
-                    out[pixel * out_channels + c] = static_cast<uint8_t>(v + 0.5f);
-                  }
-                });
+  WithConstantChannels(image.channels, out_channels, [&](auto stride, auto constant_out_channels) {
+    WarpPixels<stride, constant_out_channels>(
+        image, out_to_src, out_width, out_height, mix, [out](size_t pixel, const auto& value) {
+          for (size_t c = 0; c < value.size(); ++c) {
+            // Clamp first: the luma of 255s may round a hair above 255.
+            const float v = std::clamp(value[c], 0.0f, 255.0f);
+            out[pixel * value.size() + c] = static_cast<uint8_t>(v + 0.5f);
+          }
+        });
+  });
 }
 
 }  // namespace maskface

@@ -502,7 +502,7 @@ void TestVectorMath(std::mt19937& rng) {
   auto unchanged_after_refusal = [](std::vector<float> v) {
     const std::vector<float> before = v;
     const bool refused = !maskface::L2Normalize(v.data(), v.size());
-    return refused && std::memcmp(v.data(), before.data(), v.size() * sizeof(float)) == 0;
+    return refused && (v.empty() || std::memcmp(v.data(), before.data(), v.size() * sizeof(float)) == 0);
   };
   Check(unchanged_after_refusal(std::vector<float>(512, 0.0f)), "(g) L2Normalize: zero vector -> false, unchanged");
   Check(unchanged_after_refusal({1.0f, nan, 2.0f}), "(g) L2Normalize: NaN -> false, unchanged");
