@@ -25,7 +25,7 @@ export function adviceFor(message: string): string | undefined {
   if (/GLIBC_|GLIBCXX_|CXXABI_/.test(message)) {
     return 'the binary needs a newer C/C++ runtime than this system has; build from source with `npm run build:native`';
   }
-  if (/invalid ELF header|wrong ELF class|cannot open shared object file/.test(message)) {
+  if (/invalid ELF header|wrong ELF class|file too short/.test(message)) {
     return 'the binary is for another platform or is damaged; rebuild with `npm run build:native`';
   }
   if (/--no-addons|Cannot load native addon/.test(message)) {

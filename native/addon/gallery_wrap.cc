@@ -16,8 +16,9 @@ constexpr int64_t kMaxDim = 65536;
 constexpr int64_t kMaxTopK = 4096;
 constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
 
-// Checks rows and vectors and writes them: rows[i] gets vectors[i * dim ...]. The vectors are
-// normalised again here, so the store only ever holds unit vectors.
+// Validates every vector first, then writes them (normalised again, so the store only holds
+// unit vectors): a bad vector leaves the store untouched. Rows past the end extend the store;
+// rows skipped on the way are written dead, so row numbers stay those lib/ allocated.
 void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const float* vectors, int active_searches) {
   const size_t dim = store.dim();
   std::vector<float> row(dim);
@@ -33,6 +34,17 @@ void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const floa
     if (rows[i] < store.rows() && active_searches > 0) {
       throw Error(ErrorCode::kInternal, "row " + std::to_string(rows[i]) + " rewritten while a search may read it");
     }
+  }
+  const std::vector<float> dead(dim, 0.0f);
+  for (size_t i = 0; i < count; ++i) {
+    while (store.rows() < rows[i]) {
+      const size_t gap = store.rows();
+      store.Put(gap, dead.data());
+      store.Kill(gap);
+    }
+    const float* source = vectors + i * dim;
+    std::copy(source, source + dim, row.begin());
+    L2Normalize(row.data(), dim);
     store.Put(rows[i], row.data());
   }
 }
@@ -123,11 +135,8 @@ void CheckPutArgs(Napi::Env env, const GalleryStore& store, Napi::Uint32Array ro
                     "expected " + std::to_string(count) + " x " + std::to_string(store.dim()) + " values, got " +
                         std::to_string(vectors.ElementLength()));
   }
-  // Rows must be existing rows or extend the store contiguously (lib/ allocates them in order).
-  size_t next = store.rows();
   for (size_t i = 0; i < count; ++i) {
-    if (rows[i] > next || rows[i] >= kMaxRows) ThrowInvalid(env, "row " + std::to_string(rows[i]) + " is out of range");
-    if (rows[i] == next) ++next;
+    if (rows[i] >= kMaxRows) ThrowInvalid(env, "row " + std::to_string(rows[i]) + " is out of range");
   }
 }
 

@@ -23,7 +23,7 @@ t.test('candidates: MASKFACE_BINDING first, then the build, then prebuilds', asy
 t.test('EXPECTED FAILURE - every candidate fails: one error listing each reason with advice', async (t) => {
   const dir = t.testdir({});
   const garbage = join(dir, 'garbage.node');
-  writeFileSync(garbage, 'not an ELF file');
+  writeFileSync(garbage, 'not an ELF file\n'.repeat(512));
   const error = t.throws(() => loadBinding([join(dir, 'missing.node'), garbage])) as unknown as MaskFaceError;
   t.ok(error instanceof MaskFaceError);
   t.equal(error.code, 'ERR_BINDING_LOAD');

@@ -1,0 +1,167 @@
+import t, { type Test } from 'tap';
+import { EmbeddingBatch, FaceEmbedding, Gallery } from '../../dist/esm/index.js';
+
+const model = { id: 'f'.repeat(64), dim: 37, name: 'test' }; // 37: not a multiple of any SIMD width
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+}
+function vectors(count: number, seed: number, dim = model.dim): Float32Array {
+  const next = rng(seed);
+  const data = new Float32Array(count * dim);
+  for (let i = 0; i < count; i++) {
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += (data[i * dim + d] = next()) ** 2;
+    for (let d = 0; d < dim; d++) data[i * dim + d]! /= Math.sqrt(norm);
+  }
+  return data;
+}
+const embedding = (data: Float32Array, i: number, m = model) => new FaceEmbedding(data.slice(i * m.dim, (i + 1) * m.dim), m);
+
+/** Brute force in float64: scores best first, ties by insertion order. */
+function reference(data: Float32Array, ids: number[], live: Set<number>, query: Float32Array, k: number) {
+  const scored: { id: number; score: number }[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    if (!live.has(i)) continue;
+    let dot = 0;
+    for (let d = 0; d < model.dim; d++) dot += data[i * model.dim + d]! * query[d]!;
+    scored.push({ id: ids[i]!, score: dot });
+  }
+  return scored.sort((a, b) => b.score - a.score).slice(0, k);
+}
+
+/** Tie-aware: scores must match; ids may differ only among equal scores; no duplicates. */
+function assertMatches(t: Test, got: { id: number; score: number }[], want: { id: number; score: number }[], label: string) {
+  t.equal(got.length, want.length, `${label}: count`);
+  const tolerance = 1e-5;
+  got.forEach((match, i) => {
+    const expected = want[i]!;
+    if (Math.abs(match.score - expected.score) > tolerance) t.fail(`${label}: score ${i} ${match.score} != ${expected.score}`);
+    if (match.id !== expected.id) {
+      const tied = want.some((w) => w.id === match.id && Math.abs(w.score - match.score) <= tolerance);
+      if (!tied) t.fail(`${label}: id ${match.id} at ${i} is not a tie of ${expected.id}`);
+    }
+  });
+  t.equal(new Set(got.map((m) => m.id)).size, got.length, `${label}: no duplicate ids`);
+}
+
+t.test('search agrees with a brute-force reference, k = 1, 10, size and > size', async (t) => {
+  const data = vectors(500, 1);
+  await using gallery = new Gallery<number>({ model });
+  const ids = Array.from({ length: 500 }, (_, i) => i);
+  await gallery.addMany(ids, new EmbeddingBatch(data, model));
+  t.equal(gallery.size, 500);
+  const queries = vectors(8, 2);
+  const live = new Set(ids);
+  for (const k of [1, 10, 500, 700]) {
+    for (let q = 0; q < 8; q++) {
+      const query = embedding(queries, q);
+      assertMatches(t, await gallery.search(query, { k }), reference(data, ids, live, query.vector, k), `k=${k} q=${q}`);
+    }
+  }
+  const batch = await gallery.searchBatch(new EmbeddingBatch(queries, model), { k: 10 });
+  for (let q = 0; q < 8; q++) assertMatches(t, batch.at(q), reference(data, ids, live, queries.subarray(q * 37, (q + 1) * 37), 10), `batch q=${q}`);
+});
+
+t.test('ties: duplicated vectors all come back with equal scores', async (t) => {
+  const base = vectors(3, 3);
+  await using gallery = new Gallery<string>({ model });
+  for (let copy = 0; copy < 4; copy++) for (let i = 0; i < 3; i++) gallery.add(`v${i}-${copy}`, embedding(base, i));
+  const top = await gallery.search(embedding(base, 1), { k: 4 });
+  t.same(top.map((m) => m.id).sort(), ['v1-0', 'v1-1', 'v1-2', 'v1-3']);
+  t.ok(top.every((m) => Math.abs(m.score - 1) < 1e-5));
+  t.same(top.map((m) => m.id), ['v1-0', 'v1-1', 'v1-2', 'v1-3'], 'ties come back in insertion order');
+});
+
+t.test('empty gallery, threshold, identify', async (t) => {
+  const data = vectors(20, 4);
+  await using gallery = new Gallery<number>({ model });
+  t.same(await gallery.search(embedding(data, 0)), []);
+  t.equal(await gallery.identify(embedding(data, 0), { threshold: 0.5 }), null);
+  for (let i = 0; i < 20; i++) gallery.add(i, embedding(data, i));
+  const above = await gallery.search(embedding(data, 3), { k: 20, threshold: 0.2 });
+  t.ok(above.length >= 1 && above.every((m) => m.score >= 0.2));
+  t.same(await gallery.identify(embedding(data, 3), { threshold: 0.99 }), { id: 3, score: (await gallery.search(embedding(data, 3), { k: 1 }))[0]!.score });
+});
+
+t.test('several embeddings per id; remove then search; rows are reused', async (t) => {
+  const data = vectors(30, 5);
+  await using gallery = new Gallery<string>({ model });
+  for (let i = 0; i < 30; i++) gallery.add(`p${i % 10}`, embedding(data, i));
+  t.equal(gallery.size, 30);
+  t.equal(gallery.ids().length, 10);
+  t.equal(gallery.remove('p3'), 3);
+  t.equal(gallery.remove('p3'), 0);
+  t.notOk(gallery.has('p3'));
+  t.equal(gallery.size, 27);
+  const hits = await gallery.search(embedding(data, 3), { k: 30 });
+  t.equal(hits.length, 27);
+  t.notOk(hits.some((m) => m.id === 'p3'), 'removed id never returned');
+  const before = gallery.memory.hostBytes;
+  for (let i = 0; i < 3; i++) gallery.add('again', embedding(data, i));
+  t.equal(gallery.memory.hostBytes, before, 'removed rows were reused');
+  t.equal((await gallery.search(embedding(data, 0), { k: 1 }))[0]!.id, 'p0');
+});
+
+t.test('program order: add and remove before a search are visible to it, even behind an addMany', async (t) => {
+  const data = vectors(200, 6);
+  await using gallery = new Gallery<number>({ model });
+  const many = gallery.addMany(
+    Array.from({ length: 199 }, (_, i) => i),
+    new EmbeddingBatch(data.slice(0, 199 * 37), model),
+  );
+  gallery.add(199, embedding(data, 199)); // queued behind the addMany
+  gallery.remove(5);
+  const hits = await gallery.search(embedding(data, 199), { k: 1 });
+  await many;
+  t.same(hits[0]?.id, 199);
+  t.notOk((await gallery.search(embedding(data, 5), { k: 200 })).some((m) => m.id === 5));
+  t.equal(gallery.size, 199);
+});
+
+t.test('a search in flight is not disturbed by a remove and re-add', async (t) => {
+  const data = vectors(1000, 7);
+  await using gallery = new Gallery<number>({ model });
+  await gallery.addMany(Array.from({ length: 1000 }, (_, i) => i), new EmbeddingBatch(data, model));
+  const query = embedding(data, 42);
+  const pending = gallery.search(query, { k: 1 });
+  gallery.remove(42);
+  gallery.add(5000, embedding(data, 7)); // must not take row 42 while the search may read it
+  t.same((await pending)[0]?.id, 42, 'the search reports the id the row had');
+  t.notOk((await gallery.search(query, { k: 3 })).some((m) => m.id === 42));
+});
+
+t.test('dispose waits for a search in flight, then rejects new calls', async (t) => {
+  const data = vectors(100, 8);
+  const gallery = new Gallery<number>({ model });
+  await gallery.addMany(Array.from({ length: 100 }, (_, i) => i), new EmbeddingBatch(data, model));
+  const pending = gallery.search(embedding(data, 1), { k: 5 });
+  await gallery.dispose();
+  t.equal((await pending).length, 5);
+  await t.rejects(gallery.search(embedding(data, 1)), { code: 'ERR_DISPOSED' });
+  t.throws(() => gallery.add(1, embedding(data, 1)), { code: 'ERR_DISPOSED' });
+});
+
+t.test('BAD CALL - gallery arguments', async (t) => {
+  const data = vectors(4, 9);
+  await using gallery = new Gallery<number>({ model });
+  gallery.add(1, embedding(data, 0));
+  const otherDim = { id: model.id, dim: 8 };
+  const otherModel = { id: 'e'.repeat(64), dim: 37 };
+  await t.rejects(gallery.search(embedding(vectors(1, 1, 8), 0, otherDim)), { code: 'ERR_DIMENSION_MISMATCH' });
+  await t.rejects(gallery.search(embedding(data, 0, otherModel)), { code: 'ERR_MODEL_MISMATCH' });
+  t.throws(() => gallery.add(2, embedding(vectors(1, 1, 8), 0, otherDim)), { code: 'ERR_DIMENSION_MISMATCH' });
+  await t.rejects(gallery.search(embedding(data, 0), { k: 0 }), { code: 'ERR_INVALID_ARGUMENT', message: /Expected integer in \[1, 4096\] for options\.k but received 0/ });
+  await t.rejects(gallery.search(embedding(data, 0), { k: 4097 }), { code: 'ERR_INVALID_ARGUMENT' });
+  await t.rejects(gallery.search(embedding(data, 0), { threshold: NaN }), { code: 'ERR_INVALID_ARGUMENT' });
+  t.throws(() => gallery.add('' as unknown as number, embedding(data, 0)), { code: 'ERR_INVALID_ARGUMENT' });
+  t.throws(() => gallery.add(3, new FaceEmbedding(new Float32Array(37).fill(NaN), model)), { code: 'ERR_INVALID_ARGUMENT' });
+  await t.rejects(gallery.addMany([1, 2], new EmbeddingBatch(data.slice(0, 37), model)), { code: 'ERR_INVALID_ARGUMENT' });
+  const poisoned = data.slice(0, 2 * 37);
+  poisoned[40] = Infinity;
+  await t.rejects(gallery.addMany([7, 8], new EmbeddingBatch(poisoned, model)), { code: 'ERR_INVALID_ARGUMENT' });
+  t.notOk(gallery.has(7), 'a failed addMany leaves nothing behind');
+  t.equal(gallery.size, 1);
+  t.throws(() => new Gallery({ model: { id: '', dim: 4 } }), { code: 'ERR_INVALID_ARGUMENT' });
+});
