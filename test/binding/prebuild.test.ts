@@ -1,0 +1,39 @@
+// An install of the packed package on a machine that matches the prebuild compiles nothing and
+// loads prebuilds/<platform>-<arch>/maskface.napi.glibc.node with its libonnxruntime.so.1.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { repoRoot } from '../helpers/data.js';
+
+const platform = `${process.platform}-${process.arch}`;
+const prebuild = join(repoRoot, 'prebuilds', platform, 'maskface.napi.glibc.node');
+const skip = existsSync(prebuild) ? false : `no prebuild at ${prebuild} (npm run prebuild)`;
+
+t.test('installing the packed package uses the prebuild and compiles nothing', { skip }, async (t) => {
+  t.ok(existsSync(join(repoRoot, 'prebuilds', platform, 'libonnxruntime.so.1')), 'libonnxruntime.so.1 ships beside the addon');
+  const work = mkdtempSync(join(tmpdir(), 'maskface-install-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot, encoding: 'utf8' }),
+  ) as { filename: string; files: { path: string }[] }[];
+  const files = packed[0]!.files.map((f) => f.path);
+  t.ok(files.includes(`prebuilds/${platform}/maskface.napi.glibc.node`), 'the tarball holds the prebuild');
+  t.notOk(files.some((f) => f.startsWith('build/') || f.startsWith('.cache/')), 'no build outputs or caches in the tarball');
+
+  const app = join(work, 'app');
+  execFileSync('mkdir', ['-p', app]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+  const env = { ...process.env, MASKFACE_SKIP_MODEL_DOWNLOAD: '1', MASKFACE_BINDING: '' };
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', join(work, packed[0]!.filename)], {
+    cwd: app,
+    env,
+    encoding: 'utf8',
+  });
+  const installed = join(app, 'node_modules', 'maskface');
+  t.notOk(existsSync(join(installed, 'build')), 'nothing was compiled');
+  t.same(readdirSync(join(installed, 'prebuilds', platform)).sort(), ['libonnxruntime.so.1', 'maskface.napi.glibc.node']);
+  const script = `import('maskface').then((m) => console.log(m.versions().onnxruntime))`;
+  t.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, env, encoding: 'utf8' }).trim(), '1.29.0');
+});
