@@ -66,7 +66,7 @@ class TopKHeaps {
     gates_[query] = heap[0].score;
   }
 
-  const Hit* hits(size_t query) const { return &hits_[query * capacity_]; }
+  const Hit* hits(size_t query) const { return hits_.data() + query * capacity_; }
   size_t size(size_t query) const { return sizes_[query]; }
 
  private:
