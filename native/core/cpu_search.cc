@@ -275,9 +275,11 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
 
 SimdLevel DetectSimdLevel() {
   static const SimdLevel level = [] {
+#if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return SimdLevel::kAvx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdLevel::kAvx2;
+#endif
     return SimdLevel::kScalar;
   }();
   return level;
