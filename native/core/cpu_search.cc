@@ -25,6 +25,7 @@ constexpr size_t kGemmChunkPanels = 4;   // row panels per kernel call, reused b
 constexpr size_t kQueryBlockBytes = 512 * 1024;
 // Below this many multiply-adds per worker, waking another thread costs more than it saves.
 constexpr size_t kMinMultiplyAddsPerTask = size_t(1) << 20;
+constexpr size_t kMinHitsPerMergeTask = size_t(1) << 16;
 
 struct Hit {
   float score;
@@ -66,7 +67,7 @@ class TopKHeaps {
     gates_[query] = heap[0].score;
   }
 
-  const Hit* hits(size_t query) const { return &hits_[query * capacity_]; }
+  const Hit* hits(size_t query) const { return hits_.data() + query * capacity_; }
   size_t size(size_t query) const { return sizes_[query]; }
 
  private:
@@ -233,8 +234,8 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
   }
 
   const size_t max_threads = static_cast<size_t>(std::max(1, params.n_threads));
-  const size_t work = total_rows * dim * n_queries;
-  const size_t n_tasks = std::clamp<size_t>(work / kMinMultiplyAddsPerTask, 1, std::min(max_threads, std::max<size_t>(1, total_rows)));
+  const size_t multiply_adds = total_rows * dim * n_queries;
+  const size_t n_tasks = std::max<size_t>(1, std::min(max_threads, multiply_adds / kMinMultiplyAddsPerTask));
   const size_t capacity = std::min(k, total_rows);
   std::vector<TopKHeaps> heaps;
   heaps.reserve(n_tasks);
@@ -249,8 +250,10 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
     });
   }
 
-  // Merge the workers' heaps per query; queries are independent, so split them across threads.
-  const size_t merge_tasks = std::min(max_threads, n_queries);
+  // Merge the workers' heaps per query; queries are independent, so large merges (big batches,
+  // big k) are split across threads.
+  const size_t merged_hits = n_queries * capacity * n_tasks;
+  const size_t merge_tasks = merged_hits >= kMinHitsPerMergeTask ? std::min(max_threads, n_queries) : 1;
   ParallelFor(merge_tasks, params.n_threads, [&](size_t task) {
     std::vector<Hit> merged;
     for (size_t q = n_queries * task / merge_tasks; q < n_queries * (task + 1) / merge_tasks; ++q) {
@@ -272,9 +275,11 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
 
 SimdLevel DetectSimdLevel() {
   static const SimdLevel level = [] {
+#if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return SimdLevel::kAvx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdLevel::kAvx2;
+#endif
     return SimdLevel::kScalar;
   }();
   return level;

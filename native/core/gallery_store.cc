@@ -55,18 +55,15 @@ size_t GalleryStore::bytes() const {
 
 void GalleryStore::AddBlocksUpTo(size_t rows) {
   const size_t needed = (rows + rows_per_block_ - 1) / rows_per_block_;
-  {
-    std::lock_guard<std::mutex> lock(blocks_mutex_);
-    if (blocks_.size() >= needed) return;
-  }
-  // Allocate outside the lock so a search taking its snapshot is not held up; Put and Reserve
-  // come from one thread at a time, so nobody else adds blocks meanwhile.
-  std::vector<std::unique_ptr<Block>> fresh;
   size_t have;
   {
     std::lock_guard<std::mutex> lock(blocks_mutex_);
     have = blocks_.size();
   }
+  if (have >= needed) return;
+  // Allocate outside the lock so a search taking its snapshot is not held up; Put and Reserve
+  // come from one thread at a time, so nobody else adds blocks meanwhile.
+  std::vector<std::unique_ptr<Block>> fresh;
   for (size_t b = have; b < needed; ++b) fresh.push_back(std::make_unique<Block>(rows_per_block_, dim_));
   std::lock_guard<std::mutex> lock(blocks_mutex_);
   blocks_.reserve(needed);

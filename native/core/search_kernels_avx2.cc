@@ -1,8 +1,9 @@
 // AVX2 + FMA kernels (16 ymm registers). Same structure as search_kernels_avx512.cc, whose
 // comments apply; everything under the pragma has internal linkage for the same reason.
-#include <immintrin.h>
-
 #include "core/search_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
@@ -116,3 +117,11 @@ const SearchKernels& Avx2Kernels() {
 }
 
 }  // namespace maskface
+
+#else  // not x86-64: DetectSimdLevel() never selects this table
+
+namespace maskface {
+const SearchKernels& Avx2Kernels() { return ScalarKernels(); }
+}  // namespace maskface
+
+#endif

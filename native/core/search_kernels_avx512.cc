@@ -1,9 +1,10 @@
 // AVX-512F kernels. Everything below the pragma is compiled for AVX-512 and only runs after
 // DetectSimdLevel() saw the CPU (and OS) support it; it has internal linkage so no inline copy
 // built for AVX-512 can be picked by the linker for another path.
-#include <immintrin.h>
-
 #include "core/search_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
@@ -126,3 +127,11 @@ const SearchKernels& Avx512Kernels() {
 }
 
 }  // namespace maskface
+
+#else  // not x86-64: DetectSimdLevel() never selects this table
+
+namespace maskface {
+const SearchKernels& Avx512Kernels() { return ScalarKernels(); }
+}  // namespace maskface
+
+#endif
