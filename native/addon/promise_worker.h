@@ -31,30 +31,38 @@ class PromiseWorker : public Napi::AsyncWorker {
     try {
       Compute();
     } catch (...) {
-      std::string message;
-      DescribeCurrentException(&code_, &message);
-      SetError(message);
+      DescribeCurrentException(&code_, &message_);
+      failed_ = true;
     }
   }
 
-  void OnOK() final {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    try {
-      deferred_.Resolve(Result(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+  // Replaces AsyncWorker's completion, which rethrows into JS and aborts the process when the
+  // environment is a worker thread being terminated. Here, a JS call that cannot run just drops
+  // the result: nobody is left to receive it.
+  void OnWorkComplete(Napi::Env env, napi_status status) final {
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(env);
+        if (failed_) {
+          deferred_.Reject(MakeError(env, code_, message_).Value());
+        } else {
+          try {
+            deferred_.Resolve(Result(env));
+          } catch (const Napi::Error& e) {
+            deferred_.Reject(e.Value());
+          }
+        }
+      } catch (...) {
+        // The environment is shutting down.
+      }
     }
-  }
-
-  void OnError(const Napi::Error& error) final {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    deferred_.Reject(MakeError(env, code_, error.Message()).Value());
+    Destroy();
   }
 
   Napi::Promise::Deferred deferred_;
+  bool failed_ = false;
   JsCode code_ = JsCode::kInternal;
+  std::string message_;
 };
 
 }  // namespace maskface::addon
