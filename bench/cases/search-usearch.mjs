@@ -1,8 +1,15 @@
 // usearch: --mode exact (exactSearch over the raw matrix, no index) or hnsw (Index with its
 // defaults: connectivity 16, expansion_add 128, expansion_search 64), inner product, f32.
-import usearch from 'usearch';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { printResult } from '../lib/args.mjs';
 import { recallOf, searchResult, searchSetup, timeBatch, timeSingleQueries } from '../lib/search-setup.mjs';
+
+// usearch's npm package has no linux prebuild, and when its own build is missing its loader walks
+// up the folders and picks the first build/Release it finds: maskface's. Refuse that clearly.
+const usearchBinary = fileURLToPath(new URL('../node_modules/usearch/build/Release/usearch.node', import.meta.url));
+if (!existsSync(usearchBinary)) throw new Error(`usearch is not built (${usearchBinary} is missing): see bench/README.md`);
+const { default: usearch } = await import('usearch');
 
 const setup = searchSetup();
 const { options, params, rows, queries, query } = setup;
