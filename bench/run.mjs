@@ -9,7 +9,7 @@ import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, resultPrefix } from './lib/args.mjs';
-import { loadAverage, machineFingerprint } from './lib/fingerprint.mjs';
+import { cpuCounters, loadAverage, machineFingerprint, stealPercent } from './lib/fingerprint.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -37,9 +37,13 @@ function embedCases() {
   const cases = [];
   for (const batch of sizes.batches) {
     for (const threads of sizes.threads) {
-      for (const impl of ['embed-maskface', 'embed-ort-node']) {
-        cases.push({ name: `${impl} batch=${batch} threads=${threads}`, script: impl,
-          args: ['--model', modelPath, '--batch', String(batch), '--threads', String(threads), ...sizes.embedRuns] });
+      const args = ['--model', modelPath, '--batch', String(batch), '--threads', String(threads), ...sizes.embedRuns];
+      cases.push({ name: `embed-maskface batch=${batch} threads=${threads}`, script: 'embed-maskface', args });
+      cases.push({ name: `embed-ort-node batch=${batch} threads=${threads}`, script: 'embed-ort-node', args });
+      // maskface turns intra-op spinning off; with one thread there is no pool to spin
+      if (threads > 1) {
+        cases.push({ name: `embed-ort-node batch=${batch} threads=${threads} spinning=off`, script: 'embed-ort-node',
+          args: [...args, '--spinning', 'off'] });
       }
     }
   }
@@ -67,13 +71,15 @@ function runProcess(command, args, timeoutMinutes = 20) {
 function runCase(testCase) {
   process.stderr.write(`  ${testCase.name} ... `);
   const loadAtStart = loadAverage();
+  const counters = cpuCounters();
   const started = performance.now();
   const { stdout, error } = runProcess(process.execPath, [join(benchDir, 'cases', `${testCase.script}.mjs`), ...testCase.args]);
   const line = stdout.split('\n').find((l) => l.startsWith(resultPrefix));
   const seconds = Math.round((performance.now() - started) / 100) / 10;
-  process.stderr.write(`${error ? 'FAILED' : 'done'} (${seconds} s, load ${loadAtStart[0]})\n`);
+  const stealPct = stealPercent(counters, cpuCounters());
+  process.stderr.write(`${error ? 'FAILED' : 'done'} (${seconds} s, load ${loadAtStart[0]}, steal ${stealPct}%)\n`);
   if (error || !line) return { case: testCase.name, kind: testCase.script.split('-')[0], impl: testCase.script, error: error ?? 'no result line' };
-  return { case: testCase.name, ...JSON.parse(line.slice(resultPrefix.length)), loadAtStart, wallS: seconds };
+  return { case: testCase.name, ...JSON.parse(line.slice(resultPrefix.length)), loadAtStart, stealPct, wallS: seconds };
 }
 
 /** faiss IndexFlatIP from the C++ benchmark of bench/native (one JSON line per case). */
@@ -85,6 +91,7 @@ function runFaiss() {
   }
   process.stderr.write(`  faiss (${relative(repoRoot, faissBin)}) ... `);
   const loadAtStart = loadAverage();
+  const counters = cpuCounters();
   const common = ['--n', String(sizes.n), '--dim', '512', '--k', '10', '--threads', '2'];
   const lines = [];
   for (const which of ['single', 'batch']) {
@@ -107,7 +114,7 @@ function runFaiss() {
       n: single?.n ?? batch?.n, dim: single?.dim ?? batch?.dim, k: single?.k ?? batch?.k,
       single: single && { queries: single.queries, qps: single.qps },
       batch: batch && { queries: batch.queries, qps: batch.qps },
-      recall: recalls.length ? Math.min(...recalls) : null, raw: lines, loadAtStart,
+      recall: recalls.length ? Math.min(...recalls) : null, raw: lines, loadAtStart, stealPct: stealPercent(counters, cpuCounters()),
     },
   };
 }
@@ -122,7 +129,7 @@ function prepareModel() {
 
 /** The first embedding of maskface and onnxruntime-node (batch 1) should agree: same model, same pixels. */
 function embeddingAgreement(results) {
-  const pick = (impl) => results.find((r) => r.impl === impl && r.embedding0)?.embedding0;
+  const pick = (impl) => results.find((r) => r.impl === impl && r.spinning !== 'off' && r.embedding0)?.embedding0;
   const a = pick('maskface');
   const b = pick('onnxruntime-node');
   for (const r of results) delete r.embedding0;
@@ -134,6 +141,7 @@ function embeddingAgreement(results) {
 
 const startedAt = new Date().toISOString();
 const loadBefore = loadAverage();
+const countersBefore = cpuCounters();
 process.stderr.write(`maskface benchmarks (${quick ? 'quick' : 'full'}), load average ${loadBefore.join(' ')}\n`);
 const fingerprint = machineFingerprint();
 const results = [];
@@ -159,7 +167,7 @@ const resultsDir = join(benchDir, 'results');
 mkdirSync(resultsDir, { recursive: true });
 const suffix = quick ? '-quick' : only ? `-${only}` : '';
 const jsonFile = join(resultsDir, `${startedAt.slice(0, 10)}-${os.hostname()}${suffix}.json`);
-const run = { startedAt, mode: quick ? 'quick' : 'full', only: only ?? 'all', fingerprint, loadBefore, loadAfter: loadAverage(),
+const run = { startedAt, mode: quick ? 'quick' : 'full', only: only ?? 'all', fingerprint, loadBefore, loadAfter: loadAverage(), stealPct: stealPercent(countersBefore, cpuCounters()),
   jsonFile: relative(repoRoot, jsonFile), results };
 writeFileSync(jsonFile, `${JSON.stringify(run, null, 2)}\n`);
 const markdown = renderMarkdown(run, { faissNote });

@@ -9,12 +9,17 @@ import { embedParams, timeEmbedding } from '../lib/embed-timing.mjs';
 import { faceSize, facesToTensor, normalizeRows, syntheticFaces } from '../lib/faces.mjs';
 
 const params = embedParams();
+// --spinning off: the same thread setting as maskface (session.*.allow_spinning = 0), to tell the
+// cost of spinning apart from the cost of the binding. Default: onnxruntime-node's own defaults.
+const spinning = params.options.spinning ?? 'default';
+if (spinning !== 'default' && spinning !== 'off') throw new Error(`--spinning must be default or off, got ${spinning}`);
 const input = new ort.Tensor('float32', facesToTensor(syntheticFaces(params.batch)), [params.batch, 3, faceSize, faceSize]);
 const session = await ort.InferenceSession.create(readFileSync(params.model), {
   intraOpNumThreads: params.threads,
   interOpNumThreads: 1,
   executionMode: 'sequential',
   graphOptimizationLevel: 'all',
+  ...(spinning === 'off' && { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
 });
 const [inputName] = session.inputNames;
 const [outputName] = session.outputNames;
@@ -34,6 +39,7 @@ printResult({
   impl: 'onnxruntime-node',
   batch: params.batch,
   threads: params.threads,
+  spinning,
   ...timing,
   totalMs: undefined,
   embedding0: Array.from(embeddings.subarray(0, dim)),

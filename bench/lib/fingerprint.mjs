@@ -83,3 +83,21 @@ export function machineFingerprint() {
 export function loadAverage() {
   return os.loadavg().map((v) => Math.round(v * 100) / 100);
 }
+
+/** CPU time counters from /proc/stat (jiffies, all cores), to see steal by a busy VM host. */
+export function cpuCounters() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = fields;
+    return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of CPU time between two cpuCounters() readings that the hypervisor stole, in percent. */
+export function stealPercent(before, after) {
+  if (!before || !after) return undefined;
+  const total = after.busy + after.idle + after.steal - (before.busy + before.idle + before.steal);
+  return total > 0 ? Math.round(((after.steal - before.steal) / total) * 1000) / 10 : undefined;
+}

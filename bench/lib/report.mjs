@@ -16,6 +16,8 @@ function fingerprintSection(run) {
     `- maskface ${f.maskface} (commit ${f.commit}) over ONNX Runtime ${f.maskfaceOrt}; onnxruntime-node ${f.onnxruntimeNode}; usearch ${f.usearch}; hnswlib-node ${f.hnswlibNode}`,
     `- Load average (1/5/15 min): ${run.loadBefore.join(' / ')} before, ${run.loadAfter.join(' / ')} after` +
       ` (per-case 1-min load in the JSON); ${f.cores} cores, so a load above ~${f.cores} means another job shared the CPU`,
+    `- CPU time stolen by the hypervisor during the run: ${run.stealPct ?? '?'}% (per case in the tables; this is a VM, and steal`,
+    '  makes timings noisy: compare rows of one run, and distrust a row whose steal stands out)',
     `- Each case ran in a fresh Node process; warm-up runs excluded. Raw results: \`${run.jsonFile}\``,
   ].join('\n');
 }
@@ -27,7 +29,8 @@ function embedSection(results) {
   const rows = keys.map((key) => {
     const [batch, threads] = key.split('/').map(Number);
     const mf = embed.find((r) => r.impl === 'maskface' && r.batch === batch && r.threads === threads);
-    const ort = embed.find((r) => r.impl === 'onnxruntime-node' && r.batch === batch && r.threads === threads);
+    const ort = embed.find((r) => r.impl === 'onnxruntime-node' && r.spinning !== 'off' && r.batch === batch && r.threads === threads);
+    const ortNoSpin = embed.find((r) => r.impl === 'onnxruntime-node' && r.spinning === 'off' && r.batch === batch && r.threads === threads);
     return [
       batch,
       threads,
@@ -36,9 +39,11 @@ function embedSection(results) {
       ort ? `${fixed(ort.p50Ms)} / ${fixed(ort.p95Ms)}` : '-',
       fixed(ort?.facesPerS),
       ratio(mf?.facesPerS, ort?.facesPerS),
+      ortNoSpin ? `${fixed(ortNoSpin.facesPerS)} (${ratio(mf?.facesPerS, ortNoSpin.facesPerS)})` : 'n/a',
       fixed(mf?.loopMaxDelayMs),
       fixed(ort?.loopMaxDelayMs),
       mf ? `${fixed(mf.prePostShare * 100, 2)}%` : '-',
+      `${mf?.stealPct ?? '-'} / ${ort?.stealPct ?? '-'}`,
     ];
   });
   const model = embed[0];
@@ -47,7 +52,7 @@ function embedSection(results) {
     '',
     table(
       ['batch', 'intra-op threads', 'maskface p50 / p95 ms', 'maskface faces/s', 'ORT-node p50 / p95 ms', 'ORT-node faces/s',
-        'maskface / ORT-node', 'max loop delay maskface ms', 'max loop delay ORT-node ms', 'maskface pre+post share'],
+        'maskface / ORT-node', 'ORT-node spinning off faces/s (maskface / it)', 'max loop delay maskface ms', 'max loop delay ORT-node ms', 'maskface pre+post share', 'steal % (maskface / ORT-node)'],
       rows,
     ),
     '',
@@ -57,7 +62,9 @@ function embedSection(results) {
     '- Latency is per batch call. Max loop delay: largest lateness of a 5 ms libuv timer (perf_hooks.monitorEventLoopDelay)',
     '  during the timed runs; a value near the batch latency means the call blocked the event loop.',
     '- Pre+post share: maskface\'s native preprocess + postprocess time (rec.lastTiming) over end-to-end wall time.',
-    '- maskface sets intra-op spinning off (its threads must not spin after a run); onnxruntime-node runs with its defaults.',
+    '- maskface sets intra-op spinning off (its threads must not spin after a run); onnxruntime-node runs with its defaults',
+    '  (spinning on), and once more with `session.intra_op.allow_spinning = 0` (and inter_op) to match maskface, with 2 threads',
+    '  only (one thread has no pool to spin).',
     model.agreement !== undefined ? `- Output check: cosine between the two runtimes' embeddings of the same face = ${model.agreement}.` : '',
   ].join('\n');
 }
@@ -68,19 +75,20 @@ function searchSection(results, options) {
   const base = search.find((r) => r.impl === 'maskface Gallery' && r.threads === 2 && !r.error) ?? search.find((r) => r.impl === 'maskface Gallery' && !r.error);
   const first = search.find((r) => !r.error && !r.skipped) ?? {};
   const rows = search.map((r) => {
-    if (r.error || r.skipped) return [r.impl, r.variant ?? '', r.threads ?? '-', r.skipped ? 'skipped' : 'failed', '-', '-', '-', '-', '-', '-'];
+    if (r.error || r.skipped) return [r.impl, r.variant ?? '', r.threads ?? '-', r.skipped ? 'skipped' : 'failed', '-', '-', '-', '-', '-', '-', '-'];
     const build = r.build ? `${fixed(r.build.buildS)} s (${r.build.buildThreads} thr)` : r.buildS !== undefined ? `${fixed(r.buildS, 2)} s (copy)` : '-';
     return [
       r.impl,
       r.variant,
       r.threads,
-      r.single ? `${fixed(r.single.qps)} (p50 ${fixed(r.single.p50Ms, 2)} ms, ${r.single.queries} q)` : '-',
+      r.single ? `${fixed(r.single.qps)} (${r.single.p50Ms !== undefined ? `p50 ${fixed(r.single.p50Ms, 2)} ms, ` : ''}${r.single.queries} q)` : '-',
       r.batch ? `${fixed(r.batch.qps)} (${r.batch.queries} in 1 call)` : '-',
       r.recall === null || r.recall === undefined ? '-' : fixed(r.recall, 4),
       r.single && base?.single ? ratio(r.single.qps, base.single.qps) : '-',
       r.batch && base?.batch ? ratio(r.batch.qps, base.batch.qps) : '-',
       build,
       `${r.loadAtStart?.[0] ?? '-'}`,
+      `${r.stealPct ?? '-'}`,
     ];
   });
   const skipped = search.filter((r) => r.skipped).map((r) => `- ${r.impl} skipped: ${r.skipped}`);
@@ -90,7 +98,7 @@ function searchSection(results, options) {
     '',
     table(
       ['implementation', 'variant', 'threads', 'single queries/s', 'batch queries/s', `recall@${first.k ?? 10}`,
-        'single vs maskface', 'batch vs maskface', 'build', '1-min load'],
+        'single vs maskface', 'batch vs maskface', 'build', '1-min load', 'steal %'],
       rows,
     ),
     '',
@@ -104,6 +112,8 @@ function searchSection(results, options) {
     '- Single: one call per query, awaited in turn. Batch: one call with all queries, median of 3 calls after a warm-up.',
     '- hnswlib-node searches on one thread and has no batch call (its batch is a loop); its graph is built once and cached,',
     '  and the build time shown is the one measured when it was built. usearch HNSW uses the library defaults.',
+    '- This data is easy for HNSW (every query\'s neighbours sit in its own well-separated cluster), so approximate recall',
+    '  here is an upper bound: on real embeddings with closer identities, or on uniform random vectors, it is lower.',
     '- usearch 2.25 exactSearch ignores a typed array\'s byteOffset, so single queries are passed as copies.',
     ...skipped,
     ...failed,
