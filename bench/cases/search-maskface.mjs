@@ -1,0 +1,37 @@
+// maskface Gallery: exact cosine top-k in C++ (SIMD, `threads` threads per search).
+import { EmbeddingBatch, FaceEmbedding, Gallery, versions } from '../../dist/esm/index.js';
+import { printResult } from '../lib/args.mjs';
+import { recallOf, searchResult, searchSetup, timeBatch, timeSingleQueries } from '../lib/search-setup.mjs';
+
+const setup = searchSetup();
+const { params, rows, queries, query } = setup;
+const { n, dim, k, threads } = params;
+const model = { id: 'bench-clustered', dim, name: 'bench' };
+
+const gallery = new Gallery({ model, threads, capacity: n });
+const buildStart = performance.now();
+await gallery.addMany(Array.from({ length: n }, (_, i) => i), new EmbeddingBatch(rows, model));
+const buildS = (performance.now() - buildStart) / 1000;
+
+const single = await timeSingleQueries(params.singleQueries, async (q) => {
+  const matches = await gallery.search(new FaceEmbedding(query(q), model), { k });
+  return matches.map((m) => m.id);
+});
+const batchQueries = new EmbeddingBatch(queries.subarray(0, params.batchQueries * dim), model);
+const batch = await timeBatch(params.batchQueries, async () => {
+  const matches = await gallery.searchBatch(batchQueries, { k });
+  return (q) => matches.rows.subarray(q * k, (q + 1) * k);
+});
+await gallery.dispose();
+
+printResult(
+  searchResult({
+    impl: 'maskface Gallery',
+    variant: 'exact f32',
+    params,
+    single,
+    batch,
+    recall: recallOf(setup, single, batch),
+    extra: { buildS: Math.round(buildS * 100) / 100, versions: versions() },
+  }),
+);

@@ -1,0 +1,126 @@
+// Renders a run (fingerprint + case results) as the Markdown of bench/results/latest.md.
+const fixed = (value, digits = 1) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '-');
+const ratio = (a, b) => (a > 0 && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+
+function table(header, rows) {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function fingerprintSection(run) {
+  const f = run.fingerprint;
+  return [
+    `# maskface benchmarks (${run.mode} run, ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC)`,
+    '',
+    `- CPU: ${f.cpu} (${f.simd.join(', ') || 'no AVX2'}), ${f.cores} cores, ${f.memoryGiB} GiB memory, no GPU used`,
+    `- OS: ${f.os}; Node ${f.node}`,
+    `- maskface ${f.maskface} (commit ${f.commit}) over ONNX Runtime ${f.maskfaceOrt}; onnxruntime-node ${f.onnxruntimeNode}; usearch ${f.usearch}; hnswlib-node ${f.hnswlibNode}`,
+    `- Load average (1/5/15 min): ${run.loadBefore.join(' / ')} before, ${run.loadAfter.join(' / ')} after` +
+      ` (per-case 1-min load in the JSON); ${f.cores} cores, so a load above ~${f.cores} means another job shared the CPU`,
+    `- CPU time stolen by the hypervisor during the run: ${run.stealPct ?? '?'}% (per case in the tables; this is a VM, and steal`,
+    '  makes timings noisy: compare rows of one run, and distrust a row whose steal stands out)',
+    `- Each case ran in a fresh Node process; warm-up runs excluded. Raw results: \`${run.jsonFile}\``,
+  ].join('\n');
+}
+
+function embedSection(results) {
+  const embed = results.filter((r) => r.kind === 'embed' && !r.error);
+  if (embed.length === 0) return '';
+  const keys = [...new Set(embed.map((r) => `${r.batch}/${r.threads}`))];
+  const rows = keys.map((key) => {
+    const [batch, threads] = key.split('/').map(Number);
+    const mf = embed.find((r) => r.impl === 'maskface' && r.batch === batch && r.threads === threads);
+    const ort = embed.find((r) => r.impl === 'onnxruntime-node' && r.spinning !== 'off' && r.batch === batch && r.threads === threads);
+    const ortNoSpin = embed.find((r) => r.impl === 'onnxruntime-node' && r.spinning === 'off' && r.batch === batch && r.threads === threads);
+    return [
+      batch,
+      threads,
+      mf ? `${fixed(mf.p50Ms)} / ${fixed(mf.p95Ms)}` : '-',
+      fixed(mf?.facesPerS),
+      ort ? `${fixed(ort.p50Ms)} / ${fixed(ort.p95Ms)}` : '-',
+      fixed(ort?.facesPerS),
+      ratio(mf?.facesPerS, ort?.facesPerS),
+      ortNoSpin ? `${fixed(ortNoSpin.facesPerS)} (${ratio(mf?.facesPerS, ortNoSpin.facesPerS)})` : 'n/a',
+      fixed(mf?.loopMaxDelayMs),
+      fixed(ort?.loopMaxDelayMs),
+      mf ? `${fixed(mf.prePostShare * 100, 2)}%` : '-',
+      `${mf?.stealPct ?? '-'} / ${ort?.stealPct ?? '-'}`,
+    ];
+  });
+  const model = embed[0];
+  return [
+    `## Embedding: ${model.modelName ?? 'model'} (112x112), CPU`,
+    '',
+    table(
+      ['batch', 'intra-op threads', 'maskface p50 / p95 ms', 'maskface faces/s', 'ORT-node p50 / p95 ms', 'ORT-node faces/s',
+        'maskface / ORT-node', 'ORT-node spinning off faces/s (maskface / it)', 'max loop delay maskface ms', 'max loop delay ORT-node ms', 'maskface pre+post share', 'steal % (maskface / ORT-node)'],
+      rows,
+    ),
+    '',
+    '- Same ONNX file (symbolic batch) and the same pixels for both. maskface starts from uint8 HWC RGB pixels and its time',
+    '  includes its own preprocessing and L2 normalisation; onnxruntime-node is fed a ready NCHW Float32Array tensor (built',
+    '  before timing, so it pays no preprocessing), and its time includes reading the output and L2-normalising it in JS.',
+    '- Latency is per batch call. Max loop delay: largest lateness of a 5 ms libuv timer (perf_hooks.monitorEventLoopDelay)',
+    '  during the timed runs; a value near the batch latency means the call blocked the event loop.',
+    '- Pre+post share: maskface\'s native preprocess + postprocess time (rec.lastTiming) over end-to-end wall time.',
+    '- maskface sets intra-op spinning off (its threads must not spin after a run); onnxruntime-node runs with its defaults',
+    '  (spinning on), and once more with `session.intra_op.allow_spinning = 0` (and inter_op) to match maskface, with 2 threads',
+    '  only (one thread has no pool to spin).',
+    model.agreement !== undefined ? `- Output check: cosine between the two runtimes' embeddings of the same face = ${model.agreement}.` : '',
+  ].join('\n');
+}
+
+function searchSection(results, options) {
+  const search = results.filter((r) => r.kind === 'search');
+  if (search.length === 0) return '';
+  const base = search.find((r) => r.impl === 'maskface Gallery' && r.threads === 2 && !r.error) ?? search.find((r) => r.impl === 'maskface Gallery' && !r.error);
+  const first = search.find((r) => !r.error && !r.skipped) ?? {};
+  const rows = search.map((r) => {
+    if (r.error || r.skipped) return [r.impl, r.variant ?? '', r.threads ?? '-', r.skipped ? 'skipped' : 'failed', '-', '-', '-', '-', '-', '-', '-'];
+    const build = r.build ? `${fixed(r.build.buildS)} s (${r.build.buildThreads} thr)` : r.buildS !== undefined ? `${fixed(r.buildS, 2)} s (copy)` : '-';
+    return [
+      r.impl,
+      r.variant,
+      r.threads,
+      r.single ? `${fixed(r.single.qps)} (${r.single.p50Ms !== undefined ? `p50 ${fixed(r.single.p50Ms, 2)} ms, ` : ''}${r.single.queries} q)` : '-',
+      r.batch ? `${fixed(r.batch.qps)} (${r.batch.queries} in 1 call)` : '-',
+      r.recall === null || r.recall === undefined ? '-' : fixed(r.recall, 4),
+      r.single && base?.single ? ratio(r.single.qps, base.single.qps) : '-',
+      r.batch && base?.batch ? ratio(r.batch.qps, base.batch.qps) : '-',
+      build,
+      `${r.loadAtStart?.[0] ?? '-'}`,
+      `${r.stealPct ?? '-'}`,
+    ];
+  });
+  const skipped = search.filter((r) => r.skipped).map((r) => `- ${r.impl} skipped: ${r.skipped}`);
+  const failed = search.filter((r) => r.error).map((r) => `- ${r.impl} ${r.variant ?? ''} failed: ${r.error}`);
+  return [
+    `## Search: exact top-${first.k ?? 10} over ${first.n ?? '?'} x ${first.dim ?? '?'} f32, CPU`,
+    '',
+    table(
+      ['implementation', 'variant', 'threads', 'single queries/s', 'batch queries/s', `recall@${first.k ?? 10}`,
+        'single vs maskface', 'batch vs maskface', 'build', '1-min load', 'steal %'],
+      rows,
+    ),
+    '',
+    '- Ratios are against maskface Gallery with 2 threads (higher = faster than maskface).',
+    `- Data: clustered like face embeddings (1000 centres + Gaussian noise, cosine to centre ~0.78, L2 normalised), seeded;`,
+    '  bench/lib/data.mjs follows bench/native/data.h step by step and produced bit-identical vectors to a `-O3` build of it',
+    '  (a `-march=native` build differs in the last bit through fused multiply-adds), so the faiss rows see the same data.',
+    `- Recall: tie-aware recall@k against a double-precision plain-JS exact scan over the first ${first.recallQueries ?? '?'} queries`,
+    '  (a returned row counts when its exact score reaches the k-th best exact score - 1e-5); the lower of single and batch',
+    '  is shown. For exact methods it is a check and must be 1.0. faiss computes its own recall over its first 100 queries.',
+    '- Single: one call per query, awaited in turn. Batch: one call with all queries, median of 3 calls after a warm-up.',
+    '- hnswlib-node searches on one thread and has no batch call (its batch is a loop); its graph is built once and cached,',
+    '  and the build time shown is the one measured when it was built. usearch HNSW uses the library defaults.',
+    '- This data is easy for HNSW (every query\'s neighbours sit in its own well-separated cluster), so approximate recall',
+    '  here is an upper bound: on real embeddings with closer identities, or on uniform random vectors, it is lower.',
+    '- usearch 2.25 exactSearch ignores a typed array\'s byteOffset, so single queries are passed as copies.',
+    ...skipped,
+    ...failed,
+    options.faissNote ? `- ${options.faissNote}` : '',
+  ].join('\n');
+}
+
+export function renderMarkdown(run, options = {}) {
+  return [fingerprintSection(run), embedSection(run.results), searchSection(run.results, options)].filter(Boolean).join('\n\n') + '\n';
+}

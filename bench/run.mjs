@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// Runs every benchmark case in a fresh Node process, collects one JSON result per case, and
+// writes bench/results/<date>-<host>.json plus the Markdown table bench/results/latest.md.
+//
+//   node bench/run.mjs [--only embed|search] [--quick] [--faiss-bin PATH] [--model PATH]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, resultPrefix } from './lib/args.mjs';
+import { cpuCounters, loadAverage, machineFingerprint, stealPercent } from './lib/fingerprint.mjs';
+import { renderMarkdown } from './lib/report.mjs';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(benchDir, '..');
+const options = parseArgs();
+const quick = options.quick === true;
+const only = options.only;
+if (only !== undefined && only !== 'embed' && only !== 'search') throw new Error('--only takes embed or search');
+const modelPath = options.model ?? join(repoRoot, '.cache', 'models', 'mobilefacenet.onnx');
+const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench'), join(repoRoot, 'build-bench', 'faiss_bench')];
+const faissBin = faissCandidates.find((path) => path && existsSync(path));
+
+const sizes = quick
+  ? { batches: [1, 8], threads: [2], embedRuns: ['--warmup', '1', '--min-runs', '3', '--min-seconds', '0.3'],
+      n: 5000, singleQueries: 20, batchQueries: 100, recallQueries: 20, jsQueries: 5 }
+  : { batches: [1, 8, 32], threads: [1, 2], embedRuns: ['--warmup', '3', '--min-runs', '10', '--min-seconds', '5'],
+      n: 100000, singleQueries: 200, batchQueries: 1000, recallQueries: 200, jsQueries: 20 };
+const searchArgs = (overrides = {}) => {
+  const values = { n: sizes.n, dim: 512, k: 10, 'single-queries': sizes.singleQueries, 'batch-queries': sizes.batchQueries,
+    'recall-queries': sizes.recallQueries, threads: 2, ...overrides };
+  return Object.entries(values).flatMap(([name, value]) => [`--${name}`, String(value)]);
+};
+
+function embedCases() {
+  const cases = [];
+  for (const batch of sizes.batches) {
+    for (const threads of sizes.threads) {
+      const args = ['--model', modelPath, '--batch', String(batch), '--threads', String(threads), ...sizes.embedRuns];
+      cases.push({ name: `embed-maskface batch=${batch} threads=${threads}`, script: 'embed-maskface', args });
+      cases.push({ name: `embed-ort-node batch=${batch} threads=${threads}`, script: 'embed-ort-node', args });
+      // maskface turns intra-op spinning off; with one thread there is no pool to spin
+      if (threads > 1) {
+        cases.push({ name: `embed-ort-node batch=${batch} threads=${threads} spinning=off`, script: 'embed-ort-node',
+          args: [...args, '--spinning', 'off'] });
+      }
+    }
+  }
+  return cases;
+}
+
+function searchCases() {
+  return [
+    { name: 'search-maskface threads=2', script: 'search-maskface', args: searchArgs({ threads: 2 }) },
+    { name: 'search-maskface threads=1', script: 'search-maskface', args: searchArgs({ threads: 1 }) },
+    { name: 'search-usearch exact', script: 'search-usearch', args: [...searchArgs(), '--mode', 'exact'] },
+    { name: 'search-usearch hnsw', script: 'search-usearch', args: [...searchArgs(), '--mode', 'hnsw'] },
+    { name: 'search-hnswlib ef=64', script: 'search-hnswlib', args: [...searchArgs(), '--ef', '64'] },
+    { name: 'search-hnswlib ef=256', script: 'search-hnswlib', args: [...searchArgs(), '--ef', '256'] },
+    { name: 'search-js-loop', script: 'search-js-loop', args: searchArgs({ 'single-queries': sizes.jsQueries, 'recall-queries': sizes.jsQueries }) },
+  ];
+}
+
+function runProcess(command, args, timeoutMinutes = 20) {
+  const child = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMinutes * 60_000, maxBuffer: 64 << 20 });
+  const error = child.error?.message ?? (child.status !== 0 ? `exit ${child.status ?? child.signal}: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}` : undefined);
+  return { stdout: child.stdout ?? '', error };
+}
+
+function runCase(testCase) {
+  process.stderr.write(`  ${testCase.name} ... `);
+  const loadAtStart = loadAverage();
+  const counters = cpuCounters();
+  const started = performance.now();
+  const { stdout, error } = runProcess(process.execPath, [join(benchDir, 'cases', `${testCase.script}.mjs`), ...testCase.args]);
+  const line = stdout.split('\n').find((l) => l.startsWith(resultPrefix));
+  const seconds = Math.round((performance.now() - started) / 100) / 10;
+  const stealPct = stealPercent(counters, cpuCounters());
+  process.stderr.write(`${error ? 'FAILED' : 'done'} (${seconds} s, load ${loadAtStart[0]}, steal ${stealPct}%)\n`);
+  if (error || !line) return { case: testCase.name, kind: testCase.script.split('-')[0], impl: testCase.script, error: error ?? 'no result line' };
+  return { case: testCase.name, ...JSON.parse(line.slice(resultPrefix.length)), loadAtStart, stealPct, wallS: seconds };
+}
+
+/** faiss IndexFlatIP from the C++ benchmark of bench/native (one JSON line per case). */
+function runFaiss() {
+  const how = 'build it with `apt-get install libfaiss-dev libopenblas-dev && cmake -S bench/native -B bench/native/build && cmake --build bench/native/build -j2`, or pass --faiss-bin PATH';
+  if (!faissBin) {
+    process.stderr.write(`  faiss skipped: no faiss_bench binary (${how})\n`);
+    return { result: { kind: 'search', impl: 'faiss IndexFlatIP (C++)', variant: 'BLAS', skipped: `no faiss_bench binary; ${how}` } };
+  }
+  process.stderr.write(`  faiss (${relative(repoRoot, faissBin)}) ... `);
+  const loadAtStart = loadAverage();
+  const counters = cpuCounters();
+  const common = ['--n', String(sizes.n), '--dim', '512', '--k', '10', '--threads', '2'];
+  const lines = [];
+  for (const which of ['single', 'batch']) {
+    const extra = which === 'single' ? ['--single-queries', String(sizes.singleQueries)] : ['--queries', String(sizes.batchQueries)];
+    const { stdout, error } = runProcess(faissBin, ['--case', which, ...common, ...extra]);
+    if (error) {
+      process.stderr.write('FAILED\n');
+      return { result: { kind: 'search', impl: 'faiss IndexFlatIP (C++)', variant: 'BLAS', error } };
+    }
+    lines.push(...stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)));
+  }
+  process.stderr.write('done\n');
+  const single = lines.find((l) => l.case === 'single');
+  const batch = lines.find((l) => l.case === 'batch');
+  const recalls = [single?.recall_at_k, batch?.recall_at_k].filter((v) => typeof v === 'number');
+  return {
+    note: `faiss rows come from ${relative(repoRoot, faissBin)} (C++, same data generator, its own recall reference).`,
+    result: {
+      case: 'faiss', kind: 'search', impl: 'faiss IndexFlatIP (C++)', variant: 'exact, BLAS for batches', threads: single?.threads ?? batch?.threads,
+      n: single?.n ?? batch?.n, dim: single?.dim ?? batch?.dim, k: single?.k ?? batch?.k,
+      single: single && { queries: single.queries, qps: single.qps },
+      batch: batch && { queries: batch.queries, qps: batch.qps },
+      recall: recalls.length ? Math.min(...recalls) : null, raw: lines, loadAtStart, stealPct: stealPercent(counters, cpuCounters()),
+    },
+  };
+}
+
+function prepareModel() {
+  if (existsSync(modelPath)) return;
+  process.stderr.write(`Fetching the model into ${modelPath} ...\n`);
+  const script = "import('./dist/esm/index.js').then((m) => m.ensureModel('mobilefacenet')).then(console.log)";
+  const { error } = runProcess(process.execPath, ['-e', script]);
+  if (error || !existsSync(modelPath)) throw new Error(`Cannot fetch the model: ${error ?? `not at ${modelPath}`}`);
+}
+
+/** The first embedding of maskface and onnxruntime-node (batch 1) should agree: same model, same pixels. */
+function embeddingAgreement(results) {
+  const pick = (impl) => results.find((r) => r.impl === impl && r.spinning !== 'off' && r.embedding0)?.embedding0;
+  const a = pick('maskface');
+  const b = pick('onnxruntime-node');
+  for (const r of results) delete r.embedding0;
+  if (!a || !b) return undefined;
+  let dot = 0;
+  for (let i = 0; i < a.length; i++) dot += a[i] * b[i];
+  return Math.round(dot * 1e6) / 1e6;
+}
+
+const startedAt = new Date().toISOString();
+const loadBefore = loadAverage();
+const countersBefore = cpuCounters();
+process.stderr.write(`maskface benchmarks (${quick ? 'quick' : 'full'}), load average ${loadBefore.join(' ')}\n`);
+const fingerprint = machineFingerprint();
+const results = [];
+let faissNote;
+if (only !== 'search') {
+  prepareModel();
+  process.stderr.write('Embedding cases:\n');
+  for (const testCase of embedCases()) results.push(runCase(testCase));
+  const agreement = embeddingAgreement(results);
+  for (const r of results) if (r.kind === 'embed') Object.assign(r, { modelName: 'MobileFaceNet', agreement });
+}
+if (only !== 'embed') {
+  process.stderr.write('Search cases (the first run generates the data and the exact reference, about a minute at 100k):\n');
+  const prepared = runCase({ name: 'prepare-search', script: 'prepare-search', args: searchArgs() });
+  if (prepared.error) throw new Error(`Preparing the search data failed: ${prepared.error}`);
+  for (const testCase of searchCases()) results.push(runCase(testCase));
+  const faiss = runFaiss();
+  faissNote = faiss.note;
+  results.push(faiss.result);
+}
+
+const resultsDir = join(benchDir, 'results');
+mkdirSync(resultsDir, { recursive: true });
+const suffix = quick ? '-quick' : only ? `-${only}` : '';
+const jsonFile = join(resultsDir, `${startedAt.slice(0, 10)}-${os.hostname()}${suffix}.json`);
+const run = { startedAt, mode: quick ? 'quick' : 'full', only: only ?? 'all', fingerprint, loadBefore, loadAfter: loadAverage(), stealPct: stealPercent(countersBefore, cpuCounters()),
+  jsonFile: relative(repoRoot, jsonFile), results };
+writeFileSync(jsonFile, `${JSON.stringify(run, null, 2)}\n`);
+const markdown = renderMarkdown(run, { faissNote });
+const markdownFile = join(resultsDir, quick ? 'latest-quick.md' : only ? `latest-${only}.md` : 'latest.md');
+writeFileSync(markdownFile, markdown);
+process.stdout.write(`${markdown}\n\nWrote ${relative(repoRoot, jsonFile)} and ${relative(repoRoot, markdownFile)}\n`);
