@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "core/error.h"
 #include "ort/ort_env.h"
@@ -47,6 +50,24 @@ TensorDescription Describe(const std::string& name, const Ort::TypeInfo& type_in
   return description;
 }
 
+// Flushes denormal floats to zero on the calling thread for one run, then restores the caller's
+// mode. Published face models carry denormal weights (fr_feature.onnx: 8938 of them); without
+// this, x86 cores take microcode assists on them and a run is several times slower. ONNX
+// Runtime's own setting (session.set_denormal_as_zero) covers its pool threads and the thread
+// that created the session, not a libuv worker that calls Run.
+class ScopedFlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(__i386__)
+  ScopedFlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFlushToZero | kDenormalsAreZero); }
+  ~ScopedFlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned kFlushToZero = 0x8000;
+  static constexpr unsigned kDenormalsAreZero = 0x0040;
+  unsigned saved_;
+#endif
+};
+
 [[noreturn]] void FailLoad(const std::string& message) { throw Error(ErrorCode::kModelLoad, message); }
 
 // Product of the dimensions after the batch; -1 when one of them is symbolic.
@@ -85,6 +106,7 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     // with the Node event loop and with other sessions.
     options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     options.AddConfigEntry("session.inter_op.allow_spinning", "0");
+    options.AddConfigEntry("session.set_denormal_as_zero", "1");
     impl->session = Ort::Session(GetEnv(), model, size, options);
 
     Ort::AllocatorWithDefaultOptions allocator;
@@ -197,6 +219,7 @@ void InferenceSession::Run(const float* input, int64_t batch, float* embeddings,
                               impl_->output_names.size() > 1 ? impl_->output_names[1].c_str() : nullptr};
   Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   const int64_t step = d.fixed_batch == 1 ? 1 : batch;
+  ScopedFlushDenormals flush_denormals;
 
   for (int64_t start = 0; start < batch; start += step) {
     std::vector<int64_t> shape = {step, d.input_channels, d.input_height, d.input_width};
