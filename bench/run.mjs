@@ -21,6 +21,7 @@ if (only !== undefined && only !== 'embed' && only !== 'search') throw new Error
 const modelPath = options.model ?? join(repoRoot, '.cache', 'models', 'mobilefacenet.onnx');
 const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench'), join(repoRoot, 'build-bench', 'faiss_bench')];
 const faissBin = faissCandidates.find((path) => path && existsSync(path));
+const searchBenchBin = faissBin ? join(dirname(faissBin), 'search_bench') : join(benchDir, 'native', 'build', 'search_bench');
 
 const sizes = quick
   ? { batches: [1, 8], threads: [2], embedRuns: ['--warmup', '1', '--min-runs', '3', '--min-seconds', '0.3'],
@@ -40,11 +41,8 @@ function embedCases() {
       const args = ['--model', modelPath, '--batch', String(batch), '--threads', String(threads), ...sizes.embedRuns];
       cases.push({ name: `embed-maskface batch=${batch} threads=${threads}`, script: 'embed-maskface', args });
       cases.push({ name: `embed-ort-node batch=${batch} threads=${threads}`, script: 'embed-ort-node', args });
-      // maskface turns intra-op spinning off; with one thread there is no pool to spin
-      if (threads > 1) {
-        cases.push({ name: `embed-ort-node batch=${batch} threads=${threads} spinning=off`, script: 'embed-ort-node',
-          args: [...args, '--spinning', 'off'] });
-      }
+      cases.push({ name: `embed-ort-node batch=${batch} threads=${threads} session=maskface`, script: 'embed-ort-node',
+        args: [...args, '--session', 'maskface'] });
     }
   }
   return cases;
@@ -119,6 +117,27 @@ function runFaiss() {
   };
 }
 
+/** The memory read bound of one query in this run: C++ that only loads every row once (bench/native). */
+function runReadBound() {
+  const impl = 'read bound (C++, loads only)';
+  if (!existsSync(searchBenchBin)) {
+    return { kind: 'search', impl, variant: '-', skipped: `no ${relative(repoRoot, searchBenchBin)}; build bench/native` };
+  }
+  process.stderr.write('  read bound ... ');
+  const loadAtStart = loadAverage();
+  const { stdout, error } = runProcess(searchBenchBin, ['--case', 'bound', '--n', String(sizes.n), '--dim', '512', '--threads', '2']);
+  if (error) {
+    process.stderr.write('FAILED\n');
+    return { kind: 'search', impl, variant: '-', error };
+  }
+  process.stderr.write('done\n');
+  const line = JSON.parse(stdout.split('\n').find((l) => l.startsWith('{')));
+  return {
+    kind: 'search', impl, variant: `best of ${line.queries} passes, ${line.gb_per_s.toFixed(1)} GB/s`, threads: line.threads,
+    n: line.n, dim: line.dim, k: line.k, single: { qps: line.qps, queries: line.queries }, recall: null, loadAtStart, bound: true,
+  };
+}
+
 function prepareModel() {
   if (existsSync(modelPath)) return;
   process.stderr.write(`Fetching the model into ${modelPath} ...\n`);
@@ -129,7 +148,7 @@ function prepareModel() {
 
 /** The first embedding of maskface and onnxruntime-node (batch 1) should agree: same model, same pixels. */
 function embeddingAgreement(results) {
-  const pick = (impl) => results.find((r) => r.impl === impl && r.spinning !== 'off' && r.embedding0)?.embedding0;
+  const pick = (impl) => results.find((r) => r.impl === impl && r.session !== 'maskface' && r.embedding0)?.embedding0;
   const a = pick('maskface');
   const b = pick('onnxruntime-node');
   for (const r of results) delete r.embedding0;
@@ -158,6 +177,7 @@ if (only !== 'embed') {
   const prepared = runCase({ name: 'prepare-search', script: 'prepare-search', args: searchArgs() });
   if (prepared.error) throw new Error(`Preparing the search data failed: ${prepared.error}`);
   for (const testCase of searchCases()) results.push(runCase(testCase));
+  results.push(runReadBound());
   const faiss = runFaiss();
   faissNote = faiss.note;
   results.push(faiss.result);

@@ -9,17 +9,21 @@ import { embedParams, timeEmbedding } from '../lib/embed-timing.mjs';
 import { faceSize, facesToTensor, normalizeRows, syntheticFaces } from '../lib/faces.mjs';
 
 const params = embedParams();
-// --spinning off: the same thread setting as maskface (session.*.allow_spinning = 0), to tell the
-// cost of spinning apart from the cost of the binding. Default: onnxruntime-node's own defaults.
-const spinning = params.options.spinning ?? 'default';
-if (spinning !== 'default' && spinning !== 'off') throw new Error(`--spinning must be default or off, got ${spinning}`);
+// --session maskface: maskface's session settings (no spinning after a run, denormals as zero),
+// to tell the settings apart from the binding. Default: onnxruntime-node's own defaults.
+// Note: ONNX Runtime applies set_denormal_as_zero to its pool threads and to the thread that
+// creates the session; onnxruntime-node creates it on a worker thread and runs on the main one.
+const session_ = params.options.session ?? 'default';
+if (session_ !== 'default' && session_ !== 'maskface') throw new Error(`--session must be default or maskface, got ${session_}`);
 const input = new ort.Tensor('float32', facesToTensor(syntheticFaces(params.batch)), [params.batch, 3, faceSize, faceSize]);
 const session = await ort.InferenceSession.create(readFileSync(params.model), {
   intraOpNumThreads: params.threads,
   interOpNumThreads: 1,
   executionMode: 'sequential',
   graphOptimizationLevel: 'all',
-  ...(spinning === 'off' && { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
+  ...(session_ === 'maskface' && {
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, set_denormal_as_zero: '1' } },
+  }),
 });
 const [inputName] = session.inputNames;
 const [outputName] = session.outputNames;
@@ -39,7 +43,7 @@ printResult({
   impl: 'onnxruntime-node',
   batch: params.batch,
   threads: params.threads,
-  spinning,
+  session: session_,
   ...timing,
   totalMs: undefined,
   embedding0: Array.from(embeddings.subarray(0, dim)),

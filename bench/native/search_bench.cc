@@ -1,6 +1,9 @@
 // maskface exact top-k (GalleryStore::Search, the path the addon runs) on the shared benchmark
 // data. One JSON line per case; see README.md.
 #include <algorithm>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 #include "core/cpu_search.h"
@@ -64,27 +67,69 @@ void RunCase(const char* which, const Searcher& searcher, const bench::Options& 
   bench::PrintResult("maskface", which, o, n_queries, qps, recall, simd);
 }
 
-// The bandwidth bound of the single case: reading every row once with the same threads, with
-// nothing else to do (integer adds, so the compiler vectorises without reassociating floats).
+// Sums a span with 4 independent vector accumulators: nothing but loads, so it runs at the
+// memory system's read rate. AVX-512 where the CPU has it (the single-query kernel uses it too).
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) float SumAvx512(const float* p, size_t n) {
+  __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    a = _mm512_add_ps(a, _mm512_loadu_ps(p + i));
+    b = _mm512_add_ps(b, _mm512_loadu_ps(p + i + 16));
+    c = _mm512_add_ps(c, _mm512_loadu_ps(p + i + 32));
+    d = _mm512_add_ps(d, _mm512_loadu_ps(p + i + 48));
+  }
+  float tail = 0;
+  for (; i < n; ++i) tail += p[i];
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d))) + tail;
+}
+#endif
+
+float SumPortable(const float* p, size_t n) {
+  float a = 0, b = 0, c = 0, d = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a += p[i];
+    b += p[i + 1];
+    c += p[i + 2];
+    d += p[i + 3];
+  }
+  for (; i < n; ++i) a += p[i];
+  return a + b + c + d;
+}
+
+// The bandwidth bound of the single case: the fastest of 20 passes that only read every row
+// once, split across the same threads as the search. A single query cannot beat it.
 void RunReadBound(const std::vector<float>& rows, const bench::Options& o) {
-  const size_t words = rows.size();
-  const auto* data = reinterpret_cast<const uint32_t*>(rows.data());
-  std::vector<uint32_t> sinks(static_cast<size_t>(o.threads));
+#if defined(__x86_64__)
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+#else
+  const bool avx512 = false;
+#endif
+  const size_t parts = static_cast<size_t>(o.threads);
+  std::vector<float> sinks(parts);
   auto pass = [&] {
-    maskface::ParallelFor(sinks.size(), o.threads, [&](size_t t) {
-      uint32_t sum = 0;
-      for (size_t i = words * t / sinks.size(); i < words * (t + 1) / sinks.size(); ++i) sum += data[i];
-      sinks[t] += sum;
+    maskface::ParallelFor(parts, o.threads, [&](size_t t) {
+      const size_t begin = rows.size() * t / parts;
+      const size_t end = rows.size() * (t + 1) / parts;
+#if defined(__x86_64__)
+      sinks[t] += avx512 ? SumAvx512(rows.data() + begin, end - begin) : SumPortable(rows.data() + begin, end - begin);
+#else
+      sinks[t] += SumPortable(rows.data() + begin, end - begin);
+#endif
     });
   };
   pass();
   constexpr int kPasses = 20;
-  const double start = bench::Seconds();
-  for (int i = 0; i < kPasses; ++i) pass();
-  const double seconds = bench::Seconds() - start;
-  const double gb_per_s = kPasses * static_cast<double>(words * sizeof(float)) / seconds / 1e9;
-  bench::PrintResult("read-bound", "single", o, kPasses, kPasses / seconds, 1.0,
-                     ",\"gb_per_s\":" + std::to_string(gb_per_s) + ",\"sink\":" + std::to_string(sinks[0] & 1));
+  double best = 1e30;
+  for (int i = 0; i < kPasses; ++i) {
+    const double start = bench::Seconds();
+    pass();
+    best = std::min(best, bench::Seconds() - start);
+  }
+  const double gb_per_s = static_cast<double>(rows.size() * sizeof(float)) / best / 1e9;
+  bench::PrintResult("read-bound", "single", o, kPasses, 1.0 / best, 1.0,
+                     ",\"gb_per_s\":" + std::to_string(gb_per_s) + ",\"sink\":" + std::to_string(sinks[0] != 0));
 }
 
 }  // namespace
