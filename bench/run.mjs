@@ -19,7 +19,7 @@ const quick = options.quick === true;
 const only = options.only;
 if (only !== undefined && only !== 'embed' && only !== 'search') throw new Error('--only takes embed or search');
 const modelPath = options.model ?? join(repoRoot, '.cache', 'models', 'mobilefacenet.onnx');
-const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench'), join(repoRoot, 'build-bench', 'faiss_bench')];
+const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench')];
 const faissBin = faissCandidates.find((path) => path && existsSync(path));
 const searchBenchBin = faissBin ? join(dirname(faissBin), 'search_bench') : join(benchDir, 'native', 'build', 'search_bench');
 

@@ -7,18 +7,22 @@ import { packageRoot } from './package-root.js';
 
 const requireNative = createRequire(join(packageRoot, 'package.json'));
 
-/** Where the loader looks for the addon, in order. @internal */
+/**
+ * Where the loader looks for the addon, in order. MASKFACE_BINDING, when set, is the only
+ * candidate: an explicit choice never falls back to another binary.
+ * @internal
+ */
 export function bindingCandidates(root: string = packageRoot, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.MASKFACE_BINDING) return [env.MASKFACE_BINDING];
   const platform = `${process.platform}-${process.arch}`;
-  const candidates: string[] = [];
-  if (env.MASKFACE_BINDING) candidates.push(env.MASKFACE_BINDING);
-  candidates.push(join(root, 'build', 'Release', 'maskface.node'));
-  candidates.push(join(root, 'prebuilds', platform, 'maskface.napi.glibc.node'));
-  return candidates;
+  return [join(root, 'build', 'Release', 'maskface.node'), join(root, 'prebuilds', platform, 'maskface.napi.glibc.node')];
 }
 
 /** Turns a dlopen failure into advice a user can act on. @internal */
 export function adviceFor(message: string): string | undefined {
+  if (/VERS_\d/.test(message)) {
+    return 'the libonnxruntime.so.1 beside maskface.node is another ONNX Runtime build; use the one it was built with (npm run build:native copies it)';
+  }
   if (/libonnxruntime\.so/.test(message)) {
     return 'libonnxruntime.so.1 must sit beside maskface.node (it is copied there by the build); rebuild with `npm run build:native`';
   }

@@ -11,13 +11,12 @@ t.test('the addon loads beside its ONNX Runtime and reports versions', async (t)
   t.match(v.maskface, /^\d+\.\d+\.\d+$/);
 });
 
-t.test('candidates: MASKFACE_BINDING first, then the build, then prebuilds', async (t) => {
-  const list = bindingCandidates('/pkg', { MASKFACE_BINDING: '/x/maskface.node' });
-  t.same(list, [
-    '/x/maskface.node',
+t.test('candidates: the build, then prebuilds; MASKFACE_BINDING alone when set (no fallback)', async (t) => {
+  t.same(bindingCandidates('/pkg', {}), [
     '/pkg/build/Release/maskface.node',
     `/pkg/prebuilds/${process.platform}-${process.arch}/maskface.napi.glibc.node`,
   ]);
+  t.same(bindingCandidates('/pkg', { MASKFACE_BINDING: '/x/maskface.node' }), ['/x/maskface.node']);
 });
 
 t.test('EXPECTED FAILURE - every candidate fails: one error listing each reason with advice', async (t) => {
@@ -32,6 +31,7 @@ t.test('EXPECTED FAILURE - every candidate fails: one error listing each reason 
   t.match(error.message, /Possible solutions/);
   t.match(adviceFor('libonnxruntime.so.1: cannot open shared object file'), /beside maskface\.node/);
   t.match(adviceFor("version `GLIBCXX_3.4.32' not found"), /newer C\/C\+\+ runtime/);
+  t.match(adviceFor("libonnxruntime.so.1: version `VERS_1.29.0' not found"), /another ONNX Runtime build/);
 });
 
 t.test('native errors are MaskFaceError instances with codes', async (t) => {
