@@ -83,9 +83,9 @@ function assertId(name: string, id: unknown): void {
  * core). Several embeddings may share one id. Ids live here in JavaScript; the native store only
  * sees row numbers.
  *
- * Ordering: add() and remove() take effect at once for every later call; a search sees the
- * gallery as it was when the search was called, plus changes made while it waited for an
- * addMany() ahead of it.
+ * Ordering: add() and remove() take effect at once for every search called after them (also
+ * behind a pending addMany()). A search already in flight may or may not see them; it never
+ * reports a row under another id (a removed row is not reused while a search may read it).
  */
 export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   readonly model: ModelFingerprint;
@@ -171,13 +171,26 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#size++;
   }
 
-  /** Runs a native mutation now, or after the queued writes so that program order holds. */
-  #write(apply: () => void): void {
+  /**
+   * Runs a native mutation now, or after the queued writes so that program order holds. A
+   * deferred mutation that fails (only an allocation can: arguments are checked before) is
+   * undone and reported as a process warning, since its caller has already returned.
+   */
+  #write(apply: () => void, undo: () => void): void {
     if (this.#pendingWrites === 0) {
       apply();
       return;
     }
-    this.#writeTail = this.#writeTail.then(apply, apply);
+    this.#writeTail = this.#writeTail.then(() => {
+      try {
+        apply();
+      } catch (error) {
+        undo();
+        process.emitWarning(`maskface: a queued gallery change failed and was undone: ${(error as Error).message}`, {
+          code: 'MASKFACE_GALLERY_WRITE',
+        });
+      }
+    });
   }
 
   /** Adds one embedding under `id` (an id may hold several). */
@@ -185,11 +198,16 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#assertLive();
     assertId('id', id);
     const checked = this.#checkEmbedding('embedding', embedding);
-    if (!checked.vector.every(Number.isFinite)) throw invalidArgument('embedding.vector', 'finite values', 'NaN or Infinity');
-    const row = this.#allocateRow();
     const vector = checked.vector.slice();
+    if (!vector.every(Number.isFinite) || vector.every((v) => v === 0)) {
+      throw invalidArgument('embedding.vector', 'finite values, not all zero', 'NaN, Infinity or all zeros');
+    }
+    const row = this.#allocateRow();
     try {
-      this.#write(() => this.#store.put(Uint32Array.of(row), vector));
+      this.#write(
+        () => this.#store.put(Uint32Array.of(row), vector),
+        () => this.#unbind(id, row),
+      );
     } catch (error) {
       if (row === this.#rowIds.length - 1) this.#rowIds.pop();
       else this.#freeRows.push(row);
@@ -265,7 +283,10 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#idRows.delete(id);
     this.#size -= removed.length;
     this.#removedRows.push(...removed);
-    this.#write(() => this.#store.kill(removed));
+    this.#write(
+      () => this.#store.kill(removed),
+      () => {},
+    );
     this.#releaseRemovedRows();
     return removed.length;
   }
