@@ -6,7 +6,7 @@ import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import { arcfaceTemplate112, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
-import type { NativeModelDescription, NativeSession, NativeTiming } from './native.js';
+import type { NativeModelDescription, NativeSession } from './native.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
 import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from './validate.js';
 
@@ -37,8 +37,15 @@ export interface EmbedOptions {
   signal?: AbortSignal;
 }
 
-/** Time spent in each stage of the last run, in milliseconds (measured in native code). */
-export type EmbedTiming = NativeTiming;
+/** Time spent in each stage of a run, in milliseconds (measured in native code). */
+export interface EmbedTiming {
+  /** alignment or resize, normalisation and layout of every face */
+  readonly preprocessMs: number;
+  /** the ONNX Runtime run(s) */
+  readonly inferenceMs: number;
+  /** checks and L2 normalisation of the embeddings */
+  readonly postprocessMs: number;
+}
 
 /** What the loaded network looks like. */
 export interface ModelInfo {

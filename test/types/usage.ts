@@ -1,0 +1,48 @@
+// Compiled (not run) by test/types/types.test.ts against the published declarations: the README
+// example and the public types must type-check for a consumer with strict settings.
+import {
+  EmbeddingBatch,
+  FaceEmbedding,
+  FaceRecognizer,
+  Gallery,
+  MaskFaceError,
+  alignFace,
+  type BatchMatches,
+  type FaceImage,
+  type Match,
+  type MaskFaceErrorCode,
+  type ModelFingerprint,
+} from 'maskface';
+
+export async function readmeExample(aliceFace: FaceImage, probeFace: FaceImage): Promise<string | undefined> {
+  await using recognizer = await FaceRecognizer.load();
+  await using gallery = new Gallery({ model: recognizer.model });
+  gallery.add('alice', await recognizer.embed(aliceFace));
+  const probe = await recognizer.embed(probeFace);
+  const [best] = await gallery.search(probe, { k: 1 });
+  return best?.id;
+}
+
+export async function typedIds(batch: EmbeddingBatch, model: ModelFingerprint): Promise<number> {
+  const gallery = new Gallery<number>({ model, capacity: 10 });
+  await gallery.addMany([1, 2], batch);
+  const matches: BatchMatches<number> = await gallery.searchBatch(batch, { k: 5, threshold: 0.3 });
+  const first: Match<number>[] = matches.at(0);
+  // @ts-expect-error ids of a Gallery<number> are numbers
+  gallery.add('x', batch.at(0));
+  await gallery.dispose();
+  return first[0]?.id ?? -1;
+}
+
+export function errors(error: unknown): MaskFaceErrorCode | undefined {
+  if (error instanceof MaskFaceError) return error.code;
+  return undefined;
+}
+
+export function plainData(embedding: FaceEmbedding, image: FaceImage): number {
+  const aligned = alignFace(image, [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]);
+  // @ts-expect-error the pixel formats are a closed set
+  const bad: FaceImage = { ...image, format: 'yuv' };
+  void bad;
+  return embedding.similarity(FaceEmbedding.fromBytes(embedding.toBytes('f16'), embedding.model, 'f16')) + aligned.width;
+}
