@@ -48,10 +48,9 @@ GalleryStore::GalleryStore(size_t dim, size_t rows_per_block)
 
 GalleryStore::~GalleryStore() = default;
 
-size_t GalleryStore::bytes() const {
-  std::lock_guard<std::mutex> lock(blocks_mutex_);
-  return blocks_.size() * rows_per_block_ * (dim_ * sizeof(float) + sizeof(uint8_t));
-}
+// Rows written so far: blocks are reserved whole, but the pages of rows never written are not
+// touched, so they cost address space, not memory.
+size_t GalleryStore::bytes() const { return rows() * (dim_ * sizeof(float) + sizeof(uint8_t)); }
 
 void GalleryStore::AddBlocksUpTo(size_t rows) {
   const size_t needed = (rows + rows_per_block_ - 1) / rows_per_block_;

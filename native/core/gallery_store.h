@@ -52,7 +52,7 @@ class GalleryStore {
   // High-water mark: every row ever written (live or dead).
   size_t rows() const { return rows_.load(std::memory_order_acquire); }
   size_t live() const { return live_.load(std::memory_order_relaxed); }
-  // Bytes of vector storage held (for memory reporting).
+  // Bytes of the rows written so far (for memory reporting; reserved, untouched pages excluded).
   size_t bytes() const;
 
   // Reserves space so that rows up to `rows` need no allocation.
