@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -48,8 +49,6 @@ def preprocess(images_rgb: np.ndarray) -> np.ndarray:
 
 def lfw_faces(count: int) -> np.ndarray:
     """Up to `count` LFW faces (grey, 100x100, loosely aligned) as 112x112 RGB; empty if absent."""
-    import cv2
-
     files = sorted((DATA_DIR / "lfw_aligned_100pair").glob("*/*.jpg"))[:count]
     faces = [cv2.resize(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (112, 112),
                         interpolation=cv2.INTER_LINEAR) for f in files]
