@@ -1,0 +1,1 @@
+"""PyTorch side of maskface: backbones, MFSA attention, CAL losses (training and export follow)."""
