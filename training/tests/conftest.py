@@ -57,7 +57,7 @@ def lfw_faces(count: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def ort_reference(tmp_path_factory):
-    """run(model, inputs (N,3,112,112) float32) -> outputs (N,D) from onnxruntime-node.
+    """run(model, inputs (N,3,112,112) float32, output name?) -> (N, ...) flattened, from onnxruntime-node.
 
     onnxruntime-node cannot share a process with another ONNX Runtime, and Debian has no Python
     binding, so the project's Node helper runs it in a subprocess (NODE_PATH is passed through).
@@ -72,11 +72,12 @@ def ort_reference(tmp_path_factory):
                     "or set NODE_PATH to a node_modules that has it")
     workdir = tmp_path_factory.mktemp("ort")
 
-    def run(model: Path, inputs: np.ndarray) -> np.ndarray:
+    def run(model: Path, inputs: np.ndarray, output: str | None = None) -> np.ndarray:
         input_path, output_path = workdir / "input.f32", workdir / "output.f32"
         np.ascontiguousarray(inputs, dtype=np.float32).tofile(input_path)
         shape = ",".join(str(d) for d in (1, *inputs.shape[1:]))
-        result = subprocess.run([node, str(ORT_REFERENCE), str(model), str(input_path), shape, str(output_path)],
+        result = subprocess.run([node, str(ORT_REFERENCE), str(model), str(input_path), shape, str(output_path),
+                                 *([output] if output else [])],
                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, f"ort-reference failed: {result.stderr}"
         return np.fromfile(output_path, dtype=np.float32).reshape(len(inputs), -1)
