@@ -89,7 +89,6 @@ class FaceFrame:
     scale: float        # image pixels per template pixel
     eye_v: float        # v of the eye line (negative: above the nose)
     mouth_corners_u: tuple[float, float]
-    mouth_v: float
 
     @staticmethod
     def from_landmarks(landmarks5: np.ndarray) -> "FaceFrame":
@@ -102,8 +101,7 @@ class FaceFrame:
         local = (lm - nose) @ np.stack([x_axis, y_axis], axis=1) / scale
         return FaceFrame(nose=nose, x_axis=x_axis, y_axis=y_axis, scale=scale,
                          eye_v=float(local[:2, 1].mean()),
-                         mouth_corners_u=(float(local[3, 0]), float(local[4, 0])),
-                         mouth_v=float(local[3:, 1].mean()))
+                         mouth_corners_u=(float(local[3, 0]), float(local[4, 0])))
 
     def to_image(self, points_uv: np.ndarray) -> np.ndarray:
         return self.nose + self.scale * (points_uv[:, :1] * self.x_axis + points_uv[:, 1:] * self.y_axis)
