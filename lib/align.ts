@@ -87,14 +87,8 @@ export function faceTensor(image: FaceImage, options: TensorOptions = {}): Float
   const width = assertInteger('options.width', options.width ?? 112, 1, 4096);
   const height = assertInteger('options.height', options.height ?? 112, 1, 4096);
   const channels = assertInteger('options.channels', options.channels ?? 3, 1, 3);
-  const matrix =
-    image.landmarks !== undefined
-      ? alignmentMatrix(image.landmarks, options)
-      : Float64Array.of(
-          // OpenCV-style resize: pixel centres aligned, src = (dst + 0.5) * scale - 0.5
-          source.width / width, 0, (0.5 * source.width) / width - 0.5,
-          0, source.height / height, (0.5 * source.height) / height - 0.5,
-        );
+  // null: the plain resize embed() applies to faces without landmarks (computed natively).
+  const matrix = image.landmarks !== undefined ? alignmentMatrix(image.landmarks, options) : null;
   return native().warpTensor(source, matrix, {
     width,
     height,

@@ -121,6 +121,8 @@ export class FaceRecognizer implements AsyncDisposable {
 
   readonly #session: NativeSession;
   readonly #templatePoints: number;
+  /** Size of the region maps of a masked-face (CAL) model; undefined for plain models. */
+  readonly #regionSize: { width: number; height: number } | undefined;
   readonly #maxConcurrency: number;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #queue: (() => void)[] = [];
@@ -135,6 +137,8 @@ export class FaceRecognizer implements AsyncDisposable {
     this.preprocessing = preprocessing;
     this.info = info;
     this.#templatePoints = preprocessing.template.length / 2;
+    const regionShape = info.outputs.find((o) => o.name === info.regionsOutput)?.shape;
+    this.#regionSize = regionShape ? { width: regionShape[3] ?? 0, height: regionShape[2] ?? 0 } : undefined;
     this.#maxConcurrency = maxConcurrency;
   }
 
@@ -237,12 +241,9 @@ export class FaceRecognizer implements AsyncDisposable {
     );
     const task = this.#schedule(async () => {
       throwIfAborted(options.signal);
-      const wantRegions = this.info.regionsOutput !== null;
-      const result = await withCallSite(callSite, this.#session.embed(nativeFaces, wantRegions));
+      const result = await withCallSite(callSite, this.#session.embed(nativeFaces, this.#regionSize !== undefined));
       this.lastTiming = result.timing;
-      const regionShape = this.info.outputs.find((o) => o.name === this.info.regionsOutput)?.shape;
-      const regionSize = regionShape ? { width: regionShape[3] ?? 0, height: regionShape[2] ?? 0 } : undefined;
-      return new EmbeddingBatch(result.embeddings, this.model, result.regions, regionSize);
+      return new EmbeddingBatch(result.embeddings, this.model, result.regions, this.#regionSize);
     });
     this.#inFlight.add(task);
     try {

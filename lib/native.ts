@@ -73,7 +73,6 @@ export interface NativeGalleryStore {
   put(rows: Uint32Array, vectors: Float32Array): void;
   putAsync(rows: Uint32Array, vectors: Float32Array): Promise<void>;
   kill(rows: Uint32Array): number;
-  get(row: number): Float32Array;
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
   stats(): { rows: number; live: number; bytes: number; dim: number };
@@ -90,7 +89,7 @@ export interface NativeBinding {
   warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;
   warpTensor(
     image: NativeImage,
-    matrix: Float64Array,
+    matrix: Float64Array | null,
     spec: { width: number; height: number; channels: number; bgr: boolean; mean: Float32Array; std: Float32Array },
   ): Float32Array;
 }

@@ -167,4 +167,26 @@ inline void PrintResult(const char* impl, const char* which_case, const Options&
   std::fflush(stdout);
 }
 
+// Queries per second of search(first, count): one query per call after 5 warm-up calls, or the
+// median of 3 calls with all queries after one warm-up call. Both programs time through this, so
+// maskface and faiss are measured the same way.
+template <typename Search>
+double QueriesPerSecond(Search&& search, size_t n_queries, bool one_per_call) {
+  if (one_per_call) {
+    for (size_t q = 0; q < std::min<size_t>(5, n_queries); ++q) search(q, 1);
+    const double start = Seconds();
+    for (size_t q = 0; q < n_queries; ++q) search(q, 1);
+    return static_cast<double>(n_queries) / (Seconds() - start);
+  }
+  search(0, n_queries);
+  double runs[3];
+  for (double& run : runs) {
+    const double start = Seconds();
+    search(0, n_queries);
+    run = static_cast<double>(n_queries) / (Seconds() - start);
+  }
+  std::sort(runs, runs + 3);
+  return runs[1];
+}
+
 }  // namespace bench

@@ -23,23 +23,7 @@ void RunCase(const char* which, faiss::IndexFlatIP& index, const bench::Options&
     index.search(static_cast<faiss::Index::idx_t>(count), queries + first * o.dim, static_cast<faiss::Index::idx_t>(o.k),
                  distances.data() + first * o.k, labels.data() + first * o.k);
   };
-  double qps;
-  if (one_per_call) {
-    for (size_t q = 0; q < std::min<size_t>(5, n_queries); ++q) search(q, 1);
-    const double start = bench::Seconds();
-    for (size_t q = 0; q < n_queries; ++q) search(q, 1);
-    qps = static_cast<double>(n_queries) / (bench::Seconds() - start);
-  } else {
-    search(0, n_queries);
-    std::vector<double> runs;
-    for (int run = 0; run < 3; ++run) {
-      const double start = bench::Seconds();
-      search(0, n_queries);
-      runs.push_back(static_cast<double>(n_queries) / (bench::Seconds() - start));
-    }
-    std::sort(runs.begin(), runs.end());
-    qps = runs[1];
-  }
+  const double qps = bench::QueriesPerSecond(search, n_queries, one_per_call);
   std::vector<int64_t> rows(labels.begin(), labels.end());
   const double recall = bench::RecallAtK(ref, rows.data(), o.k, std::min(n_queries, ref.kth_score.size()));
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");

@@ -44,23 +44,7 @@ void RunCase(const char* which, const Searcher& searcher, const bench::Options& 
     searcher.Search(params, {rows.data() + first * o.k, scores.data() + first * o.k, counts.data() + first});
   };
 
-  double qps;
-  if (one_per_call) {
-    for (size_t q = 0; q < std::min<size_t>(5, n_queries); ++q) search(q, 1);  // warm-up
-    const double start = bench::Seconds();
-    for (size_t q = 0; q < n_queries; ++q) search(q, 1);
-    qps = static_cast<double>(n_queries) / (bench::Seconds() - start);
-  } else {
-    search(0, n_queries);  // warm-up
-    std::vector<double> runs;
-    for (int run = 0; run < 3; ++run) {
-      const double start = bench::Seconds();
-      search(0, n_queries);
-      runs.push_back(static_cast<double>(n_queries) / (bench::Seconds() - start));
-    }
-    std::sort(runs.begin(), runs.end());
-    qps = runs[1];  // median of 3
-  }
+  const double qps = bench::QueriesPerSecond(search, n_queries, one_per_call);
   std::vector<int64_t> rows64(rows.begin(), rows.end());
   const double recall = bench::RecallAtK(ref, rows64.data(), o.k, std::min(n_queries, ref.kth_score.size()));
   const std::string simd = std::string(",\"simd\":\"") + maskface::SimdLevelName(searcher.level) + "\"";

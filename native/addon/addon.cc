@@ -48,7 +48,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function session = SessionWrap::DefineClass(env);
   data->session_class = Napi::Persistent(session);
   Napi::Function gallery = GalleryWrap::DefineClass(env);
-  data->gallery_class = Napi::Persistent(gallery);
 
   exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));

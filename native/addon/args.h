@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "addon/errors.h"
+#include "core/align.h"
 
 namespace maskface::addon {
 
@@ -52,6 +53,26 @@ inline int64_t IntegerArg(Napi::Env env, Napi::Value value, const char* what, in
 inline Napi::Object ObjectArg(Napi::Env env, Napi::Value value, const char* what) {
   if (!value.IsObject()) ThrowInvalid(env, std::string(what) + " must be an object");
   return value.As<Napi::Object>();
+}
+
+// image: {data: Uint8Array, width, height, channels, bgr} -> a view borrowing data (valid while
+// the JS array is alive and unchanged).
+inline ImageView ImageArg(Napi::Env env, Napi::Value value, const std::string& what) {
+  Napi::Object image = ObjectArg(env, value, what.c_str());
+  auto data = TypedArrayArg<uint8_t>(env, image.Get("data"), (what + ".data").c_str());
+  ImageView view;
+  view.width = static_cast<int>(IntegerArg(env, image.Get("width"), (what + ".width").c_str(), 1, 1 << 15));
+  view.height = static_cast<int>(IntegerArg(env, image.Get("height"), (what + ".height").c_str(), 1, 1 << 15));
+  view.channels = static_cast<int>(IntegerArg(env, image.Get("channels"), (what + ".channels").c_str(), 1, 4));
+  view.bgr = image.Get("bgr").ToBoolean();
+  const size_t expected = static_cast<size_t>(view.width) * view.height * view.channels;
+  if (view.channels == 2 || data.ByteLength() != expected) {
+    ThrowInvalid(env, what + ".data has " + std::to_string(data.ByteLength()) +
+                          " bytes; expected width * height * channels = " + std::to_string(expected));
+  }
+  view.data = data.Data();
+  view.row_stride = static_cast<size_t>(view.width) * view.channels;
+  return view;
 }
 
 }  // namespace maskface::addon

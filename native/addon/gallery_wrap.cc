@@ -1,5 +1,6 @@
 #include "addon/gallery_wrap.h"
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
@@ -21,14 +22,13 @@ constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
 // rows skipped on the way are written dead, so row numbers stay those lib/ allocated.
 void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const float* vectors, int active_searches) {
   const size_t dim = store.dim();
-  std::vector<float> row(dim);
   for (size_t i = 0; i < count; ++i) {
     const float* source = vectors + i * dim;
     if (!AllFinite(source, dim)) {
       throw Error(ErrorCode::kInvalidArgument, "vector " + std::to_string(i) + " contains NaN or Infinity");
     }
-    std::copy(source, source + dim, row.begin());
-    if (!L2Normalize(row.data(), dim)) {
+    // Finite and not all zero is exactly what L2Normalize below accepts (it sums in double).
+    if (std::all_of(source, source + dim, [](float v) { return v == 0.0f; })) {
       throw Error(ErrorCode::kInvalidArgument, "vector " + std::to_string(i) + " has zero length");
     }
     if (rows[i] < store.rows() && active_searches > 0) {
@@ -36,6 +36,7 @@ void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const floa
     }
   }
   const std::vector<float> dead(dim, 0.0f);
+  std::vector<float> row(dim);
   for (size_t i = 0; i < count; ++i) {
     while (store.rows() < rows[i]) {
       const size_t gap = store.rows();
@@ -148,7 +149,6 @@ Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
                                                   InstanceMethod<&GalleryWrap::Put>("put"),
                                                   InstanceMethod<&GalleryWrap::PutAsync>("putAsync"),
                                                   InstanceMethod<&GalleryWrap::Kill>("kill"),
-                                                  InstanceMethod<&GalleryWrap::Get>("get"),
                                                   InstanceMethod<&GalleryWrap::Reserve>("reserve"),
                                                   InstanceMethod<&GalleryWrap::Search>("search"),
                                                   InstanceMethod<&GalleryWrap::Stats>("stats"),
@@ -227,19 +227,6 @@ Napi::Value GalleryWrap::Kill(const Napi::CallbackInfo& info) {
       if (rows[i] < store->rows() && store->Kill(rows[i])) ++killed;
     }
     return Napi::Number::New(env, killed);
-  });
-}
-
-// get(row) -> Float32Array (a copy of the stored unit vector)
-Napi::Value GalleryWrap::Get(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    auto store = Live(env);
-    size_t row = static_cast<size_t>(IntegerArg(env, info[0], "row", 0, kMaxRows));
-    if (row >= store->rows()) ThrowInvalid(env, "row " + std::to_string(row) + " is out of range");
-    auto out = Napi::Float32Array::New(env, store->dim());
-    store->Get(row, out.Data());
-    return out;
   });
 }
 

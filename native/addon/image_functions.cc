@@ -8,25 +8,6 @@
 namespace maskface::addon {
 namespace {
 
-// image: {data: Uint8Array, width, height, channels, bgr}; the view borrows data for this call.
-ImageView ImageArg(Napi::Env env, Napi::Value value) {
-  Napi::Object image = ObjectArg(env, value, "image");
-  auto data = TypedArrayArg<uint8_t>(env, image.Get("data"), "image.data");
-  ImageView view;
-  view.width = static_cast<int>(IntegerArg(env, image.Get("width"), "image.width", 1, 1 << 15));
-  view.height = static_cast<int>(IntegerArg(env, image.Get("height"), "image.height", 1, 1 << 15));
-  view.channels = static_cast<int>(IntegerArg(env, image.Get("channels"), "image.channels", 1, 4));
-  view.bgr = image.Get("bgr").ToBoolean();
-  const size_t expected = static_cast<size_t>(view.width) * view.height * view.channels;
-  if (view.channels == 2 || data.ByteLength() != expected) {
-    ThrowInvalid(env, "image.data has " + std::to_string(data.ByteLength()) + " bytes; expected " +
-                          std::to_string(expected));
-  }
-  view.data = data.Data();
-  view.row_stride = static_cast<size_t>(view.width) * view.channels;
-  return view;
-}
-
 Affine MatrixArg(Napi::Env env, Napi::Value value) {
   auto values = TypedArrayArg<double>(env, value, "matrix");
   if (values.ElementLength() != 6) ThrowInvalid(env, "matrix must hold 6 values");
@@ -60,7 +41,7 @@ Napi::Value AlignmentMatrix(const Napi::CallbackInfo& info) {
 Napi::Value WarpImage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    ImageView image = ImageArg(env, info[0]);
+    ImageView image = ImageArg(env, info[0], "image");
     Affine matrix = MatrixArg(env, info[1]);
     int width = static_cast<int>(IntegerArg(env, info[2], "width", 1, 4096));
     int height = static_cast<int>(IntegerArg(env, info[3], "height", 1, 4096));
@@ -75,8 +56,7 @@ Napi::Value WarpImage(const Napi::CallbackInfo& info) {
 Napi::Value WarpTensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    ImageView image = ImageArg(env, info[0]);
-    Affine matrix = MatrixArg(env, info[1]);
+    ImageView image = ImageArg(env, info[0], "image");
     Napi::Object options = ObjectArg(env, info[2], "spec");
     TensorSpec spec;
     spec.width = static_cast<int>(IntegerArg(env, options.Get("width"), "width", 1, 4096));
@@ -92,6 +72,9 @@ Napi::Value WarpTensor(const Napi::CallbackInfo& info) {
       spec.std[c] = std[c];
       if (!(std[c] != 0.0f)) ThrowInvalid(env, "std must be non-zero");
     }
+    // No matrix: the plain resize embed() applies to faces without landmarks.
+    const Affine matrix = info[1].IsNull() ? ResizeMap(image.width, image.height, spec.width, spec.height)
+                                           : MatrixArg(env, info[1]);
     auto out = Napi::Float32Array::New(env, static_cast<size_t>(spec.channels) * spec.height * spec.width);
     WarpToTensor(image, matrix, spec, out.Data());
     return out;

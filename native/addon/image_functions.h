@@ -9,7 +9,8 @@ namespace maskface::addon {
 Napi::Value AlignmentMatrix(const Napi::CallbackInfo& info);
 // warpImage(image, matrix: Float64Array(6), width, height, channels, bgr) -> Uint8Array
 Napi::Value WarpImage(const Napi::CallbackInfo& info);
-// warpTensor(image, matrix, {width, height, channels, bgr, mean: Float32Array, std: Float32Array}) -> Float32Array
+// warpTensor(image, matrix | null, {width, height, channels, bgr, mean: Float32Array, std: Float32Array})
+//   -> Float32Array; a null matrix resizes the whole image (as embed() does without landmarks)
 Napi::Value WarpTensor(const Napi::CallbackInfo& info);
 
 }  // namespace maskface::addon

@@ -1,5 +1,6 @@
 // Per-environment state (the main thread and each worker thread get their own): the injected
-// error class, the native classes, and the live handles released by the cleanup hook.
+// error class, the Session class (built by loadSession), and the live handles released by the
+// cleanup hook.
 #pragma once
 #include <napi.h>
 
@@ -24,7 +25,6 @@ struct LiveHandles {
 struct InstanceData {
   Napi::FunctionReference error_class;
   Napi::FunctionReference session_class;
-  Napi::FunctionReference gallery_class;
   std::shared_ptr<LiveHandles> live = std::make_shared<LiveHandles>();
 
   static InstanceData* Get(Napi::Env env) { return env.GetInstanceData<InstanceData>(); }

@@ -281,28 +281,19 @@ Napi::Value SessionWrap::Embed(const Napi::CallbackInfo& info) {
     const size_t template_points = preprocessing_->template_points.size();
     std::vector<FaceInput> faces(count);
     for (uint32_t i = 0; i < count; ++i) {
-      Napi::Object face = ObjectArg(env, list.Get(i), "face");
-      auto data = TypedArrayArg<uint8_t>(env, face.Get("data"), "face.data");
+      const std::string name = "face " + std::to_string(i);
+      const ImageView view = ImageArg(env, list.Get(i), name);
       FaceInput& input = faces[i];
-      input.view.width = static_cast<int>(IntegerArg(env, face.Get("width"), "face.width", 1, 1 << 15));
-      input.view.height = static_cast<int>(IntegerArg(env, face.Get("height"), "face.height", 1, 1 << 15));
-      input.view.channels = static_cast<int>(IntegerArg(env, face.Get("channels"), "face.channels", 1, 4));
-      input.view.bgr = face.Get("bgr").ToBoolean();
-      const size_t expected = static_cast<size_t>(input.view.width) * input.view.height * input.view.channels;
-      if (input.view.channels == 2 || data.ByteLength() != expected) {
-        ThrowInvalid(env, "face " + std::to_string(i) + ": data has " + std::to_string(data.ByteLength()) +
-                              " bytes; expected width * height * channels = " + std::to_string(expected));
-      }
-      input.pixels.assign(data.Data(), data.Data() + expected);
+      input.view = view;
+      input.pixels.assign(view.data, view.data + view.row_stride * view.height);
       input.view.data = input.pixels.data();
-      input.view.row_stride = static_cast<size_t>(input.view.width) * input.view.channels;
+      Napi::Object face = list.Get(i).As<Napi::Object>();
       Napi::Value landmarks = face.Get("landmarks");
       if (!landmarks.IsUndefined() && !landmarks.IsNull()) {
         auto points = TypedArrayArg<double>(env, landmarks, "face.landmarks");
         if (template_points == 0) ThrowInvalid(env, "this session has no landmark template");
         if (points.ElementLength() != template_points) {
-          ThrowInvalid(env, "face " + std::to_string(i) + ": expected " + std::to_string(template_points / 2) +
-                                " landmarks");
+          ThrowInvalid(env, name + ": expected " + std::to_string(template_points / 2) + " landmarks");
         }
         input.landmarks.assign(points.Data(), points.Data() + points.ElementLength());
       }
