@@ -66,7 +66,13 @@ class RunDir:
                 raise KeyError(f"{self.checkpoint_path} has no '{key}'")
             target.load_state_dict(payload[key])
         _set_rng_state(payload["rng"])
-        return int(payload["step"])
+        step = int(payload["step"])
+        # Steps logged after the checkpoint will run again: drop them so the log has each once.
+        log = self.path / "losses.jsonl"
+        if log.exists():
+            kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= step]
+            log.write_text("".join(line + "\n" for line in kept))
+        return step
 
     def log(self, step: int, **values: float) -> None:
         with open(self.path / "losses.jsonl", "a") as f:
