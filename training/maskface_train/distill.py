@@ -15,7 +15,7 @@ the clean crops (and of their mirror images) are computed once and cached beside
 
 One command trains, evaluates nothing and exports the ONNX model:
 
-    /usr/bin/python3 -m maskface_train.distill --out runs/mbf-cal --steps 600
+    /usr/bin/python3 -m maskface_train.distill --out runs/mbf-cal
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ MEAN, STD = 127.0, 128.0
 @dataclass(frozen=True)
 class DistillConfig:
     train_sets: tuple[str, ...] = ("utkface", "celeba")
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 32
     mask_probability: float = 0.7
     lambda_region: float = 1.0
@@ -58,7 +58,7 @@ class DistillConfig:
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 100
-    limit_per_set: int | None = None  # for smoke runs
+    limit_per_set: int | None = 4000  # crops per set (teacher targets are computed for each)
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -155,6 +155,8 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
     stop_at: leave after that step with a checkpoint written, as an interrupted run would
     (returns None); rerunning resumes."""
     torch.set_num_threads(config.threads)
+    # fr_feature holds thousands of denormal weights: flushing them makes CPU runs ~3x faster.
+    torch.set_flush_denormal(True)
     run = RunDir(out, config)
     seed_everything(config.seed)
     crops, landmarks5 = load_training_crops(config)
@@ -257,7 +259,8 @@ def main() -> None:
         elif isinstance(default, tuple):
             parser.add_argument(flag, type=lambda s: tuple(s.split(",")), default=default)
         elif field.name == "limit_per_set":
-            parser.add_argument(flag, type=int, default=None)
+            parser.add_argument(flag, type=lambda s: None if s == "all" else int(s), default=default,
+                                metavar="N|all")
         else:
             parser.add_argument(flag, type=type(default), default=default)
     args = vars(parser.parse_args())

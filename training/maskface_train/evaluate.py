@@ -234,6 +234,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # see distill.train
     data = load_eval_data()
     real = facedata.load_set("rwmfd").crops
     print(f"eval: {len(data.clean)} faces, {len(data.pairs)} pairs "

@@ -19,6 +19,8 @@ from maskface_train.import_onnx import REPO_ROOT, SOURCE_MODEL_NAME, load_fr_fea
 
 # The CI machines have 2 cores; more threads than cores only adds contention.
 torch.set_num_threads(2)
+# fr_feature holds thousands of denormal weights; flushing them makes its CPU runs ~3x faster.
+torch.set_flush_denormal(True)
 
 ORT_REFERENCE = REPO_ROOT / "test" / "helpers" / "ort-reference.cjs"
 DATA_DIR = Path(os.environ.get("MASKFACE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
