@@ -271,8 +271,9 @@ def _train(config: TrainConfig, options: RunOptions, rank: int, world_size: int,
     state = dict(model=model, head=head, optimizer=optimizer, scheduler=scheduler,
                  scaler=_ScalerState(scaler))
     step = run.resume(**state)
-    forward = (DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
-               if distributed else step_module)
+    forward = step_module
+    if distributed:
+        forward = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
 
     writer = rank == 0
     progress = Progress(config.steps, start=step, label=config.name, every=options.log_every) \
@@ -370,7 +371,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, RunOptio
     a = p.parse_args(argv)
     config = TrainConfig(
         data=str(Path(a.data).resolve()), backbone=a.backbone,
-        backbone_widths=[int(w) for w in a.backbone_widths.split(",")] if a.backbone_widths else None, name=a.name, steps=a.steps,
+        backbone_widths=[int(w) for w in a.backbone_widths.split(",")] if a.backbone_widths else None,
+        name=a.name, steps=a.steps,
         batch_size=a.batch_size, lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
         schedule=a.schedule, warmup_steps=a.warmup_steps, lambda_region=a.lambda_region,
         mask_probability=a.mask_probability, use_mfsa=not a.no_mfsa, gating=a.gating,
