@@ -60,7 +60,9 @@ class RunDir:
         """Loads the checkpoint into the given objects (by keyword) and returns its step; 0 if none."""
         if not self.checkpoint_path.exists():
             return 0
-        payload = torch.load(self.checkpoint_path, map_location="cpu")
+        # weights_only=False: our own file, and its RNG states (Python tuples, NumPy arrays) are
+        # refused by the weights_only=True that torch.load defaults to from PyTorch 2.6 on.
+        payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         for key, target in state.items():
             if key not in payload:
                 raise KeyError(f"{self.checkpoint_path} has no '{key}'")

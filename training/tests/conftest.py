@@ -85,3 +85,26 @@ def ort_reference(tmp_path_factory):
         return np.fromfile(output_path, dtype=np.float32).reshape(len(inputs), -1)
 
     return run
+
+
+def synthetic_identities(identities: int, per_identity: int, seed: int = 0) -> tuple[list[np.ndarray], list[int]]:
+    """Random 112x112 RGB 'faces': one smooth random colour field per identity plus per-image noise,
+    so identities are separable (training on them can learn) but no two images are equal."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for identity in range(identities):
+        base = cv2.resize(rng.uniform(0, 255, (4, 4, 3)).astype(np.float32), (112, 112),
+                          interpolation=cv2.INTER_CUBIC)
+        for _ in range(per_identity):
+            images.append(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+            labels.append(identity)
+    return images, labels
+
+
+def write_image_folder(root: Path, images: list[np.ndarray], labels: list[int], ext: str = ".png") -> Path:
+    """root/id<label>/<n><ext>, RGB images written as files."""
+    for n, (image, label) in enumerate(zip(images, labels)):
+        folder = root / f"id{label:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(folder / f"{n:04d}{ext}"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return root

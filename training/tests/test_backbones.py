@@ -40,3 +40,14 @@ def test_unknown_backbone_is_refused():
         get_backbone("resnet50")
     with pytest.raises(ValueError, match="depth must be one of"):
         get_backbone("r20")
+
+
+def test_narrow_iresnet_for_small_experiments():
+    model = get_backbone("r18", widths=(8, 16, 32, 64), embedding_size=32).eval()
+    with torch.no_grad():
+        embedding, maps = model(torch.randn(1, 3, 112, 112), return_maps=True)
+    assert embedding.shape == (1, 32)
+    assert model.hook_channels == (16, 32, 64)
+    assert [tuple(m.shape) for m in maps] == [(1, 16, 28, 28), (1, 32, 14, 14), (1, 64, 7, 7)]
+    with pytest.raises(ValueError, match="4 stage widths"):
+        get_backbone("r18", widths=(8, 16, 32))

@@ -63,23 +63,29 @@ class IResNet(StagedBackbone):
     # Stages 1, 2, 3 end at 28x28, 14x14 and 7x7 for a 112x112 input (stage 0 is 56x56).
     hook_stages = (1, 2, 3)
 
-    def __init__(self, layers: tuple[int, ...], embedding_size: int = 512, dropout: float = 0.0) -> None:
+    def __init__(self, layers: tuple[int, ...], embedding_size: int = 512, dropout: float = 0.0,
+                 widths: tuple[int, ...] = WIDTHS) -> None:
+        """widths: channels of the four stages (the stem has the first); narrower than
+        insightface's (64, 128, 256, 512) only for small experiments and fast tests."""
         super().__init__()
+        if len(widths) != 4:
+            raise ValueError(f"IResNet needs 4 stage widths, got {widths}")
+        widths = tuple(int(w) for w in widths)
         self.embedding_size = embedding_size
-        self.hook_channels = WIDTHS[1:]
+        self.hook_channels = widths[1:]
         self.stem = nn.Sequential(
-            conv3x3(3, 64), nn.BatchNorm2d(64, eps=1e-5), nn.PReLU(64)
+            conv3x3(3, widths[0]), nn.BatchNorm2d(widths[0], eps=1e-5), nn.PReLU(widths[0])
         )
         stages = []
-        inplanes = 64
-        for planes, blocks in zip(WIDTHS, layers):
+        inplanes = widths[0]
+        for planes, blocks in zip(widths, layers):
             # The first block of every stage halves the resolution: 112 -> 56 -> 28 -> 14 -> 7.
             stage = [IBasicBlock(inplanes, planes, stride=2)]
             stage += [IBasicBlock(planes, planes) for _ in range(blocks - 1)]
             stages.append(nn.Sequential(*stage))
             inplanes = planes
         self.stages = nn.ModuleList(stages)
-        self.head = IResNetHead(WIDTHS[-1], 7, embedding_size, dropout)
+        self.head = IResNetHead(widths[-1], 7, embedding_size, dropout)
         self._init_weights()
 
     def _init_weights(self) -> None:
