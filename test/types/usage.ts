@@ -21,6 +21,7 @@ export async function readmeExample(aliceFace: FaceImage, probeFace: FaceImage):
   gallery.add('alice', await recognizer.embed(aliceFace));
   const probe = await recognizer.embed(probeFace);
   const [best] = await gallery.search(probe, { k: 1 });
+  void probe.maskProbability?.toFixed(2);
   return best?.id;
 }
 
