@@ -88,8 +88,8 @@ export type ModelName = keyof typeof modelCatalogue;
 /** The model FaceRecognizer.load() uses when given no model. */
 export const defaultModel: ModelName = 'maskface-mbf-cal';
 
-/** Folder of the models shipped inside the package. @internal */
-export function bundledModelDir(): string {
+/** Folder of the models shipped inside the package. */
+function bundledModelDir(): string {
   return join(packageRoot, 'models');
 }
 

@@ -5,27 +5,11 @@ import t from 'tap';
 import { FaceRecognizer, ensureModel } from '../../dist/esm/index.js';
 import { setMetadata } from '../../dist/esm/onnx-proto.js';
 import { syntheticFace } from '../helpers/faces.js';
+import { referenceMaskProbability, regionSize } from '../helpers/regions.js';
 
-const size = 28;
+const size = regionSize;
 const plane = size * size;
 const faces = [0, 1, 2].map((seed) => syntheticFace(seed));
-
-/** Mean over cells whose centre (4j + 1.5, 4i + 1.5) is in the face-prior ellipse and at y >= 72. */
-function referenceMaskProbability(mask: ArrayLike<number>): number {
-  let sum = 0;
-  let cells = 0;
-  for (let i = 0; i < size; i++) {
-    for (let j = 0; j < size; j++) {
-      const x = 4 * j + 1.5;
-      const y = 4 * i + 1.5;
-      if (y >= 72 && ((x - 56) / 40) ** 2 + ((y - 58) / 52) ** 2 <= 1) {
-        sum += mask[i * size + j]!;
-        cells++;
-      }
-    }
-  }
-  return sum / cells;
-}
 
 t.test('each face carries 3x28x28 class probabilities and their summaries', async (t) => {
   await using rec = await FaceRecognizer.load('maskface-mbf-cal', { cpu: { intraOpThreads: 1 } });

@@ -1,31 +1,11 @@
 import t from 'tap';
 import { EmbeddingBatch, FaceEmbedding, regionClasses } from '../../dist/esm/index.js';
 import { parseRegionClasses } from '../../dist/esm/regions.js';
+import { referenceMaskProbability, regionSize } from '../helpers/regions.js';
 
 const model = { id: 'c'.repeat(64), dim: 2, name: 'test' };
-const size = 28;
+const size = regionSize;
 const plane = size * size;
-
-/**
- * The lower face, written out independently of lib/regions.ts: 28x28 cells of 4x4 template
- * pixels, centre (4j + 1.5, 4i + 1.5), inside the ellipse centred (56, 58) with semi-axes 40 x 52,
- * and at or below the nose tip line y = 72.
- */
-function referenceMaskProbability(mask: ArrayLike<number>): number {
-  let sum = 0;
-  let cells = 0;
-  for (let i = 0; i < size; i++) {
-    for (let j = 0; j < size; j++) {
-      const x = 4 * j + 1.5;
-      const y = 4 * i + 1.5;
-      if (y >= 72 && ((x - 56) / 40) ** 2 + ((y - 58) / 52) ** 2 <= 1) {
-        sum += mask[i * size + j]!;
-        cells++;
-      }
-    }
-  }
-  return sum / cells;
-}
 
 /** Softmax-like probabilities with a different value in every cell and plane. */
 function regionData(seed: number): Float32Array {
