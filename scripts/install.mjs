@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // npm install hook. Uses a prebuilt addon when one loads on this machine and compiles nothing;
 // otherwise builds from source (cmake-js, ONNX Runtime headers and library from the npm
-// registry). Then fetches the default model into the cache, unless
-// MASKFACE_SKIP_MODEL_DOWNLOAD=1 (it is also fetched on first use).
+// registry). Then prepares the default model unless MASKFACE_SKIP_MODEL_DOWNLOAD=1: a bundled
+// default is only checked against its sidecar, a catalogue default is fetched into the cache
+// (it is also fetched on first use).
 // MASKFACE_BUILD_FROM_SOURCE=1 forces a build.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -43,7 +44,7 @@ async function main() {
     const { ensureModel, defaultModel } = await import(join(root, 'dist', 'esm', 'models.js'));
     await ensureModel(defaultModel, { onProgress: log });
   } catch (error) {
-    log(`warning: could not fetch the default model now (${error.message}); it will be fetched on first use`);
+    log(`warning: the default model is not ready (${error.message})`);
   }
 }
 

@@ -1,5 +1,6 @@
 // An install of the packed package on a machine that matches the prebuild compiles nothing and
-// loads prebuilds/<platform>-<arch>/maskface.napi.glibc.node with its libonnxruntime.so.1.
+// loads prebuilds/<platform>-<arch>/maskface.napi.glibc.node with its libonnxruntime.so.1; the
+// bundled default model ships in models/ and is used from there, nothing downloaded.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,11 +22,14 @@ t.test('installing the packed package uses the prebuild and compiles nothing', {
   const files = packed[0]!.files.map((f) => f.path);
   t.ok(files.includes(`prebuilds/${platform}/maskface.napi.glibc.node`), 'the tarball holds the prebuild');
   t.notOk(files.some((f) => f.startsWith('build/') || f.startsWith('.cache/')), 'no build outputs or caches in the tarball');
+  t.ok(files.includes('models/maskface-mbf-cal.onnx') && files.includes('models/maskface-mbf-cal.json'), 'the tarball holds the bundled model');
 
   const app = join(work, 'app');
   execFileSync('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  const env = { ...process.env, MASKFACE_SKIP_MODEL_DOWNLOAD: '1', MASKFACE_BINDING: '' };
+  // The install hook prepares the default model: bundled, so it must not fill the cache.
+  const cache = join(work, 'cache');
+  const env = { ...process.env, MASKFACE_SKIP_MODEL_DOWNLOAD: '', MASKFACE_BINDING: '', MASKFACE_CACHE_DIR: cache };
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', join(work, packed[0]!.filename)], {
     cwd: app,
     env,
@@ -36,4 +40,11 @@ t.test('installing the packed package uses the prebuild and compiles nothing', {
   t.same(readdirSync(join(installed, 'prebuilds', platform)).sort(), ['libonnxruntime.so.1', 'maskface.napi.glibc.node']);
   const script = `import('maskface').then((m) => console.log(m.versions().onnxruntime))`;
   t.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, env, encoding: 'utf8' }).trim(), '1.29.0');
+  const modelScript = `import('maskface').then((m) => m.ensureModel(m.defaultModel)).then(console.log)`;
+  t.equal(
+    execFileSync(process.execPath, ['--input-type=module', '-e', modelScript], { cwd: app, env, encoding: 'utf8' }).trim(),
+    join(installed, 'models', 'maskface-mbf-cal.onnx'),
+    'the default model is the bundled file of the installed package',
+  );
+  t.notOk(existsSync(cache), 'nothing was downloaded into the model cache');
 });

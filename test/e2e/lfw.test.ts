@@ -1,8 +1,9 @@
-// Recognition on real faces: LFW pairs, landmarks from fr_landmark.onnx (run by onnxruntime-node
-// in another process), alignment and embedding by maskface.
+// Recognition on real faces: LFW pairs, landmarks from fr_landmark.onnx (test/helpers/detect.ts,
+// run by onnxruntime-node in another process), alignment and embedding by maskface.
 import t from 'tap';
-import { FaceRecognizer, ensureModel, faceTensor } from '../../dist/esm/index.js';
-import { auc, fivePointsFrom68, missingData, ortReference, readJpegRgb, readPairs } from '../helpers/data.js';
+import { FaceRecognizer } from '../../dist/esm/index.js';
+import { auc, fivePointsFrom68, missingData, readJpegRgb, readPairs } from '../helpers/data.js';
+import { landmarks68 } from '../helpers/detect.js';
 
 const skip = missingData('lfw_aligned_100pair');
 
@@ -11,18 +12,13 @@ t.test('genuine LFW pairs score above impostor pairs (AUC >= 0.9)', { skip }, as
   const paths = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   const images = paths.map(readJpegRgb);
 
-  // 68 landmarks from the whole crop resized to the landmark model's 64x64 grey input (/256).
-  const landmarkModel = await ensureModel('landmark68');
-  const inputs = new Float32Array(images.length * 64 * 64);
-  images.forEach((image, i) =>
-    inputs.set(faceTensor(image, { width: 64, height: 64, channels: 1, mean: [0, 0, 0], std: [256, 256, 256] }), i * 4096),
-  );
-  const landmarks = ortReference(landmarkModel, inputs, [1, 1, 64, 64]);
+  // 68 landmarks from the whole crop resized to the landmark model's 64x64 grey input.
+  const landmarks = (await landmarks68(images)).map(fivePointsFrom68);
 
   await using rec = await FaceRecognizer.load('mobilefacenet');
   const aligned = images.map((image, i) => ({
     ...image,
-    landmarks: fivePointsFrom68(landmarks.subarray(i * 136, (i + 1) * 136).map((v, j) => v * (j % 2 === 0 ? image.width : image.height))),
+    landmarks: landmarks[i]!,
   }));
   const embeddings = new Map<string, Awaited<ReturnType<typeof rec.embed>>>();
   const batch = await rec.embedBatch(aligned);

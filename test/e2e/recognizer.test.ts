@@ -7,8 +7,8 @@ import { syntheticFace } from '../helpers/faces.js';
 
 const modelPath = await ensureModel('mobilefacenet');
 
-t.test('loads the default model with its preprocessing from metadata', async (t) => {
-  await using rec = await FaceRecognizer.load();
+t.test('loads a catalogue model with its preprocessing from metadata', async (t) => {
+  await using rec = await FaceRecognizer.load('mobilefacenet');
   t.equal(rec.model.dim, 512);
   t.equal(rec.model.name, 'mobilefacenet');
   t.equal(rec.model.id, createHash('sha256').update(readFileSync(modelPath)).digest('hex'), 'fingerprint is the file sha256');

@@ -53,19 +53,48 @@ export function auc(genuine: number[], impostor: number[]): number {
   return wins / (genuine.length * impostor.length);
 }
 
-/** Runs `model` item by item in onnxruntime-node (another process) and returns the outputs. */
+/** Runs `model` item by item in onnxruntime-node (another process) and returns the first output. */
 export function ortReference(model: string, input: Float32Array, itemShape: readonly number[]): Float32Array {
   const dir = mkdtempSync(join(tmpdir(), 'maskface-ref-'));
   try {
-    writeFileSync(join(dir, 'in.f32'), new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
-    execFileSync(process.execPath, [join(repoRoot, 'test', 'helpers', 'ort-reference.cjs'), model, join(dir, 'in.f32'), itemShape.join(','), join(dir, 'out.f32')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const out = readFileSync(join(dir, 'out.f32'));
-    return new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
+    runOrtReference([model, writeInput(dir, input), itemShape.join(','), join(dir, 'out.f32')]);
+    return readFloats(join(dir, 'out.f32'));
   } finally {
-    rmSync(join(dir), { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Like ortReference, with the named outputs (several, in one process for the whole batch). */
+export function ortOutputs<Name extends string>(
+  model: string,
+  input: Float32Array,
+  itemShape: readonly number[],
+  names: readonly [Name, Name, ...Name[]],
+): Record<Name, Float32Array> {
+  const dir = mkdtempSync(join(tmpdir(), 'maskface-ref-'));
+  try {
+    runOrtReference([model, writeInput(dir, input), itemShape.join(','), join(dir, 'out'), names.join(',')]);
+    return Object.fromEntries(names.map((name) => [name, readFloats(join(dir, 'out', `${name}.f32`))])) as Record<Name, Float32Array>;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function writeInput(dir: string, input: Float32Array): string {
+  const path = join(dir, 'in.f32');
+  writeFileSync(path, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+  return path;
+}
+
+function runOrtReference(args: string[]): void {
+  execFileSync(process.execPath, [join(repoRoot, 'test', 'helpers', 'ort-reference.cjs'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+function readFloats(path: string): Float32Array {
+  const bytes = readFileSync(path);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
 /** The 5 points of the ArcFace template from 68 iBUG landmarks (eye centres, nose tip, mouth corners). */

@@ -12,6 +12,7 @@ import {
   type Match,
   type MaskFaceErrorCode,
   type ModelFingerprint,
+  type RegionClass,
 } from 'maskface';
 
 export async function readmeExample(aliceFace: FaceImage, probeFace: FaceImage): Promise<string | undefined> {
@@ -20,6 +21,7 @@ export async function readmeExample(aliceFace: FaceImage, probeFace: FaceImage):
   gallery.add('alice', await recognizer.embed(aliceFace));
   const probe = await recognizer.embed(probeFace);
   const [best] = await gallery.search(probe, { k: 1 });
+  void probe.maskProbability?.toFixed(2);
   return best?.id;
 }
 
@@ -45,4 +47,13 @@ export function plainData(embedding: FaceEmbedding, image: FaceImage): number {
   const bad: FaceImage = { ...image, format: 'yuv' };
   void bad;
   return embedding.similarity(FaceEmbedding.fromBytes(embedding.toBytes('f16'), embedding.model, 'f16')) + aligned.width;
+}
+
+export function regionValues(embedding: FaceEmbedding, batch: EmbeddingBatch): number {
+  // @ts-expect-error plain models have no region maps: the values may be undefined
+  const probability: number = embedding.maskProbability;
+  void probability;
+  const map: Float32Array | undefined = embedding.visibleFace ?? embedding.maskMap;
+  const classes: readonly RegionClass[] | undefined = embedding.regions?.classes;
+  return (embedding.maskProbability ?? 0) + (batch.maskProbabilities()?.[0] ?? 0) + (map?.length ?? 0) + (classes?.length ?? 0);
 }
