@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from . import facedata
-from .distill import embed, load_student, to_input
+from .distill import load_student, to_input
 from .import_onnx import load_fr_feature
 from .losses import resize_labels
 from .masks import FACE_PRIOR, render_mask
@@ -143,6 +143,8 @@ def verification(probe: np.ndarray, gallery: np.ndarray, data: EvalData, labels:
     }
     for s, name in enumerate(EVAL_SETS):
         in_set = data.set_index[p] == s
+        if not in_set.any():
+            continue
         result[f"auc_{name}"] = auc(scores[in_set & (same == 1)], scores[in_set & (same == 0)])
     return result
 
@@ -190,23 +192,35 @@ def mask_probability(probabilities: np.ndarray) -> np.ndarray:
     return probabilities[:, MASK][:, lower_face_cells(probabilities.shape[-1])].mean(1)
 
 
+@torch.no_grad()
+def run_model(model, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+    """(L2-normalised embeddings, finest region probabilities or None) in one pass."""
+    model.eval()
+    embeddings, probabilities = [], []
+    for start in range(0, len(images), batch):
+        result = model(to_input(images[start:start + batch]))
+        embedding, logits = result if isinstance(result, tuple) else (result, [])
+        embeddings.append(torch.nn.functional.normalize(embedding, dim=1).numpy())
+        if logits:
+            probabilities.append(torch.softmax(logits[0], dim=1).numpy())
+    return np.concatenate(embeddings), (np.concatenate(probabilities) if probabilities else None)
+
+
 def evaluate_model(name: str, model, data: EvalData, *, preprocess=lambda x: x, real_masked=None) -> dict:
-    clean = embed(model, preprocess(data.clean))
-    masked = embed(model, preprocess(data.masked))
+    clean, probs_clean = run_model(model, preprocess(data.clean))
+    masked, probs_masked = run_model(model, preprocess(data.masked))
     row = {"method": name,
            "masked": verification(masked, clean, data, data.labels),
            "unmasked": verification(clean, clean, data, data.labels)}
-    if hasattr(model, "mfsa") and len(model.mfsa):
-        probs_masked = region_probabilities(model, data.masked)
-        probs_clean = region_probabilities(model, data.clean)
+    if probs_masked is not None:
         row["regions"] = region_iou(probs_masked, data.regions)
         row["regions"]["mask_probability_synthetic"] = float(mask_probability(probs_masked).mean())
         row["regions"]["mask_probability_clean"] = float(mask_probability(probs_clean).mean())
+        row["regions"]["clean_above_half"] = float((mask_probability(probs_clean) > 0.5).mean())
         if real_masked is not None:
-            real = mask_probability(region_probabilities(model, real_masked))
+            real = mask_probability(run_model(model, real_masked)[1])
             row["regions"]["mask_probability_rwmfd"] = float(real.mean())
             row["regions"]["rwmfd_above_half"] = float((real > 0.5).mean())
-            row["regions"]["clean_above_half"] = float((mask_probability(probs_clean) > 0.5).mean())
     return row
 
 

@@ -25,8 +25,11 @@ class MFSA(nn.Module):
 
     def __init__(self, channels: int, projected: int = 4, branch_channels: int = 8,
                  dilations: tuple[int, ...] = (1, 2, 3), gating: str = "face",
-                 initial_attention: float = 0.999) -> None:
+                 initial_attention: float = 0.999, detach_attention: bool = False) -> None:
         super().__init__()
+        # detach_attention: the attention applied to F is computed from detached logits, so only
+        # the region loss trains them; the embedding loss cannot redefine the regions.
+        self.detach_attention = detach_attention
         if gating not in GATINGS:
             raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
         self.gating = gating
@@ -67,7 +70,8 @@ class MFSA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.logits(x)
-        return x * self.attention(logits), logits
+        gate = self.attention(logits.detach() if self.detach_attention else logits)
+        return x * gate, logits
 
 
 class MaskFaceNet(nn.Module):

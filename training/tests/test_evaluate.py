@@ -68,3 +68,29 @@ def test_region_iou_is_one_for_a_perfect_map():
     assert iou == {"iou_face": 1.0, "iou_mask": 1.0, "iou_background": 1.0}
     wrong = probabilities[:, [1, 0, 2]]   # face and mask swapped
     assert evaluate.region_iou(wrong, labels)["iou_mask"] == 0.0
+
+
+def test_evaluate_model_reports_every_metric(fr_feature):
+    from maskface_train.masks import TEMPLATE_LANDMARKS, render_mask
+    from maskface_train.mfsa import MaskFaceNet
+
+    rng = np.random.default_rng(5)
+    clean = rng.integers(0, 256, size=(6, 112, 112, 3), dtype=np.uint8)
+    masked, regions = zip(*(render_mask(face, np.random.default_rng(i), TEMPLATE_LANDMARKS)
+                            for i, face in enumerate(clean)))
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    i, j = np.triu_indices(6, k=1)
+    data = evaluate.EvalData(clean, np.stack(masked), np.stack(regions), labels, np.zeros(6, int),
+                             np.stack([i, j, (labels[i] == labels[j]).astype(int)], axis=1), 0)
+    plain = evaluate.evaluate_model("fr_feature", fr_feature, data)
+    assert "regions" not in plain
+    for section in ("masked", "unmasked"):
+        assert set(plain[section]) == {"auc", "eer", "tar@1e-2", "tar@1e-3", "rank1", "auc_lfw"}
+        assert all(0.0 <= v <= 1.0 for v in plain[section].values())
+    student = MaskFaceNet(fr_feature, gating="not_mask").eval()
+    row = evaluate.evaluate_model("student", student, data, real_masked=clean[:2])
+    assert set(row["regions"]) == {"iou_face", "iou_mask", "iou_background", "mask_probability_synthetic",
+                                   "mask_probability_clean", "clean_above_half", "mask_probability_rwmfd",
+                                   "rwmfd_above_half"}
+    # Near-identity attention at initialisation: nothing is called a mask yet.
+    assert row["regions"]["mask_probability_synthetic"] < 0.01
