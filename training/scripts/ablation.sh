@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The evaluation table of the shipped model: the distillation variants, some over several seeds,
-# then one evaluation of all of them (docs/evaluation.json, docs/evaluation.md, the rwmfd heatmaps).
+# The evaluation table of the shipped model: the distillation variants, the two gatings over
+# several seeds, then one evaluation of all of them (docs/evaluation.json and .md, rwmfd heatmaps).
 # Run from training/: bash scripts/ablation.sh [runs folder]   (about 55 min on 2 CPU cores)
 set -euo pipefail
 runs=${1:-runs}
@@ -9,7 +9,6 @@ for seed in 0 1 2; do train "cal-not_mask-s$seed" --gating not_mask --seed "$see
 for seed in 0 1; do train "cal-face-s$seed" --gating face --seed "$seed"; done
 train attention-no-region-loss-s0 --gating not_mask --lambda-region 0 --detach-attention false --seed 0
 train plain-masked-distillation-s0 --use-mfsa false --lambda-region 0 --seed 0
-train cal-not_mask-end-to-end-s0 --gating not_mask --detach-attention false --seed 0
-/usr/bin/python3 -m maskface_train.evaluate "$runs"/*/ --json docs/evaluation.json \
-  --heatmaps "$runs/cal-not_mask-s0" --sheet docs/rwmfd_heatmaps.png
+/usr/bin/python3 -m maskface_train.evaluate "$runs"/cal-* "$runs"/attention-* "$runs"/plain-* \
+  --json docs/evaluation.json --heatmaps "$runs/cal-not_mask-s0" --sheet docs/rwmfd_heatmaps.png
 /usr/bin/python3 scripts/evaluation_table.py docs/evaluation.json > docs/evaluation.md
