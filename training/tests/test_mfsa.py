@@ -99,3 +99,24 @@ def test_region_loss_decreases_training_only_mfsa():
     print(f"region loss {losses[0]:.3f} -> {losses[-1]:.3f}; 28x28 mask recall {mask_recall:.3f}")
     assert losses[-1] < 0.3 * losses[0], losses
     assert mask_recall > 0.9
+
+
+def test_frame_coordinates_span_the_frame_at_cell_centres():
+    from maskface_train.mfsa import frame_coordinates
+
+    grid = frame_coordinates(torch.zeros(3, 8, 4, 2))
+    assert grid.shape == (3, 2, 4, 2)
+    torch.testing.assert_close(grid[0, 0, :, 0], torch.tensor([-0.75, -0.25, 0.25, 0.75]))  # y down the rows
+    torch.testing.assert_close(grid[0, 1, 0, :], torch.tensor([-0.5, 0.5]))                # x along a row
+    assert torch.equal(grid[0], grid[2])
+
+
+def test_detached_attention_leaves_the_logits_to_the_region_loss():
+    torch.manual_seed(0)
+    features = torch.randn(2, 16, 14, 14, requires_grad=True)
+    for detach in (False, True):
+        module = MFSA(16, gating="not_mask", initial_attention=0.9, detach_attention=detach)
+        gated, logits = module(features)
+        gated.sum().backward()   # an embedding-side loss only
+        grad = module.classify.weight.grad
+        assert (grad is None or float(grad.abs().sum()) == 0.0) == detach
