@@ -5,10 +5,13 @@
 set -euo pipefail
 runs=${1:-runs}
 train() { /usr/bin/python3 -m maskface_train.distill --out "$runs/$1" "${@:2}"; }
-for seed in 0 1 2; do train "cal-not_mask-s$seed" --gating not_mask --seed "$seed"; done
-for seed in 0 1; do train "cal-face-s$seed" --gating face --seed "$seed"; done
-train attention-no-region-loss-s0 --gating not_mask --lambda-region 0 --detach-attention false --seed 0
+train cal-not_mask-s0 --gating not_mask --seed 0
+train cal-face-s0 --gating face --seed 0
 train plain-masked-distillation-s0 --use-mfsa false --lambda-region 0 --seed 0
+train attention-no-region-loss-s0 --gating not_mask --lambda-region 0 --detach-attention false --seed 0
+train cal-not_mask-s1 --gating not_mask --seed 1
+train cal-face-s1 --gating face --seed 1
+train cal-not_mask-s2 --gating not_mask --seed 2
 /usr/bin/python3 -m maskface_train.evaluate "$runs"/cal-* "$runs"/attention-* "$runs"/plain-* \
   --json docs/evaluation.json --heatmaps "$runs/cal-not_mask-s0" --sheet docs/rwmfd_heatmaps.png
 /usr/bin/python3 scripts/evaluation_table.py docs/evaluation.json > docs/evaluation.md
