@@ -20,6 +20,7 @@ One command trains, evaluates nothing and exports the ONNX model:
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 import hashlib
 import time
@@ -242,7 +243,7 @@ class _RngHolder:
 def load_student(run: str | Path) -> MaskFaceNet:
     """The trained student of a finished run folder, in eval mode."""
     run = Path(run)
-    config = DistillConfig(**_tuples(__import__("json").loads((run / "config.json").read_text())))
+    config = DistillConfig(**_tuples(json.loads((run / "config.json").read_text())))
     student = MaskFaceNet(load_fr_feature(), use_mfsa=config.use_mfsa, gating=config.gating,
                           detach_attention=config.detach_attention)
     student.load_state_dict(torch.load(run / "student.pt", map_location="cpu"))
