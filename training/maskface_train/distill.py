@@ -20,9 +20,9 @@ One command trains, evaluates nothing and exports the ONNX model:
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
