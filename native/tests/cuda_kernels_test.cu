@@ -856,9 +856,10 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int count = 0;
   if (maskface_cuda_device_count(&count) != MASKFACE_CUDA_OK || count == 0) {
+    const std::string library_error = maskface_cuda_last_error();  // empty when it just found none
     const cudaError_t status = cudaGetDeviceCount(&count);
-    std::printf("SKIP: no usable CUDA device (%s: %s); libmaskface_cuda.so says: %s\n", cudaGetErrorName(status),
-                cudaGetErrorString(status), maskface_cuda_last_error());
+    std::printf("SKIP: no usable CUDA device (%s: %s)%s%s\n", cudaGetErrorName(status), cudaGetErrorString(status),
+                library_error.empty() ? "" : "; libmaskface_cuda.so: ", library_error.c_str());
     return kSkip;
   }
   char name[256] = {};
