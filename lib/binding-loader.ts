@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MaskFaceError } from './errors.js';
-import type { NativeBinding } from './native.js';
+import { GPU_RUNTIME_FILES, gpuRuntimeDir } from './gpu-runtime.js';
+import type { NativeBinding, NativeRuntime } from './native.js';
 import { packageRoot } from './package-root.js';
 
 const requireNative = createRequire(join(packageRoot, 'package.json'));
@@ -43,7 +44,7 @@ export function adviceFor(message: string): string | undefined {
  * tried and why each failed.
  * @internal
  */
-export function loadBinding(candidates: readonly string[] = bindingCandidates()): NativeBinding {
+export function loadBinding(candidates: readonly string[] = bindingCandidates()): { binding: NativeBinding; path: string } {
   const failures: string[] = [];
   for (const path of candidates) {
     if (!existsSync(path)) {
@@ -51,7 +52,7 @@ export function loadBinding(candidates: readonly string[] = bindingCandidates())
       continue;
     }
     try {
-      return requireNative(path) as NativeBinding;
+      return { binding: requireNative(path) as NativeBinding, path };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const advice = adviceFor(message);
@@ -74,14 +75,61 @@ export function loadBinding(candidates: readonly string[] = bindingCandidates())
   );
 }
 
-let binding: NativeBinding | undefined;
-
-/** The addon, loaded on first use and initialised with the MaskFaceError class. @internal */
-export function native(): NativeBinding {
-  if (binding === undefined) {
-    const loaded = loadBinding();
-    loaded.init({ MaskFaceError });
-    binding = loaded;
+/**
+ * The ONNX Runtime library to load, and why: MASKFACE_ORT_LIBRARY when set (alone, never
+ * falling back), else the GPU runtime when `maskface install-gpu` put a complete one in the cache
+ * folder, else the CPU runtime copied beside the addon.
+ * @internal
+ */
+export function runtimeLibrary(bindingPath: string, env: NodeJS.ProcessEnv = process.env): { path: string; origin: string } {
+  if (env.MASKFACE_ORT_LIBRARY) return { path: env.MASKFACE_ORT_LIBRARY, origin: 'MASKFACE_ORT_LIBRARY' };
+  const gpu = gpuRuntimeDir(env);
+  if (existsSync(join(gpu, 'maskface-gpu-runtime.json')) && GPU_RUNTIME_FILES.every((file) => existsSync(join(gpu, file)))) {
+    return { path: join(gpu, 'libonnxruntime.so.1'), origin: 'the GPU runtime (npx maskface install-gpu)' };
   }
-  return binding;
+  return { path: join(dirname(bindingPath), 'libonnxruntime.so.1'), origin: 'the CPU runtime beside the addon' };
+}
+
+let loaded: { binding: NativeBinding; path: string; runtime: NativeRuntime } | undefined;
+
+function load(): NonNullable<typeof loaded> {
+  if (loaded === undefined) {
+    const { binding, path } = loadBinding();
+    binding.init({ MaskFaceError });
+    const library = runtimeLibrary(path);
+    let runtime: NativeRuntime;
+    try {
+      runtime = binding.loadRuntime(library.path);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new MaskFaceError(
+        [
+          `Could not load ONNX Runtime, chosen as ${library.origin}: ${message}`,
+          'Possible solutions:',
+          '  - MASKFACE_ORT_LIBRARY: point it at a libonnxruntime.so.1 of ONNX Runtime 1.29 or later, or unset it',
+          '  - a damaged GPU runtime: `npx maskface install-gpu --force`, or remove it with `npx maskface uninstall-gpu`',
+          '  - the CPU runtime is copied beside maskface.node by the build: `npm run build:native`',
+        ].join('\n'),
+        'ERR_BINDING_LOAD',
+        { cause: error, details: { library: library.path, origin: library.origin } },
+      );
+    }
+    loaded = { binding, path, runtime };
+  }
+  return loaded;
+}
+
+/** The addon, loaded on first use, initialised with the MaskFaceError class, with ONNX Runtime loaded. @internal */
+export function native(): NativeBinding {
+  return load().binding;
+}
+
+/** Path of the loaded addon. @internal */
+export function nativeBindingPath(): string {
+  return load().path;
+}
+
+/** The ONNX Runtime library this process loaded. @internal */
+export function loadedRuntime(): NativeRuntime {
+  return load().runtime;
 }

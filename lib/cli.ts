@@ -1,9 +1,21 @@
 #!/usr/bin/env node
-// maskface command line: bench, fetch-models, info.
+// maskface command line: bench, fetch-models, info, providers, install-gpu, uninstall-gpu.
 import { availableParallelism, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { EmbeddingBatch, FaceRecognizer, Gallery, ensureModel, modelCatalogue, modelCacheDir, versions } from './index.js';
+import {
+  EmbeddingBatch,
+  FaceRecognizer,
+  Gallery,
+  ensureModel,
+  gpuStatus,
+  installGpuRuntime,
+  listProviders,
+  modelCatalogue,
+  modelCacheDir,
+  uninstallGpuRuntime,
+  versions,
+} from './index.js';
 import type { ModelName } from './models.js';
 
 const usage = `Usage: maskface <command> [options]
@@ -17,6 +29,11 @@ Commands:
   fetch-models [names]    fetch catalogue models into the cache (default: all; bundled
                           models are checked against their sidecar, never downloaded)
   info                    versions, cores, model cache
+  providers               execution providers: compiled in, available, and why not; the
+                          GPU, driver, ONNX Runtime and CUDA kernel library found
+  install-gpu [--force]   download the GPU runtime (ONNX Runtime 1.29.0 with CUDA and
+                          TensorRT, about 290 MB from the npm registry) into the cache
+  uninstall-gpu           remove it; the CPU runtime is used again
 `;
 
 function percentile(sorted: number[], p: number): number {
@@ -92,6 +109,7 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: String(availableParallelism()) },
       gallery: { type: 'string', default: '100000' },
       iterations: { type: 'string', default: '10' },
+      force: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -115,6 +133,12 @@ async function main(): Promise<void> {
   } else if (command === 'fetch-models') {
     const names = (rest.length > 0 ? rest : Object.keys(modelCatalogue)) as ModelName[];
     for (const name of names) console.log(await ensureModel(name, { onProgress: (m) => console.error(`  ${m}`) }));
+  } else if (command === 'providers') {
+    console.log(JSON.stringify({ providers: listProviders(), gpu: gpuStatus() }, null, 2));
+  } else if (command === 'install-gpu') {
+    console.log(await installGpuRuntime({ force: values.force, log: (m) => console.error(`  ${m}`) }));
+  } else if (command === 'uninstall-gpu') {
+    await uninstallGpuRuntime();
   } else if (command === 'info') {
     console.log(JSON.stringify({ ...versions(), cores: availableParallelism(), modelCache: modelCacheDir() }, null, 2));
   } else {

@@ -1,19 +1,39 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import { arcfaceTemplate112, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
 import type { NativeModelDescription, NativeSession } from './native.js';
+import { packageRoot } from './package-root.js';
+import { engineCacheKey, resolveProvider } from './providers.js';
 import { parseRegionClasses, type RegionClass } from './regions.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
 import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from './validate.js';
 
 export interface FaceRecognizerOptions {
-  /** Execution provider. This build has 'cpu' only: 'cuda' and 'tensorrt' fail with ERR_PROVIDER_UNAVAILABLE. Default 'auto'. */
+  /**
+   * Execution provider. Default 'auto': CUDA when `listProviders()` reports it available, else
+   * the CPU (`recognizer.providerReason` says why). 'cuda' and 'tensorrt' need the GPU runtime
+   * (`npx maskface install-gpu`), an NVIDIA driver and the CUDA (and TensorRT) libraries; where
+   * something is missing they reject with ERR_PROVIDER_UNAVAILABLE and the reason, never falling
+   * back to the CPU.
+   */
   provider?: ProviderPreference;
+  gpu?: {
+    /** Which GPU (the driver's index). Default 0. */
+    deviceId?: number;
+    /** TensorRT: let the engine use FP16 kernels. Default true. */
+    fp16?: boolean;
+    /**
+     * TensorRT: root folder of the engine caches. Each model gets a subfolder keyed by the
+     * model's sha256, the TensorRT version and the GPU, so an engine is only reused where it was
+     * built. Default: $MASKFACE_CACHE_DIR/tensorrt, else .cache/tensorrt in the package.
+     */
+    engineCacheDir?: string;
+  };
   cpu?: {
     /** Threads inside one network run. Default: os.availableParallelism(). */
     intraOpThreads?: number;
@@ -115,6 +135,8 @@ export class FaceRecognizer implements AsyncDisposable {
   readonly model: ModelFingerprint;
   /** The provider the model runs on (what 'auto' resolved to). */
   readonly provider: Provider;
+  /** Why this provider: 'asked for', or what 'auto' found. */
+  readonly providerReason: string;
   readonly preprocessing: Preprocessing;
   readonly info: ModelInfo;
   /** Timing of the most recent completed run. */
@@ -139,10 +161,12 @@ export class FaceRecognizer implements AsyncDisposable {
     info: ModelInfo,
     regionClasses: readonly RegionClass[],
     maxConcurrency: number,
+    provider: { provider: Provider; reason: string },
   ) {
     this.#session = session;
     this.model = model;
-    this.provider = 'cpu';
+    this.provider = provider.provider;
+    this.providerReason = provider.reason;
     this.preprocessing = preprocessing;
     this.info = info;
     this.#templatePoints = preprocessing.template.length / 2;
@@ -161,12 +185,13 @@ export class FaceRecognizer implements AsyncDisposable {
     assertObject('options', options);
     const provider = options.provider ?? 'auto';
     assertOneOf('options.provider', provider, ['auto', 'cpu', 'cuda', 'tensorrt'] as const);
-    if (provider === 'cuda' || provider === 'tensorrt') {
-      throw new MaskFaceError(
-        `Provider '${provider}' is unavailable: this build of maskface has no GPU support (use 'cpu' or 'auto')`,
-        'ERR_PROVIDER_UNAVAILABLE',
-        { details: { provider } },
-      );
+    if (options.gpu !== undefined) assertObject('options.gpu', options.gpu);
+    const deviceId = assertInteger('options.gpu.deviceId', options.gpu?.deviceId ?? 0, 0, 1023);
+    const fp16 = options.gpu?.fp16 ?? true;
+    if (typeof fp16 !== 'boolean') throw invalidArgument('options.gpu.fp16', 'a boolean', fp16);
+    const engineCacheRoot = options.gpu?.engineCacheDir ?? join(process.env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache'), 'tensorrt');
+    if (typeof engineCacheRoot !== 'string' || engineCacheRoot.length === 0) {
+      throw invalidArgument('options.gpu.engineCacheDir', 'a folder path', engineCacheRoot);
     }
     const cores = availableParallelism();
     const intraOpThreads = assertInteger('options.cpu.intraOpThreads', options.cpu?.intraOpThreads ?? cores, 1, 1024);
@@ -198,7 +223,13 @@ export class FaceRecognizer implements AsyncDisposable {
     if (bytes.length === 0) throw new MaskFaceError('The model is empty (0 bytes)', 'ERR_MODEL_LOAD');
 
     const id = createHash('sha256').update(bytes).digest('hex');
-    const session = await withCallSite(callSite, native().loadSession(bytes, { intraOpThreads, interOpThreads }));
+    const chosen = resolveProvider(provider, deviceId);
+    const engineCacheDir = chosen.provider === 'tensorrt' ? join(engineCacheRoot, engineCacheKey(id, deviceId)) : null;
+    if (engineCacheDir !== null) await mkdir(engineCacheDir, { recursive: true });
+    const session = await withCallSite(
+      callSite,
+      native().loadSession(bytes, { intraOpThreads, interOpThreads, provider: chosen.provider, deviceId, fp16, engineCacheDir }),
+    );
     try {
       const description = session.describe();
       const preprocessing = resolvePreprocessing(description, options.preprocessing);
@@ -226,6 +257,7 @@ export class FaceRecognizer implements AsyncDisposable {
         Object.freeze(info),
         regionClasses,
         maxConcurrency,
+        chosen,
       );
     } catch (error) {
       session.dispose();

@@ -18,3 +18,7 @@ export type { ModelName, FetchModelOptions } from './models.js';
 export { providers, pixelFormats } from './types.js';
 export type { FaceImage, ModelFingerprint, PixelFormat, Preprocessing, Provider, ProviderPreference } from './types.js';
 export { versions } from './versions.js';
+export { gpuStatus, listProviders } from './providers.js';
+export type { GpuDevice, GpuStatus, ProviderInfo } from './providers.js';
+export { gpuRuntimeDir, installGpuRuntime, uninstallGpuRuntime, GPU_RUNTIME_ORT_VERSION } from './gpu-runtime.js';
+export type { InstallGpuRuntimeOptions } from './gpu-runtime.js';

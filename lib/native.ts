@@ -80,10 +80,44 @@ export interface NativeGalleryStore {
 }
 
 /** @internal */
+export interface NativeRuntime {
+  path: string;
+  version: string;
+  providers: string[];
+}
+
+/** @internal */
+export interface NativeGpuProbe {
+  driver: {
+    loaded: boolean;
+    error: string;
+    version: number;
+    devices: { index: number; name: string; totalMemory: number; computeCapability: string }[];
+  };
+  /** library name -> '' when it loads, else the loader's message (absent without a GPU) */
+  libraries: Record<string, string>;
+  tensorrtVersion: string;
+  kernels: { loaded: boolean; path: string; error: string };
+}
+
+/** @internal */
+export interface NativeProviderOptions {
+  provider: 'cpu' | 'cuda' | 'tensorrt';
+  deviceId: number;
+  fp16: boolean;
+  engineCacheDir: string | null;
+}
+
+/** @internal */
 export interface NativeBinding {
   init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): void;
+  loadRuntime(path: string): NativeRuntime;
+  probeGpu(options: { libraries: string[]; kernelLibrary: string }): NativeGpuProbe;
   versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
-  loadSession(bytes: Uint8Array, options: { intraOpThreads: number; interOpThreads: number }): Promise<NativeSession>;
+  loadSession(
+    bytes: Uint8Array,
+    options: { intraOpThreads: number; interOpThreads: number } & NativeProviderOptions,
+  ): Promise<NativeSession>;
   GalleryStore: new (dim: number) => NativeGalleryStore;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;
   warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;

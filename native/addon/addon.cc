@@ -6,9 +6,10 @@
 #include "addon/gallery_wrap.h"
 #include "addon/image_functions.h"
 #include "addon/instance_data.h"
+#include "addon/runtime_functions.h"
 #include "addon/session_wrap.h"
 #include "core/thread_pool.h"
-#include "ort/ort_env.h"
+#include "ort/runtime.h"
 
 namespace maskface::addon {
 namespace {
@@ -27,7 +28,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     Napi::Object versions = Napi::Object::New(env);
-    versions.Set("onnxruntime", ort::RuntimeVersion());
+    versions.Set("onnxruntime", ort::CurrentRuntime().version);
     versions.Set("napi", NAPI_VERSION);
     versions.Set("hardwareThreads", HardwareThreads());
     return versions;
@@ -51,6 +52,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  exports.Set("loadRuntime", Napi::Function::New(env, LoadRuntime, "loadRuntime"));
+  exports.Set("probeGpu", Napi::Function::New(env, ProbeGpu, "probeGpu"));
   exports.Set("loadSession", Napi::Function::New(env, SessionWrap::Load, "loadSession"));
   exports.Set("Session", session);
   exports.Set("GalleryStore", gallery);

@@ -13,6 +13,8 @@ JsCode FromCore(ErrorCode code) {
     case ErrorCode::kModelLoad: return JsCode::kModelLoad;
     case ErrorCode::kInference: return JsCode::kInference;
     case ErrorCode::kOutOfMemory: return JsCode::kOutOfMemory;
+    case ErrorCode::kProviderUnavailable: return JsCode::kProviderUnavailable;
+    case ErrorCode::kRuntimeLoad: return JsCode::kBindingLoad;
     case ErrorCode::kInternal: return JsCode::kInternal;
   }
   return JsCode::kInternal;
@@ -26,6 +28,8 @@ const char* CodeString(JsCode code) {
     case JsCode::kInference: return "ERR_INFERENCE";
     case JsCode::kOutOfMemory: return "ERR_OUT_OF_MEMORY";
     case JsCode::kDisposed: return "ERR_DISPOSED";
+    case JsCode::kProviderUnavailable: return "ERR_PROVIDER_UNAVAILABLE";
+    case JsCode::kBindingLoad: return "ERR_BINDING_LOAD";
     case JsCode::kInternal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

@@ -17,6 +17,8 @@ enum class JsCode {
   kInference,
   kOutOfMemory,
   kDisposed,
+  kProviderUnavailable,
+  kBindingLoad,
   kInternal,
 };
 

@@ -165,6 +165,24 @@ void ReadFloat3(Napi::Env env, Napi::Object object, const char* key, float out[3
   for (int c = 0; c < 3; ++c) out[c] = values[c];
 }
 
+// { provider: 'cpu' | 'cuda' | 'tensorrt', deviceId, fp16, engineCacheDir } (checked in lib/).
+ort::ProviderConfig ProviderArg(Napi::Env env, Napi::Object options) {
+  ort::ProviderConfig config;
+  const std::string name = options.Get("provider").ToString();
+  if (name == "cuda") {
+    config.provider = ort::Provider::kCuda;
+  } else if (name == "tensorrt") {
+    config.provider = ort::Provider::kTensorRt;
+  } else if (name != "cpu") {
+    ThrowInvalid(env, "unknown provider '" + name + "'");
+  }
+  if (config.provider == ort::Provider::kCpu) return config;
+  config.device_id = static_cast<int>(IntegerArg(env, options.Get("deviceId"), "deviceId", 0, 1023));
+  config.fp16 = options.Get("fp16").ToBoolean();
+  if (options.Get("engineCacheDir").IsString()) config.engine_cache_dir = options.Get("engineCacheDir").ToString();
+  return config;
+}
+
 }  // namespace
 
 Napi::Function SessionWrap::DefineClass(Napi::Env env) {
@@ -177,6 +195,7 @@ Napi::Function SessionWrap::DefineClass(Napi::Env env) {
                                               });
 }
 
+
 Napi::Value SessionWrap::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -185,6 +204,7 @@ Napi::Value SessionWrap::Load(const Napi::CallbackInfo& info) {
     ort::SessionConfig config;
     config.intra_op_threads = static_cast<int>(IntegerArg(env, options.Get("intraOpThreads"), "intraOpThreads", 1, 1024));
     config.inter_op_threads = static_cast<int>(IntegerArg(env, options.Get("interOpThreads"), "interOpThreads", 1, 1024));
+    config.provider = ProviderArg(env, options);
     return (new LoadWorker(env, bytes, config))->Start();
   });
 }

@@ -11,6 +11,8 @@ enum class ErrorCode {
   kModelLoad,          // ERR_MODEL_LOAD
   kInference,          // ERR_INFERENCE
   kOutOfMemory,        // ERR_OUT_OF_MEMORY
+  kProviderUnavailable,  // ERR_PROVIDER_UNAVAILABLE
+  kRuntimeLoad,        // ERR_BINDING_LOAD (libonnxruntime could not be loaded)
   kInternal,           // ERR_INTERNAL
 };
 

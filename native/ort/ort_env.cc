@@ -2,9 +2,12 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "ort/runtime.h"
+
 namespace maskface::ort {
 
 Ort::Env& GetEnv() {
+  CurrentRuntime();
   static Ort::Env* env = [] {
     auto* created = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "maskface");
     created->DisableTelemetryEvents();
@@ -12,7 +15,5 @@ Ort::Env& GetEnv() {
   }();
   return *env;
 }
-
-std::string RuntimeVersion() { return Ort::GetVersionString(); }
 
 }  // namespace maskface::ort

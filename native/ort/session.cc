@@ -107,6 +107,7 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     options.AddConfigEntry("session.inter_op.allow_spinning", "0");
     options.AddConfigEntry("session.set_denormal_as_zero", "1");
+    AppendProvider(options, config.provider);
     impl->session = Ort::Session(GetEnv(), model, size, options);
 
     Ort::AllocatorWithDefaultOptions allocator;
@@ -127,7 +128,10 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     d.producer = metadata.GetProducerNameAllocated(allocator).get();
     d.graph_name = metadata.GetGraphNameAllocated(allocator).get();
   } catch (const Ort::Exception& e) {
-    FailLoad(std::string("ONNX Runtime could not load the model: ") + e.what());
+    const std::string on = config.provider.provider == Provider::kCpu
+                               ? ""
+                               : std::string(" with ") + OrtProviderName(config.provider.provider);
+    FailLoad("ONNX Runtime could not load the model" + on + ": " + e.what());
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::kOutOfMemory, "out of memory while loading the model");
   }

@@ -7,11 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "ort/providers.h"
+
 namespace maskface::ort {
 
 struct SessionConfig {
   int intra_op_threads = 1;  // threads inside one Run
   int inter_op_threads = 1;  // threads across independent graph branches
+  ProviderConfig provider;
 };
 
 struct TensorDescription {

@@ -1,0 +1,169 @@
+/**
+ * Execution providers: what the loaded ONNX Runtime has compiled in, what this machine can run,
+ * and why not; and the choice behind `provider: 'auto'`.
+ * @module
+ */
+import { dirname, join } from 'node:path';
+import { loadedRuntime, native, nativeBindingPath } from './binding-loader.js';
+import { MaskFaceError } from './errors.js';
+import { gpuRuntimeDir } from './gpu-runtime.js';
+import type { NativeGpuProbe } from './native.js';
+import type { Provider, ProviderPreference } from './types.js';
+
+/** A GPU as the NVIDIA driver reports it. */
+export interface GpuDevice {
+  readonly index: number;
+  readonly name: string;
+  /** bytes */
+  readonly totalMemory: number;
+  /** for example '9.0' */
+  readonly computeCapability: string;
+}
+
+/** One execution provider on this machine. */
+export interface ProviderInfo {
+  readonly name: Provider;
+  /** Built into the ONNX Runtime library that this process loaded. */
+  readonly compiled: boolean;
+  /** Compiled in, and everything it needs is here: a driver, a GPU, the CUDA/TensorRT libraries. */
+  readonly available: boolean;
+  /** Why it is not available (the first missing piece); undefined when it is. */
+  readonly reason: string | undefined;
+}
+
+/** The GPU side of this machine, as maskface sees it. */
+export interface GpuStatus {
+  /** The ONNX Runtime library loaded by this process, its version and its compiled-in providers (ONNX Runtime's names). */
+  readonly runtime: { readonly path: string; readonly version: string; readonly providers: readonly string[] };
+  /** libcuda.so.1: loaded, the CUDA version it supports ('13.0'), or why not. */
+  readonly driver: { readonly loaded: boolean; readonly cudaVersion: string | undefined; readonly error: string | undefined };
+  readonly devices: readonly GpuDevice[];
+  /** TensorRT's version when libnvinfer.so.10 loads. */
+  readonly tensorrtVersion: string | undefined;
+  /** libmaskface_cuda.so (maskface's own CUDA kernels): loaded, or why not. */
+  readonly kernels: { readonly loaded: boolean; readonly path: string; readonly error: string | undefined };
+}
+
+/** System libraries each GPU provider needs (beyond the driver), in the order they are reported. @internal */
+export const providerLibraries: Record<'cuda' | 'tensorrt', readonly string[]> = {
+  cuda: ['libcudart.so.13', 'libcublasLt.so.13', 'libcublas.so.13', 'libcurand.so.10', 'libcudnn.so.9'],
+  tensorrt: ['libnvinfer.so.10', 'libnvonnxparser.so.10'],
+};
+
+const ortNames: Record<Provider, string> = {
+  cpu: 'CPUExecutionProvider',
+  cuda: 'CUDAExecutionProvider',
+  tensorrt: 'TensorrtExecutionProvider',
+};
+
+let cachedProbe: NativeGpuProbe | undefined;
+
+function probe(): NativeGpuProbe {
+  const binding = native();
+  cachedProbe ??= binding.probeGpu({
+    libraries: [...providerLibraries.cuda, ...providerLibraries.tensorrt],
+    kernelLibrary: join(dirname(nativeBindingPath()), 'libmaskface_cuda.so'),
+  });
+  return cachedProbe;
+}
+
+/**
+ * The GPU side of this machine: the loaded ONNX Runtime, the NVIDIA driver and its GPUs,
+ * TensorRT, and maskface's CUDA kernel library. Never throws for a missing GPU: it says so.
+ */
+export function gpuStatus(): GpuStatus {
+  const p = probe();
+  const runtime = loadedRuntime();
+  const cudaVersion = p.driver.version > 0 ? `${Math.floor(p.driver.version / 1000)}.${(p.driver.version % 1000) / 10}` : undefined;
+  return {
+    runtime,
+    driver: { loaded: p.driver.loaded, cudaVersion, error: p.driver.error || undefined },
+    devices: p.driver.devices,
+    tensorrtVersion: p.tensorrtVersion || undefined,
+    kernels: { loaded: p.kernels.loaded, path: p.kernels.path, error: p.kernels.error || undefined },
+  };
+}
+
+/** Why `provider` cannot run here, or undefined when it can. @internal */
+export function unavailableReason(provider: Provider, status: GpuStatus, probed: NativeGpuProbe = probe()): string | undefined {
+  if (provider === 'cpu') return undefined;
+  for (const needed of provider === 'tensorrt' ? (['tensorrt', 'cuda'] as const) : (['cuda'] as const)) {
+    if (!status.runtime.providers.includes(ortNames[needed])) {
+      return (
+        `the loaded ONNX Runtime (${status.runtime.path}) was built without ${ortNames[needed]}; ` +
+        `install the GPU runtime with \`npx maskface install-gpu\` (it goes to ${gpuRuntimeDir()})`
+      );
+    }
+  }
+  if (!status.driver.loaded) return status.driver.error ?? 'no NVIDIA driver';
+  if (status.devices.length === 0) return 'the NVIDIA driver reports no GPU';
+  const libraries = provider === 'tensorrt' ? [...providerLibraries.tensorrt, ...providerLibraries.cuda] : providerLibraries.cuda;
+  for (const library of libraries) {
+    const error = probed.libraries[library];
+    if (error) {
+      const from = library.startsWith('libnvinfer') || library.startsWith('libnvonnx') ? 'TensorRT 10' : library.startsWith('libcudnn') ? 'cuDNN 9 for CUDA 13' : 'the CUDA 13 toolkit';
+      return `${library} does not load (${error}); install ${from} and make it findable (ldconfig or LD_LIBRARY_PATH)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Every provider maskface knows, with whether the loaded ONNX Runtime has it compiled in, whether
+ * it can run on this machine, and if not, why not.
+ */
+export function listProviders(): ProviderInfo[] {
+  const status = gpuStatus();
+  return (['cpu', 'cuda', 'tensorrt'] as const).map((name) => {
+    const reason = unavailableReason(name, status);
+    return { name, compiled: status.runtime.providers.includes(ortNames[name]), available: reason === undefined, reason };
+  });
+}
+
+/**
+ * The provider a session gets, and why. 'auto' takes CUDA when it is available and the CPU
+ * otherwise (TensorRT only when asked for: building its engine takes minutes on first use). An
+ * explicit provider that cannot run throws ERR_PROVIDER_UNAVAILABLE: it never falls back.
+ * @internal
+ */
+export function resolveProvider(preference: ProviderPreference, deviceId = 0): { provider: Provider; reason: string } {
+  if (preference === 'cpu') return { provider: 'cpu', reason: 'asked for' };
+  const runtime = loadedRuntime();
+  if (preference === 'auto' && !runtime.providers.includes(ortNames.cuda)) {
+    // The CPU runtime: no need to look for a driver.
+    return { provider: 'cpu', reason: `auto: the loaded ONNX Runtime has no CUDA provider (${runtime.path})` };
+  }
+  const status = gpuStatus();
+  if (preference === 'auto') {
+    const whyNot = unavailableReason('cuda', status) ?? (status.devices.some((d) => d.index === deviceId) ? undefined : `there is no GPU ${deviceId}`);
+    return whyNot === undefined
+      ? { provider: 'cuda', reason: `auto: CUDA is available (GPU ${deviceId}: ${status.devices.find((d) => d.index === deviceId)?.name})` }
+      : { provider: 'cpu', reason: `auto: CUDA is not available: ${whyNot}` };
+  }
+  let whyNot = unavailableReason(preference, status);
+  if (whyNot === undefined && !status.devices.some((d) => d.index === deviceId)) {
+    whyNot = `there is no GPU ${deviceId} (the driver reports ${status.devices.length})`;
+  }
+  if (whyNot !== undefined) {
+    throw new MaskFaceError(`Provider '${preference}' is unavailable: ${whyNot}`, 'ERR_PROVIDER_UNAVAILABLE', {
+      details: { provider: preference },
+    });
+  }
+  return { provider: preference, reason: 'asked for' };
+}
+
+/**
+ * The engine-cache subfolder of a model on a GPU: the model's sha256, the TensorRT version and
+ * the GPU (name and compute capability), since an engine built for one is invalid on another.
+ * @internal
+ */
+export function engineCacheKey(modelSha256: string, deviceId: number, status: GpuStatus = gpuStatus()): string {
+  const device = status.devices.find((d) => d.index === deviceId);
+  if (device === undefined) {
+    throw new MaskFaceError(`No GPU with index ${deviceId}: the driver reports ${status.devices.length}`, 'ERR_PROVIDER_UNAVAILABLE', {
+      details: { deviceId },
+    });
+  }
+  const gpu = device.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return `${modelSha256.slice(0, 16)}-trt${status.tensorrtVersion ?? 'unknown'}-${gpu}-sm${device.computeCapability.replace('.', '')}`;
+}
