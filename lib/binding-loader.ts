@@ -21,12 +21,6 @@ export function bindingCandidates(root: string = packageRoot, env: NodeJS.Proces
 
 /** Turns a dlopen failure into advice a user can act on. @internal */
 export function adviceFor(message: string): string | undefined {
-  if (/VERS_\d/.test(message)) {
-    return 'the libonnxruntime.so.1 beside maskface.node is another ONNX Runtime build; use the one it was built with (npm run build:native copies it)';
-  }
-  if (/libonnxruntime\.so/.test(message)) {
-    return 'libonnxruntime.so.1 must sit beside maskface.node (it is copied there by the build); rebuild with `npm run build:native`';
-  }
   if (/GLIBC_|GLIBCXX_|CXXABI_/.test(message)) {
     return 'the binary needs a newer C/C++ runtime than this system has; build from source with `npm run build:native`';
   }

@@ -2,7 +2,8 @@
 // Builds build/Release/maskface.node with cmake-js against ONNX Runtime 1.29.0 (fetched from
 // the npm registry by scripts/fetch-ort.mjs); libonnxruntime.so.1 is copied beside it.
 // Extra arguments go to cmake-js (for example --debug). Set MASKFACE_TESTS=OFF to skip the
-// native test executables.
+// native test executables, and MASKFACE_CUDA=OFF|ON|AUTO (default AUTO: where nvcc >= 12 is
+// found) to choose whether libmaskface_cuda.so, the CUDA kernel library, is built beside the addon.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,6 +35,7 @@ export async function buildNative(extra = []) {
       join(root, 'build'),
       `--CDONNXRUNTIME_ROOT=${ortRoot}`,
       `--CDMASKFACE_TESTS=${process.env.MASKFACE_TESTS ?? 'ON'}`,
+      `--CDMASKFACE_CUDA=${process.env.MASKFACE_CUDA ?? 'AUTO'}`,
       `--parallel`,
       parallel,
       ...extra,

@@ -19,10 +19,11 @@ function ensureTypeScriptBuild() {
   execFileSync(process.execPath, [join(root, 'scripts', 'build-ts.mjs')], { stdio: 'inherit' });
 }
 
-// Loads the addon in a child process, so a crash while loading cannot take the install with it.
+// Loads the addon and its ONNX Runtime in a child process, so a crash while loading cannot take
+// the install with it.
 function bindingLoads() {
   const probe = `import(${JSON.stringify(join(root, 'dist', 'esm', 'binding-loader.js'))})
-    .then((m) => { const b = m.loadBinding(); console.log(JSON.stringify(b.versions())); })
+    .then((m) => console.log(JSON.stringify(m.native().versions())))
     .catch((e) => { console.error(e.message); process.exit(1); });`;
   const result = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
   return { ok: result.status === 0, output: (result.stdout + result.stderr).trim() };

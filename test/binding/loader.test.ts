@@ -29,9 +29,8 @@ t.test('EXPECTED FAILURE - every candidate fails: one error listing each reason 
   t.match(error.message, /missing\.node: not found/);
   t.match(error.message, /garbage\.node: .*invalid ELF header/);
   t.match(error.message, /Possible solutions/);
-  t.match(adviceFor('libonnxruntime.so.1: cannot open shared object file'), /beside maskface\.node/);
   t.match(adviceFor("version `GLIBCXX_3.4.32' not found"), /newer C\/C\+\+ runtime/);
-  t.match(adviceFor("libonnxruntime.so.1: version `VERS_1.29.0' not found"), /another ONNX Runtime build/);
+  t.equal(adviceFor('libonnxruntime.so.1: cannot open shared object file'), undefined, 'the addon does not link ONNX Runtime');
 });
 
 t.test('native errors are MaskFaceError instances with codes', async (t) => {
@@ -40,7 +39,7 @@ t.test('native errors are MaskFaceError instances with codes', async (t) => {
   t.ok(error instanceof MaskFaceError);
   t.equal(error.code, 'ERR_INVALID_ARGUMENT');
   t.throws(() => new (binding as unknown as { Session: new () => unknown }).Session(), { code: 'ERR_INVALID_ARGUMENT' }, 'Session cannot be built from JS');
-  await t.rejects(binding.loadSession(new Uint8Array([1, 2, 3]), { intraOpThreads: 1, interOpThreads: 1 }), {
+  await t.rejects(binding.loadSession(new Uint8Array([1, 2, 3]), { intraOpThreads: 1, interOpThreads: 1, provider: 'cpu', deviceId: 0, fp16: false, engineCacheDir: null }), {
     name: 'MaskFaceError',
     code: 'ERR_MODEL_LOAD',
   });
