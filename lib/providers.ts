@@ -3,6 +3,7 @@
  * and why not; and the choice behind `provider: 'auto'`.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadedRuntime, native, nativeBindingPath } from './binding-loader.js';
 import { MaskFaceError } from './errors.js';
@@ -94,6 +95,12 @@ export function unavailableReason(provider: Provider, status: GpuStatus, probed:
         `install the GPU runtime with \`npx maskface install-gpu\` (it goes to ${gpuRuntimeDir()})`
       );
     }
+  }
+  // ONNX Runtime loads its GPU providers from its own folder.
+  const folder = dirname(status.runtime.path);
+  for (const needed of ['shared', 'cuda', ...(provider === 'tensorrt' ? ['tensorrt'] : [])]) {
+    const file = join(folder, `libonnxruntime_providers_${needed}.so`);
+    if (!existsSync(file)) return `${file} is missing: ONNX Runtime loads its GPU providers from its own folder`;
   }
   if (!status.driver.loaded) return status.driver.error ?? 'no NVIDIA driver';
   if (status.devices.length === 0) return 'the NVIDIA driver reports no GPU';

@@ -4,7 +4,7 @@
 // has the CUDA and TensorRT providers compiled in, embeds on the CPU exactly as the CPU runtime
 // does, and refuses a GPU session here with the reason.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -171,6 +171,13 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
     const cosine = a.reduce((sum, v, j) => sum + v * b[j]!, 0);
     t.ok(cosine > 0.99999, `face ${i}: cosine ${cosine.toFixed(7)} between the GPU and CPU runtimes on the CPU`);
   }
+
+  // ONNX Runtime loads provider libraries from its own folder: without them, the reason says so.
+  const lone = mkdtempSync(join(tmpdir(), 'maskface-lone-runtime-'));
+  t.teardown(() => rmSync(lone, { recursive: true, force: true }));
+  symlinkSync(join(gpuCache, 'onnxruntime-gpu-1.29.0', 'libonnxruntime.so.1'), join(lone, 'libonnxruntime.so.1'));
+  const alone = inProcess('return m.listProviders();', { MASKFACE_ORT_LIBRARY: join(lone, 'libonnxruntime.so.1') });
+  t.match(alone.ok?.[1], { name: 'cuda', compiled: true, available: false, reason: /libonnxruntime_providers_shared\.so is missing/ });
 
   // Past maskface's own probe: ONNX Runtime's provider bridge itself is asked for CUDA and
   // refuses without a driver; the session is not created on the CPU instead.
