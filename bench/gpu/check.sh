@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # GPU check of libmaskface_cuda.so, for a machine with an NVIDIA GPU, its driver and nvcc.
-# Downloads nothing: it needs only this checkout, CMake, a C++17 compiler and the CUDA toolkit.
+# Downloads nothing: it needs only this checkout, CMake, a C++17 compiler and the CUDA toolkit;
+# where Node and a built addon (build/Release, carried from a build machine) are there, it also
+# asks the addon what it finds (driver, GPUs, libmaskface_cuda.so loaded lazily, providers), and
+# where PyTorch with CUDA is there, it times the network's architecture in PyTorch FP32/FP16 as a
+# labelled reference (bench/gpu/torch_reference.py).
 #
 #   bash bench/gpu/check.sh
 #
@@ -29,6 +33,17 @@ run_all() {
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv 2>/dev/null || true
   echo "== nvcc"
   nvcc --version || { echo "nvcc not found: put the CUDA toolkit's bin/ on PATH"; return 2; }
+  echo "== node: $(node --version 2>/dev/null || echo 'not found')"
+  echo "== python: $(python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1)"
+  echo "== CUDA libraries visible to the loader, and inside PyTorch's environment"
+  ldconfig -p 2>/dev/null | grep -E 'lib(cudart|cublas|cublasLt|curand|cudnn|nvinfer|nvonnxparser)\.so' | head -20 || true
+  python3 - <<'PY' 2>/dev/null || true
+import glob, os, site
+roots = site.getsitepackages() + [site.getusersitepackages()]
+for root in roots:
+    for path in sorted(glob.glob(os.path.join(root, "nvidia", "*", "lib", "lib*.so*")))[:40]:
+        print(path)
+PY
 
   echo "== build (fresh $build, -j$jobs)"
   rm -rf "$build"
@@ -52,6 +67,25 @@ run_all() {
   "$harness" --bench
   local harness_status=$?
   [ "$harness_status" -ne 0 ] && status=$harness_status
+
+  local addon_dirs=()
+  for dir in build/Release prebuilds/linux-x64; do
+    ls "$dir"/*.node > /dev/null 2>&1 && addon_dirs+=("$dir")
+  done
+  if command -v node > /dev/null && [ -f dist/esm/cli.js ] && [ "${#addon_dirs[@]}" -gt 0 ]; then
+    echo "== the addon on this machine (${addon_dirs[*]}): driver, GPUs, libmaskface_cuda.so loaded lazily, providers"
+    for dir in "${addon_dirs[@]}"; do cp "$build"/native/cuda/libmaskface_cuda.so "$dir"/; done
+    node dist/esm/cli.js providers || status=4
+  else
+    echo "== the addon: skipped (needs node, dist/ and a built addon in build/Release or prebuilds/linux-x64)"
+  fi
+
+  if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    echo "== PyTorch reference (NOT maskface: same architecture, random weights, PyTorch eager)"
+    python3 bench/gpu/torch_reference.py || true
+  else
+    echo "== PyTorch reference: skipped (no PyTorch with CUDA)"
+  fi
   echo "== exit status $status"
   return "$status"
 }
