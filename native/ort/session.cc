@@ -10,6 +10,7 @@
 #endif
 
 #include "core/error.h"
+#include "ort/attention_op.h"
 #include "ort/ort_env.h"
 
 namespace maskface::ort {
@@ -107,6 +108,7 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     options.AddConfigEntry("session.inter_op.allow_spinning", "0");
     options.AddConfigEntry("session.set_denormal_as_zero", "1");
+    AddMaskfaceOps(options);  // models exported with fused attention use maskface::AttentionMask
     impl->session = Ort::Session(GetEnv(), model, size, options);
 
     Ort::AllocatorWithDefaultOptions allocator;
