@@ -1,7 +1,7 @@
-// Attention masking (DESIGN.md §1), the CPU reference of the fused CUDA kernel and the body of a
-// future ONNX Runtime custom op: per pixel, P = softmax over the 3 region logits (face, mask,
-// background); A = P[face] (gating face) or 1 - P[mask] (gating not_mask); out = F * A broadcast
-// over the channels.
+// Attention masking (DESIGN.md §1), the CPU reference of the fused CUDA kernel and the body of the
+// ONNX Runtime custom op maskface::AttentionMask (native/ort/attention_op.h): per pixel,
+// P = softmax over the 3 region logits (face, mask, background); A = P[face] (gating face) or
+// 1 - P[mask] (gating not_mask); out = F * A broadcast over the channels.
 //
 // RegionSoftmax is inline and host/device so that native/cuda computes exactly these formulas.
 #pragma once

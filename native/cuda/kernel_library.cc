@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "cuda/gpu_probe.h"
@@ -44,11 +45,22 @@ KernelLibrary Load(const std::string& path) {
 
 }  // namespace
 
+namespace {
+std::once_flag g_once;
+KernelLibrary g_library;
+std::atomic<bool> g_done{false};
+}  // namespace
+
 const KernelLibrary& LoadKernelLibrary(const std::string& path) {
-  static std::once_flag once;
-  static KernelLibrary library;
-  std::call_once(once, [&] { library = Load(path); });
-  return library;
+  std::call_once(g_once, [&] {
+    g_library = Load(path);
+    g_done.store(true, std::memory_order_release);
+  });
+  return g_library;
+}
+
+const KernelLibrary* LoadedKernelLibrary() {
+  return g_done.load(std::memory_order_acquire) && g_library.loaded ? &g_library : nullptr;
 }
 
 }  // namespace maskface::cuda

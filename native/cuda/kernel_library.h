@@ -23,4 +23,7 @@ struct KernelLibrary {
 // when its ABI version is not MASKFACE_CUDA_ABI_VERSION. Never throws.
 const KernelLibrary& LoadKernelLibrary(const std::string& path);
 
+// The library when LoadKernelLibrary has loaded it, else null.
+const KernelLibrary* LoadedKernelLibrary();
+
 }  // namespace maskface::cuda

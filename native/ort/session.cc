@@ -10,6 +10,8 @@
 #endif
 
 #include "core/error.h"
+#include "cuda/kernel_library.h"
+#include "ort/attention_op.h"
 #include "ort/ort_env.h"
 
 namespace maskface::ort {
@@ -108,6 +110,9 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     options.AddConfigEntry("session.inter_op.allow_spinning", "0");
     options.AddConfigEntry("session.set_denormal_as_zero", "1");
     AppendProvider(options, config.provider);
+    // Models exported with fused attention use maskface::AttentionMask; GPU sessions also get its
+    // CUDA kernel when libmaskface_cuda.so is loaded.
+    AddMaskfaceOps(options, config.provider.provider == Provider::kCpu ? nullptr : cuda::LoadedKernelLibrary());
     impl->session = Ort::Session(GetEnv(), model, size, options);
 
     Ort::AllocatorWithDefaultOptions allocator;
