@@ -3,11 +3,14 @@ import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import type { NativeGalleryStore } from './native.js';
+import { gpuStatus } from './providers.js';
 import type { ModelFingerprint } from './types.js';
 import { assertFinite, assertInteger, assertObject, throwIfAborted } from './validate.js';
 
 /** Largest k a search accepts. */
 export const maxTopK = 4096;
+/** Largest k a search of a GPU gallery (`device: 'cuda'`) accepts. */
+export const maxTopKCuda = 1024;
 
 export interface GalleryOptions {
   /** The model whose embeddings this gallery holds; others are refused (ERR_MODEL_MISMATCH). */
@@ -16,6 +19,15 @@ export interface GalleryOptions {
   capacity?: number;
   /** Threads one search uses. Default: os.availableParallelism(). */
   threads?: number;
+  /**
+   * Where searches run. 'cuda' also keeps the vectors on a GPU in fp16 (libmaskface_cuda.so)
+   * and searches there, exact over the fp16 copy; k is at most 1024. Where that library is not
+   * loaded (no driver, no GPU, or not built), the constructor throws ERR_PROVIDER_UNAVAILABLE
+   * with the reason: never a silent CPU gallery. Default 'cpu'.
+   */
+  device?: 'cpu' | 'cuda';
+  /** The GPU of a 'cuda' gallery. Default 0. */
+  deviceId?: number;
 }
 
 export interface SearchOptions {
@@ -89,7 +101,8 @@ function assertId(name: string, id: unknown): void {
  */
 export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   readonly model: ModelFingerprint;
-  readonly device = 'cpu' as const;
+  /** Where searches run. */
+  readonly device: 'cpu' | 'cuda';
 
   readonly #store: NativeGalleryStore;
   readonly #threads: number;
@@ -112,8 +125,25 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     assertInteger('options.model.dim', model.dim, 1, 65536);
     this.model = Object.freeze({ ...model });
     this.#threads = assertInteger('options.threads', options.threads ?? availableParallelism(), 1, 1024);
+    this.device = options.device ?? 'cpu';
+    if (this.device !== 'cpu' && this.device !== 'cuda') throw invalidArgument('options.device', "'cpu' or 'cuda'", options.device);
+    const deviceId = assertInteger('options.deviceId', options.deviceId ?? 0, 0, 1023);
+    if (this.device === 'cuda') {
+      const status = gpuStatus();
+      if (!status.kernels.loaded) {
+        throw new MaskFaceError(`A GPU gallery is unavailable: ${status.kernels.error ?? 'libmaskface_cuda.so did not load'}`, 'ERR_PROVIDER_UNAVAILABLE', {
+          details: { device: 'cuda', library: status.kernels.path },
+        });
+      }
+      if (!status.devices.some((d) => d.index === deviceId)) {
+        throw new MaskFaceError(`A GPU gallery is unavailable: there is no GPU ${deviceId}`, 'ERR_PROVIDER_UNAVAILABLE', {
+          details: { device: 'cuda', deviceId },
+        });
+      }
+    }
     this.#store = new (native().GalleryStore)(model.dim);
     if (options.capacity !== undefined) this.#store.reserve(assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2));
+    if (this.device === 'cuda') this.#store.attachDevice(deviceId);
   }
 
   /** Number of embeddings held. */
@@ -125,10 +155,11 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     return this.#disposed;
   }
 
-  /** Host memory held by the vectors. */
-  get memory(): { hostBytes: number } {
+  /** Memory held by the vectors: on the host, and on the GPU for a 'cuda' gallery (0 otherwise). */
+  get memory(): { hostBytes: number; deviceBytes: number } {
     this.#assertLive();
-    return { hostBytes: this.#store.stats().bytes };
+    const stats = this.#store.stats();
+    return { hostBytes: stats.bytes, deviceBytes: stats.deviceBytes };
   }
 
   has(id: GalleryId): boolean {
@@ -302,7 +333,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   #searchOptions(options: SearchOptions): { k: number; threshold: number } {
     assertObject('options', options);
     throwIfAborted(options.signal);
-    const k = assertInteger('options.k', options.k ?? 10, 1, maxTopK);
+    const k = assertInteger('options.k', options.k ?? 10, 1, this.device === 'cuda' ? maxTopKCuda : maxTopK);
     const threshold = options.threshold === undefined ? -Infinity : assertFinite('options.threshold', options.threshold);
     return { k, threshold };
   }

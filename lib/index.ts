@@ -7,7 +7,7 @@ export type { FaceRecognizerOptions, EmbedOptions, EmbedTiming, ModelInfo } from
 export { FaceEmbedding, EmbeddingBatch } from './embedding.js';
 export { regionClasses } from './regions.js';
 export type { RegionClass, RegionMap } from './regions.js';
-export { Gallery, BatchMatches, maxTopK } from './gallery.js';
+export { Gallery, BatchMatches, maxTopK, maxTopKCuda } from './gallery.js';
 export type { GalleryOptions, SearchOptions, Match } from './gallery.js';
 export { alignFace, alignmentMatrix, faceTensor } from './align.js';
 export type { AlignOptions, AlignedFace, TensorOptions } from './align.js';

@@ -75,7 +75,8 @@ export interface NativeGalleryStore {
   kill(rows: Uint32Array): number;
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
-  stats(): { rows: number; live: number; bytes: number; dim: number };
+  stats(): { rows: number; live: number; bytes: number; dim: number; deviceBytes: number };
+  attachDevice(deviceId: number): void;
   dispose(): void;
 }
 

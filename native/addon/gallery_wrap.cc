@@ -9,6 +9,8 @@
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
 #include "core/vector_math.h"
+#include "cuda/gpu_gallery.h"
+#include "cuda/kernel_library.h"
 
 namespace maskface::addon {
 namespace {
@@ -20,7 +22,9 @@ constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
 // Validates every vector first, then writes them (normalised again, so the store only holds
 // unit vectors): a bad vector leaves the store untouched. Rows past the end extend the store;
 // rows skipped on the way are written dead, so row numbers stay those lib/ allocated.
-void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const float* vectors, int active_searches) {
+// With a device copy, the same normalised rows are uploaded to it afterwards.
+void PutRows(GalleryStore& store, cuda::GpuGallery* device, const uint32_t* rows, size_t count, const float* vectors,
+             int active_searches) {
   const size_t dim = store.dim();
   for (size_t i = 0; i < count; ++i) {
     const float* source = vectors + i * dim;
@@ -36,7 +40,7 @@ void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const floa
     }
   }
   const std::vector<float> dead(dim, 0.0f);
-  std::vector<float> row(dim);
+  std::vector<float> normalised(device != nullptr ? count * dim : dim);
   for (size_t i = 0; i < count; ++i) {
     while (store.rows() < rows[i]) {
       const size_t gap = store.rows();
@@ -44,28 +48,32 @@ void PutRows(GalleryStore& store, const uint32_t* rows, size_t count, const floa
       store.Kill(gap);
     }
     const float* source = vectors + i * dim;
-    std::copy(source, source + dim, row.begin());
-    L2Normalize(row.data(), dim);
-    store.Put(rows[i], row.data());
+    float* row = normalised.data() + (device != nullptr ? i * dim : 0);
+    std::copy(source, source + dim, row);
+    L2Normalize(row, dim);
+    store.Put(rows[i], row);
   }
+  if (device != nullptr) device->Upload(rows, count, normalised.data());
 }
 
 class PutWorker : public PromiseWorker {
  public:
   PutWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<GalleryStore> store,
-            std::shared_ptr<std::atomic<int>> active_searches, Napi::Uint32Array rows, Napi::Float32Array vectors)
+            std::shared_ptr<cuda::GpuGallery> device, std::shared_ptr<std::atomic<int>> active_searches,
+            Napi::Uint32Array rows, Napi::Float32Array vectors)
       : PromiseWorker(env, "maskface:gallery.put"),
         owner_(Napi::Persistent(owner)),
         rows_ref_(Napi::Persistent(rows)),
         vectors_ref_(Napi::Persistent(vectors)),
         store_(std::move(store)),
+        device_(std::move(device)),
         active_searches_(std::move(active_searches)),
         rows_(rows.Data()),
         count_(rows.ElementLength()),
         vectors_(vectors.Data()) {}
 
  protected:
-  void Compute() override { PutRows(*store_, rows_, count_, vectors_, active_searches_->load()); }
+  void Compute() override { PutRows(*store_, device_.get(), rows_, count_, vectors_, active_searches_->load()); }
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 
  private:
@@ -73,6 +81,7 @@ class PutWorker : public PromiseWorker {
   Napi::Reference<Napi::Uint32Array> rows_ref_;      // pinned until the copy is done
   Napi::Reference<Napi::Float32Array> vectors_ref_;  // pinned until the copy is done
   std::shared_ptr<GalleryStore> store_;
+  std::shared_ptr<cuda::GpuGallery> device_;
   std::shared_ptr<std::atomic<int>> active_searches_;
   const uint32_t* rows_;
   size_t count_;
@@ -82,11 +91,13 @@ class PutWorker : public PromiseWorker {
 class SearchWorker : public PromiseWorker {
  public:
   SearchWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const GalleryStore> store,
-               std::shared_ptr<std::atomic<int>> active_searches, Napi::Float32Array queries, SearchParams params)
+               std::shared_ptr<cuda::GpuGallery> device, std::shared_ptr<std::atomic<int>> active_searches,
+               Napi::Float32Array queries, SearchParams params)
       : PromiseWorker(env, "maskface:gallery.search"),
         owner_(Napi::Persistent(owner)),
         queries_ref_(Napi::Persistent(queries)),
         store_(std::move(store)),
+        device_(std::move(device)),
         active_searches_(std::move(active_searches)),
         params_(params) {
     params_.queries = queries.Data();
@@ -100,7 +111,12 @@ class SearchWorker : public PromiseWorker {
     rows_.resize(slots);
     scores_.resize(slots);
     counts_.resize(params_.n_queries);
-    store_->Search(params_, TopKOutput{rows_.data(), scores_.data(), counts_.data()});
+    if (device_) {
+      device_->Search(params_.queries, params_.n_queries, static_cast<int>(params_.k), params_.threshold, rows_.data(),
+                      scores_.data(), counts_.data());
+    } else {
+      store_->Search(params_, TopKOutput{rows_.data(), scores_.data(), counts_.data()});
+    }
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -121,6 +137,7 @@ class SearchWorker : public PromiseWorker {
   Napi::ObjectReference owner_;
   Napi::Reference<Napi::Float32Array> queries_ref_;
   std::shared_ptr<const GalleryStore> store_;
+  std::shared_ptr<cuda::GpuGallery> device_;
   std::shared_ptr<std::atomic<int>> active_searches_;
   SearchParams params_;
   std::vector<int32_t> rows_;
@@ -152,6 +169,7 @@ Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
                                                   InstanceMethod<&GalleryWrap::Reserve>("reserve"),
                                                   InstanceMethod<&GalleryWrap::Search>("search"),
                                                   InstanceMethod<&GalleryWrap::Stats>("stats"),
+                                                  InstanceMethod<&GalleryWrap::AttachDevice>("attachDevice"),
                                                   InstanceMethod<&GalleryWrap::Dispose>("dispose"),
                                               });
 }
@@ -169,7 +187,10 @@ GalleryWrap::~GalleryWrap() {
   if (reported_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env_, -reported_bytes_);
 }
 
-void GalleryWrap::Release() { store_.reset(); }
+void GalleryWrap::Release() {
+  store_.reset();
+  device_.reset();
+}
 
 std::shared_ptr<GalleryStore> GalleryWrap::Live(Napi::Env env) const {
   if (!store_) throw MakeError(env, JsCode::kDisposed, "the gallery has been disposed");
@@ -192,7 +213,7 @@ Napi::Value GalleryWrap::Put(const Napi::CallbackInfo& info) {
     auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
     auto vectors = TypedArrayArg<float>(env, info[1], "vectors");
     CheckPutArgs(env, *store, rows, vectors);
-    PutRows(*store, rows.Data(), rows.ElementLength(), vectors.Data(), active_searches_->load());
+    PutRows(*store, device_.get(), rows.Data(), rows.ElementLength(), vectors.Data(), active_searches_->load());
     ReportMemory(env);
     return env.Undefined();
   });
@@ -212,7 +233,7 @@ Napi::Value GalleryWrap::PutAsync(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < rows.ElementLength(); ++i) high = std::max<size_t>(high, rows[i] + 1);
     store->Reserve(high);
     ReportMemory(env);
-    return (new PutWorker(env, Value(), store, active_searches_, rows, vectors))->Start();
+    return (new PutWorker(env, Value(), store, device_, active_searches_, rows, vectors))->Start();
   });
 }
 
@@ -222,11 +243,12 @@ Napi::Value GalleryWrap::Kill(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     auto store = Live(env);
     auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
-    uint32_t killed = 0;
+    std::vector<uint32_t> killed;
     for (size_t i = 0; i < rows.ElementLength(); ++i) {
-      if (rows[i] < store->rows() && store->Kill(rows[i])) ++killed;
+      if (rows[i] < store->rows() && store->Kill(rows[i])) killed.push_back(rows[i]);
     }
-    return Napi::Number::New(env, killed);
+    if (device_) device_->Remove(killed.data(), killed.size());
+    return Napi::Number::New(env, static_cast<double>(killed.size()));
   });
 }
 
@@ -257,7 +279,11 @@ Napi::Value GalleryWrap::Search(const Napi::CallbackInfo& info) {
                           std::to_string(params.n_queries) + " x " + std::to_string(store->dim()));
     }
     if (!AllFinite(queries.Data(), queries.ElementLength())) ThrowInvalid(env, "queries contain NaN or Infinity");
-    return (new SearchWorker(env, Value(), store, active_searches_, queries, params))->Start();
+    if (device_ && params.k > MASKFACE_CUDA_MAX_TOP_K) {
+      ThrowInvalid(env, "k is " + std::to_string(params.k) + "; a GPU gallery returns at most " +
+                            std::to_string(MASKFACE_CUDA_MAX_TOP_K));
+    }
+    return (new SearchWorker(env, Value(), store, device_, active_searches_, queries, params))->Start();
   });
 }
 
@@ -270,7 +296,33 @@ Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {
     stats.Set("live", static_cast<double>(store->live()));
     stats.Set("bytes", static_cast<double>(store->bytes()));
     stats.Set("dim", static_cast<double>(store->dim()));
+    stats.Set("deviceBytes", device_ ? static_cast<double>(device_->DeviceBytes()) : 0.0);
     return stats;
+  });
+}
+
+// attachDevice(deviceId): keeps a copy of the rows on that GPU (libmaskface_cuda.so must be
+// loaded; lib/ checks with gpuStatus() first) and searches there from now on. Rows already
+// written are uploaded.
+Napi::Value GalleryWrap::AttachDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    const int device = static_cast<int>(IntegerArg(env, info[0], "deviceId", 0, 1023));
+    if (device_) ThrowInvalid(env, "the gallery already has a GPU copy");
+    const cuda::KernelLibrary* library = cuda::LoadedKernelLibrary();
+    if (library == nullptr) {
+      throw MakeError(env, JsCode::kProviderUnavailable, "libmaskface_cuda.so is not loaded: no GPU gallery");
+    }
+    auto copy = std::make_shared<cuda::GpuGallery>(*library, device, store->dim());
+    std::vector<float> row(store->dim());
+    for (uint32_t r = 0; r < store->rows(); ++r) {
+      if (!store->IsLive(r)) continue;
+      store->Get(r, row.data());
+      copy->Upload(&r, 1, row.data());
+    }
+    device_ = std::move(copy);
+    return env.Undefined();
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include "addon/instance_data.h"
 #include "core/gallery_store.h"
+#include "cuda/gpu_gallery.h"
 
 namespace maskface::addon {
 
@@ -29,11 +30,13 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   Napi::Value Reserve(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value AttachDevice(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<GalleryStore> Live(Napi::Env env) const;
   void ReportMemory(Napi::Env env);
 
   std::shared_ptr<GalleryStore> store_;
+  std::shared_ptr<cuda::GpuGallery> device_;  // the GPU copy, when attached
   std::shared_ptr<std::atomic<int>> active_searches_ = std::make_shared<std::atomic<int>>(0);
   int64_t reported_bytes_ = 0;
   LiveRegistration registration_;
