@@ -1,6 +1,8 @@
 """Float16 variant of an exported maskface model, for ONNX Runtime's CUDA execution provider.
 
-    /usr/bin/python3 -m maskface_train.fp16 in.onnx out.onnx
+    /usr/bin/python3 -m maskface_train.fp16 in.onnx out.onnx [--sidecar]
+
+(--sidecar also writes out.json, the bundled-model sidecar, from in.json.)
 
 The converted model still takes and returns float32: a Cast follows the graph input, and a Cast
 precedes each output computed in float16, so callers feed and read float32 as before. Inside,
@@ -28,6 +30,8 @@ MobileFaceNet holds thousands of such float32 denormals). Metadata is kept, with
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import warnings
 from collections import Counter
@@ -115,23 +119,26 @@ class ConversionReport:
 
 
 def _to_float16(array: np.ndarray, report: ConversionReport, name: str) -> np.ndarray:
-    values = np.asarray(array, dtype=np.float32)
+    # Zero and denormal tests look at the bits: a process that flushes denormals (DAZ, as
+    # torch.set_flush_denormal sets) compares float32 denormals equal to zero.
+    values = np.array(array, dtype=np.float32, order="C")  # a copy, 0-d stays 0-d
     finite = np.isfinite(values)
     over = finite & (np.abs(values) > FP16_MAX)
     clamped = int(over.sum())
     if clamped:
         warnings.warn(f"{name}: {clamped} values beyond the float16 range clamped to +-{FP16_MAX:g}",
                       RuntimeWarning, stacklevel=3)
-        values = np.where(over, np.sign(values) * FP16_MAX, values).astype(np.float32)
+        values = np.where(over, np.sign(values) * np.float32(FP16_MAX), values).astype(np.float32)
     half = values.astype(np.float16)
-    nonzero = values != 0
-    flushed = finite & nonzero & (half == 0)
+    magnitude32 = values.view(np.uint32) & np.uint32(0x7FFFFFFF)
+    magnitude16 = half.view(np.uint16) & np.uint16(0x7FFF)
+    flushed = finite & (magnitude32 != 0) & (magnitude16 == 0)
     report.clamped += clamped
     report.flushed_to_zero += int(flushed.sum())
     if flushed.any():
         report.largest_flushed = max(report.largest_flushed, float(np.abs(values[flushed]).max()))
-    report.fp32_denormals += int((flushed & (np.abs(values) < np.finfo(np.float32).tiny)).sum())
-    report.fp16_subnormals += int(((half != 0) & (np.abs(half) < np.finfo(np.float16).tiny)).sum())
+    report.fp32_denormals += int((flushed & (magnitude32 < 0x00800000)).sum())
+    report.fp16_subnormals += int(((magnitude16 != 0) & (magnitude16 < 0x0400)).sum())
     report.values += int(values.size)
     return half
 
@@ -139,7 +146,8 @@ def _to_float16(array: np.ndarray, report: ConversionReport, name: str) -> np.nd
 def _tensor_to_float16(tensor: TensorProto, report: ConversionReport) -> TensorProto:
     converted = numpy_helper.from_array(_to_float16(numpy_helper.to_array(tensor), report, tensor.name),
                                         tensor.name)
-    converted.doc_string = tensor.doc_string
+    if tensor.doc_string:
+        converted.doc_string = tensor.doc_string
     return converted
 
 
@@ -506,6 +514,14 @@ def convert_to_fp16(model: onnx.ModelProto, keep_fp32_ops: Iterable[str] = DEFAU
     kept_info = [v for v in out.graph.value_info if v.name not in dropped]
     del out.graph.value_info[:]
     out.graph.value_info.extend(kept_info)
+    # Declare the float32 outputs of float-only custom ops, so that shape inference (and its type
+    # checks) go on past them.
+    declared = {v.name for v in [*out.graph.value_info, *out.graph.output]}
+    for node in out.graph.node:
+        if (node.domain, node.op_type) in FLOAT_ONLY_CUSTOM_OPS:
+            for name in node.output:
+                if name and name not in declared:
+                    out.graph.value_info.append(helper.make_tensor_value_info(name, FLOAT, None))
     metadata = [(p.key, p.value) for p in model.metadata_props if p.key != PRECISION_KEY]
     del out.metadata_props[:]
     for key, value in [*metadata, (PRECISION_KEY, "fp16")]:
@@ -575,6 +591,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("output", type=Path)
     parser.add_argument("--keep-fp32-ops", default=",".join(sorted(DEFAULT_KEEP_FP32_OPS)),
                         help="comma-separated ONNX op types computed in float32 (default: %(default)s)")
+    parser.add_argument("--sidecar", action="store_true",
+                        help="also write out.json (the bundled-model sidecar that lib/models.ts checks: name, "
+                        "version, sha256, bytes, licence, description) from in.json beside the input")
     parser.add_argument("--keep-fp32-nodes", default="",
                         help="comma-separated node names (or prefixes ending in /) also kept in float32")
     args = parser.parse_args(argv)
@@ -590,6 +609,30 @@ def main(argv: list[str] | None = None) -> None:
     onnx.save(converted, str(args.output))
     print(report.summary())
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
+    if args.sidecar:
+        path = write_sidecar(args.input, args.output, keep)
+        print(f"wrote {path}")
+
+
+def write_sidecar(source: Path, converted: Path, keep_fp32_ops: Iterable[str] = DEFAULT_KEEP_FP32_OPS) -> Path:
+    """converted.json beside `converted`, from source.json beside `source`: the source's version and
+    licence, the converted file's name, sha256 and size, and a description that says what it is."""
+    original = json.loads(source.with_suffix(".json").read_text())
+    data = converted.read_bytes()
+    sidecar = {
+        "name": converted.stem,
+        "version": original["version"],
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "licence": original["licence"],
+        "description": f"{original['name']} {original['version']} in float16 for ONNX Runtime's CUDA provider, "
+                       f"made by maskface_train.fp16 from {source.name} (sha256 {original['sha256'][:16]}...); "
+                       f"float32 input and outputs, {', '.join(sorted(keep_fp32_ops))} in float32. "
+                       f"{original['description']}",
+    }
+    path = converted.with_suffix(".json")
+    path.write_text(json.dumps(sidecar, indent=2) + "\n")
+    return path
 
 
 if __name__ == "__main__":
