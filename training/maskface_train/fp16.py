@@ -14,7 +14,9 @@ float value_info become float16, except around the ops kept in float32:
 - ops outside the ONNX domain (maskface::AttentionMask is float-only; other custom ops have no
   schema to say otherwise);
 - single inputs that the ONNX schema allows in float32 only (Resize's scales, Range, ...): that
-  input, not the node, stays float32.
+  input, not the node, stays float32;
+- ops that only move data (DATA_MOVEMENT_OPS: Concat, Reshape, Expand, ...) whose outputs feed
+  float32 ops only, so that their float32 inputs are not rounded to float16 on the way.
 
 Every float value keeps one "home" type, decided by its producer (or, for constants and casts, by
 what its consumers need); a consumer that needs the other type reads it through one Cast shared by
