@@ -13,8 +13,10 @@ function checkModel(model: unknown): ModelFingerprint {
 /** Throws ERR_MODEL_MISMATCH unless both fingerprints name the same network. @internal */
 export function assertSameModel(a: ModelFingerprint, b: ModelFingerprint, what: string): void {
   if (a.id !== b.id || a.dim !== b.dim) {
+    // The sha256 prefix tells apart files that share a name (a model and its float16 variant).
+    const label = (m: ModelFingerprint) => `${m.name ? `${m.name} ` : ''}(sha256 ${m.id.slice(0, 12)}, ${m.dim}-d)`;
     throw new MaskFaceError(
-      `${what} comes from model ${b.name ?? b.id.slice(0, 12)} (${b.dim}-d) but model ${a.name ?? a.id.slice(0, 12)} (${a.dim}-d) was expected`,
+      `${what} comes from model ${label(b)} but model ${label(a)} was expected; embeddings of different model files are not comparable`,
       'ERR_MODEL_MISMATCH',
       { details: { expected: a.id, received: b.id } },
     );

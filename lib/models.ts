@@ -50,6 +50,11 @@ export const modelCatalogue = {
       'maskface masked-face network: MobileFaceNet with MFSA attention (CAL), 112x112 RGB, 512-d, 28x28 region maps (bundled)',
     bundled: true,
   },
+  'maskface-mbf-cal-fp16': {
+    description:
+      'maskface-mbf-cal in float16 for the CUDA provider (float32 input and outputs; InstanceNormalization, Softmax, ReduceMean, ReduceMax in float32), 112x112 RGB, 512-d, 28x28 region maps (bundled)',
+    bundled: true,
+  },
   mobilefacenet: {
     description: 'MobileFaceNet face embedding, 112x112 RGB, 512-d (faceplugin fr_feature.onnx)',
     package: faceplugin,

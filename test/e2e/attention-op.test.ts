@@ -1,12 +1,11 @@
 // The maskface::AttentionMask custom op (native/ort/attention_op.cc), which the runtime registers on
 // every session. Fixtures (test/fixtures/README.md): the shipped model exported a second time with
 // fused attention, and small hand-built models around one AttentionMask node.
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { FaceRecognizer, faceTensor } from '../../dist/esm/index.js';
-import { cosine, dataDir, fivePointsFrom68, missingData, readJpegRgb, readPairs, repoRoot } from '../helpers/data.js';
-import { fivePointLandmarks, landmarks68 } from '../helpers/detect.js';
+import { cosine, missingData, repoRoot } from '../helpers/data.js';
+import { realFaces } from '../helpers/real-faces.js';
 import { syntheticFace } from '../helpers/faces.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
@@ -18,27 +17,6 @@ const minCosine = 0.9999;
 const maxRegionDifference = 1e-4;
 
 const skip = missingData('rwmfd_part1') || missingData('lfw_aligned_100pair');
-
-/** Aligned real faces: people in real masks (rwmfd_part1) and bare LFW faces, as in real-masks.test.ts. */
-async function realFaces(count: number) {
-  // The first photo of each of the first crawl folders (0000, 0001, ...).
-  const root = join(dataDir, 'rwmfd_part1');
-  const maskedImages = readdirSync(root)
-    .filter((name) => /^\d{4}$/.test(name))
-    .sort()
-    .slice(0, count)
-    .map((folder) => readJpegRgb(join(root, folder, readdirSync(join(root, folder)).filter((name) => name.endsWith('.jpg')).sort()[0]!)));
-  const maskedPoints = await fivePointLandmarks(maskedImages);
-  const bareImages = readPairs()
-    .filter((pair) => pair.same)
-    .slice(0, count)
-    .map((pair) => readJpegRgb(pair.a));
-  const barePoints = (await landmarks68(bareImages)).map(fivePointsFrom68);
-  return [
-    ...maskedImages.flatMap((image, i) => (maskedPoints[i] ? [{ ...image, landmarks: maskedPoints[i] }] : [])),
-    ...bareImages.map((image, i) => ({ ...image, landmarks: barePoints[i]! })),
-  ];
-}
 
 t.test('the fused export of the shipped model embeds real faces as the shipped model does', { skip }, async (t) => {
   const faces = await realFaces(8);
