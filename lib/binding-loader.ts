@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { MaskFaceError } from './errors.js';
-import { GPU_RUNTIME_FILES, gpuRuntimeDir } from './gpu-runtime.js';
+import { gpuRuntimeComplete, gpuRuntimeDir } from './gpu-runtime.js';
 import type { NativeBinding, NativeRuntime } from './native.js';
 import { packageRoot } from './package-root.js';
 
@@ -78,7 +78,7 @@ export function loadBinding(candidates: readonly string[] = bindingCandidates())
 export function runtimeLibrary(bindingPath: string, env: NodeJS.ProcessEnv = process.env): { path: string; origin: string } {
   if (env.MASKFACE_ORT_LIBRARY) return { path: env.MASKFACE_ORT_LIBRARY, origin: 'MASKFACE_ORT_LIBRARY' };
   const gpu = gpuRuntimeDir(env);
-  if (existsSync(join(gpu, 'maskface-gpu-runtime.json')) && GPU_RUNTIME_FILES.every((file) => existsSync(join(gpu, file)))) {
+  if (gpuRuntimeComplete(gpu)) {
     return { path: join(gpu, 'libonnxruntime.so.1'), origin: 'the GPU runtime (npx maskface install-gpu)' };
   }
   return { path: join(dirname(bindingPath), 'libonnxruntime.so.1'), origin: 'the CPU runtime beside the addon' };

@@ -5,9 +5,8 @@ import { basename, join } from 'node:path';
 import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
-import { arcfaceTemplate112, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
+import { arcfaceTemplate112, cacheRoot, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
 import type { NativeModelDescription, NativeSession } from './native.js';
-import { packageRoot } from './package-root.js';
 import { engineCacheKey, resolveProvider } from './providers.js';
 import { parseRegionClasses, type RegionClass } from './regions.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
@@ -189,7 +188,7 @@ export class FaceRecognizer implements AsyncDisposable {
     const deviceId = assertInteger('options.gpu.deviceId', options.gpu?.deviceId ?? 0, 0, 1023);
     const fp16 = options.gpu?.fp16 ?? true;
     if (typeof fp16 !== 'boolean') throw invalidArgument('options.gpu.fp16', 'a boolean', fp16);
-    const engineCacheRoot = options.gpu?.engineCacheDir ?? join(process.env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache'), 'tensorrt');
+    const engineCacheRoot = options.gpu?.engineCacheDir ?? join(cacheRoot(), 'tensorrt');
     if (typeof engineCacheRoot !== 'string' || engineCacheRoot.length === 0) {
       throw invalidArgument('options.gpu.engineCacheDir', 'a folder path', engineCacheRoot);
     }

@@ -8,11 +8,12 @@
  * all four files live in one folder. Neither package is needed by CPU users.
  * @module
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MaskFaceError } from './errors.js';
-import { exists, fetchPackageMembers, sha256File } from './npm-fetch.js';
-import { packageRoot } from './package-root.js';
+import { fetchPackageMembers, sha256File } from './npm-fetch.js';
+import { cacheRoot } from './models.js';
 
 /** ONNX Runtime version of the GPU runtime (the same release as the bundled CPU runtime). */
 export const GPU_RUNTIME_ORT_VERSION = '1.29.0';
@@ -46,14 +47,12 @@ const STAMP = 'maskface-gpu-runtime.json';
 
 /** Folder of the GPU runtime: $MASKFACE_CACHE_DIR/onnxruntime-gpu-1.29.0, else .cache/ in the package. */
 export function gpuRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache'), `onnxruntime-gpu-${GPU_RUNTIME_ORT_VERSION}`);
+  return join(cacheRoot(env), `onnxruntime-gpu-${GPU_RUNTIME_ORT_VERSION}`);
 }
 
-/** Whether a complete GPU runtime is installed in `dir` (its stamp file is written last). @internal */
-export async function gpuRuntimeInstalled(dir: string = gpuRuntimeDir()): Promise<boolean> {
-  if (!(await exists(join(dir, STAMP)))) return false;
-  for (const file of GPU_RUNTIME_FILES) if (!(await exists(join(dir, file)))) return false;
-  return true;
+/** Whether `dir` holds a complete GPU runtime (the install writes its stamp file last). @internal */
+export function gpuRuntimeComplete(dir: string = gpuRuntimeDir()): boolean {
+  return [STAMP, ...GPU_RUNTIME_FILES].every((file) => existsSync(join(dir, file)));
 }
 
 export interface InstallGpuRuntimeOptions {
@@ -79,7 +78,7 @@ export async function installGpuRuntime(options: InstallGpuRuntimeOptions = {}):
     );
   }
   const dir = gpuRuntimeDir();
-  if (!force && (await gpuRuntimeInstalled(dir))) {
+  if (!force && gpuRuntimeComplete(dir)) {
     log(`the GPU runtime is already installed in ${dir}`);
     return dir;
   }
@@ -103,13 +102,4 @@ export async function installGpuRuntime(options: InstallGpuRuntimeOptions = {}):
 /** Removes the GPU runtime; maskface uses the CPU runtime again from the next process on. */
 export async function uninstallGpuRuntime(): Promise<void> {
   await rm(gpuRuntimeDir(), { recursive: true, force: true });
-}
-
-/** The stamp of an installed GPU runtime, or undefined. @internal */
-export async function readGpuRuntimeStamp(dir: string = gpuRuntimeDir()): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(join(dir, STAMP), 'utf8'));
-  } catch {
-    return undefined;
-  }
 }

@@ -98,9 +98,14 @@ function bundledModelDir(): string {
   return join(packageRoot, 'models');
 }
 
+/** Root of maskface's caches (models, the GPU runtime, TensorRT engines): $MASKFACE_CACHE_DIR, else .cache in the package. @internal */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache');
+}
+
 /** Folder of fetched models: $MASKFACE_CACHE_DIR/models, else .cache/models in the package. */
 export function modelCacheDir(): string {
-  return join(process.env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache'), 'models');
+  return join(cacheRoot(), 'models');
 }
 
 /** True for names in the model catalogue. */

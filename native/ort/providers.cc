@@ -21,18 +21,24 @@ struct TensorRtOptionsDeleter {
   void operator()(OrtTensorRTProviderOptionsV2* p) const { Ort::GetApi().ReleaseTensorRTProviderOptions(p); }
 };
 
-// Key/value options as ORT's Update*ProviderOptions take them.
-struct OptionList {
-  std::vector<std::string> keys, values;
+// Key/value options as ORT's Update*ProviderOptions take them: parallel arrays of C strings.
+class OptionList {
+ public:
   void Add(const std::string& key, const std::string& value) {
-    keys.push_back(key);
-    values.push_back(value);
+    strings_.push_back(key);
+    strings_.push_back(value);
   }
-  std::vector<const char*> Pointers(const std::vector<std::string>& strings) const {
+  size_t size() const { return strings_.size() / 2; }
+  std::vector<const char*> Keys() const { return Column(0); }
+  std::vector<const char*> Values() const { return Column(1); }
+
+ private:
+  std::vector<const char*> Column(size_t offset) const {
     std::vector<const char*> out;
-    for (const auto& s : strings) out.push_back(s.c_str());
+    for (size_t i = offset; i < strings_.size(); i += 2) out.push_back(strings_[i].c_str());
     return out;
   }
+  std::vector<std::string> strings_;  // key, value, key, value, ...
 };
 
 void AppendCuda(Ort::SessionOptions& options, int device_id) {
@@ -45,8 +51,8 @@ void AppendCuda(Ort::SessionOptions& options, int device_id) {
   list.Add("do_copy_in_default_stream", "1");
   // Exhaustive cuDNN search costs seconds per shape at load; heuristics are close for these convs.
   list.Add("cudnn_conv_algo_search", "HEURISTIC");
-  auto keys = list.Pointers(list.keys), values = list.Pointers(list.values);
-  Ort::ThrowOnError(Ort::GetApi().UpdateCUDAProviderOptions(cuda.get(), keys.data(), values.data(), keys.size()));
+  const auto keys = list.Keys(), values = list.Values();
+  Ort::ThrowOnError(Ort::GetApi().UpdateCUDAProviderOptions(cuda.get(), keys.data(), values.data(), list.size()));
   options.AppendExecutionProvider_CUDA_V2(*cuda);
 }
 
@@ -66,8 +72,8 @@ void AppendTensorRt(Ort::SessionOptions& options, const ProviderConfig& config) 
   list.Add("trt_engine_cache_path", config.engine_cache_dir);
   list.Add("trt_timing_cache_enable", "1");
   list.Add("trt_timing_cache_path", config.engine_cache_dir);
-  auto keys = list.Pointers(list.keys), values = list.Pointers(list.values);
-  Ort::ThrowOnError(Ort::GetApi().UpdateTensorRTProviderOptions(trt.get(), keys.data(), values.data(), keys.size()));
+  const auto keys = list.Keys(), values = list.Values();
+  Ort::ThrowOnError(Ort::GetApi().UpdateTensorRTProviderOptions(trt.get(), keys.data(), values.data(), list.size()));
   options.AppendExecutionProvider_TensorRT_V2(*trt);
 }
 
