@@ -3,7 +3,7 @@ import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import type { NativeGalleryStore } from './native.js';
-import { gpuStatus } from './providers.js';
+import { cudaStatus } from './providers.js';
 import type { ModelFingerprint } from './types.js';
 import { assertFinite, assertInteger, assertObject, throwIfAborted } from './validate.js';
 
@@ -129,7 +129,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     if (this.device !== 'cpu' && this.device !== 'cuda') throw invalidArgument('options.device', "'cpu' or 'cuda'", options.device);
     const deviceId = assertInteger('options.deviceId', options.deviceId ?? 0, 0, 1023);
     if (this.device === 'cuda') {
-      const status = gpuStatus();
+      const status = cudaStatus();
       if (!status.kernels.loaded) {
         throw new MaskFaceError(`A GPU gallery is unavailable: ${status.kernels.error ?? 'libmaskface_cuda.so did not load'}`, 'ERR_PROVIDER_UNAVAILABLE', {
           details: { device: 'cuda', library: status.kernels.path },

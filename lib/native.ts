@@ -113,7 +113,7 @@ export interface NativeProviderOptions {
 export interface NativeBinding {
   init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): void;
   loadRuntime(path: string): NativeRuntime;
-  probeGpu(options: { libraries: string[]; kernelLibrary: string }): NativeGpuProbe;
+  probeGpu(options: { libraries: string[]; kernelLibrary: string; tensorrt: boolean }): NativeGpuProbe;
   versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
   loadSession(
     bytes: Uint8Array,

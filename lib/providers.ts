@@ -57,27 +57,35 @@ const ortNames: Record<Provider, string> = {
   tensorrt: 'TensorrtExecutionProvider',
 };
 
-let cachedProbe: NativeGpuProbe | undefined;
+// What the native probe found, gathered as needed: the driver, its GPUs and the kernel library on
+// the first call; the CUDA libraries then too; TensorRT's only when TensorRT is asked about, since
+// loading libnvinfer costs time and memory that a CUDA or CPU user should not pay.
+let probed: NativeGpuProbe | undefined;
+const probedParts = new Set<'cuda' | 'tensorrt'>();
 
-function probe(): NativeGpuProbe {
-  const binding = native();
-  cachedProbe ??= binding.probeGpu({
-    libraries: [...providerLibraries.cuda, ...providerLibraries.tensorrt],
-    kernelLibrary: join(dirname(nativeBindingPath()), 'libmaskface_cuda.so'),
-  });
-  return cachedProbe;
+function probe(withTensorRt: boolean): NativeGpuProbe {
+  const parts = withTensorRt ? (['cuda', 'tensorrt'] as const) : (['cuda'] as const);
+  const missing = parts.filter((part) => !probedParts.has(part));
+  if (probed === undefined || missing.length > 0) {
+    const found = native().probeGpu({
+      libraries: missing.flatMap((part) => providerLibraries[part]),
+      kernelLibrary: join(dirname(nativeBindingPath()), 'libmaskface_cuda.so'),
+      tensorrt: missing.includes('tensorrt'),
+    });
+    probed = {
+      ...found,
+      libraries: { ...probed?.libraries, ...found.libraries },
+      tensorrtVersion: found.tensorrtVersion || probed?.tensorrtVersion || '',
+    };
+    for (const part of missing) probedParts.add(part);
+  }
+  return probed;
 }
 
-/**
- * The GPU side of this machine: the loaded ONNX Runtime, the NVIDIA driver and its GPUs,
- * TensorRT, and maskface's CUDA kernel library. Never throws for a missing GPU: it says so.
- */
-export function gpuStatus(): GpuStatus {
-  const p = probe();
-  const runtime = loadedRuntime();
+function statusFrom(p: NativeGpuProbe): GpuStatus {
   const cudaVersion = p.driver.version > 0 ? `${Math.floor(p.driver.version / 1000)}.${(p.driver.version % 1000) / 10}` : undefined;
   return {
-    runtime,
+    runtime: loadedRuntime(),
     driver: { loaded: p.driver.loaded, cudaVersion, error: p.driver.error || undefined },
     devices: p.driver.devices,
     tensorrtVersion: p.tensorrtVersion || undefined,
@@ -85,9 +93,23 @@ export function gpuStatus(): GpuStatus {
   };
 }
 
+/**
+ * The GPU side of this machine: the loaded ONNX Runtime, the NVIDIA driver and its GPUs,
+ * TensorRT, and maskface's CUDA kernel library. Never throws for a missing GPU: it says so.
+ */
+export function gpuStatus(): GpuStatus {
+  return statusFrom(probe(true));
+}
+
+/** gpuStatus() without asking about TensorRT (its tensorrtVersion is not looked up). @internal */
+export function cudaStatus(): GpuStatus {
+  return statusFrom(probe(false));
+}
+
 /** Why `provider` cannot run here, or undefined when it can. @internal */
-export function unavailableReason(provider: Provider, status: GpuStatus, probed: NativeGpuProbe = probe()): string | undefined {
+export function unavailableReason(provider: Provider, found: NativeGpuProbe = probe(provider === 'tensorrt')): string | undefined {
   if (provider === 'cpu') return undefined;
+  const status = statusFrom(found);
   for (const needed of provider === 'tensorrt' ? (['tensorrt', 'cuda'] as const) : (['cuda'] as const)) {
     if (!status.runtime.providers.includes(ortNames[needed])) {
       return (
@@ -106,7 +128,7 @@ export function unavailableReason(provider: Provider, status: GpuStatus, probed:
   if (status.devices.length === 0) return 'the NVIDIA driver reports no GPU';
   const libraries = provider === 'tensorrt' ? [...providerLibraries.tensorrt, ...providerLibraries.cuda] : providerLibraries.cuda;
   for (const library of libraries) {
-    const error = probed.libraries[library];
+    const error = found.libraries[library];
     if (error) {
       const from = library.startsWith('libnvinfer') || library.startsWith('libnvonnx') ? 'TensorRT 10' : library.startsWith('libcudnn') ? 'cuDNN 9 for CUDA 13' : 'the CUDA 13 toolkit';
       return `${library} does not load (${error}); install ${from} and make it findable (ldconfig or LD_LIBRARY_PATH)`;
@@ -120,10 +142,10 @@ export function unavailableReason(provider: Provider, status: GpuStatus, probed:
  * it can run on this machine, and if not, why not.
  */
 export function listProviders(): ProviderInfo[] {
-  const status = gpuStatus();
+  const found = probe(true);
   return (['cpu', 'cuda', 'tensorrt'] as const).map((name) => {
-    const reason = unavailableReason(name, status);
-    return { name, compiled: status.runtime.providers.includes(ortNames[name]), available: reason === undefined, reason };
+    const reason = unavailableReason(name, found);
+    return { name, compiled: loadedRuntime().providers.includes(ortNames[name]), available: reason === undefined, reason };
   });
 }
 
@@ -140,14 +162,15 @@ export function resolveProvider(preference: ProviderPreference, deviceId = 0): {
     // The CPU runtime: no need to look for a driver.
     return { provider: 'cpu', reason: `auto: the loaded ONNX Runtime has no CUDA provider (${runtime.path})` };
   }
-  const status = gpuStatus();
+  const found = probe(preference === 'tensorrt');
+  const status = statusFrom(found);
   if (preference === 'auto') {
-    const whyNot = unavailableReason('cuda', status) ?? (status.devices.some((d) => d.index === deviceId) ? undefined : `there is no GPU ${deviceId}`);
+    const whyNot = unavailableReason('cuda', found) ?? (status.devices.some((d) => d.index === deviceId) ? undefined : `there is no GPU ${deviceId}`);
     return whyNot === undefined
       ? { provider: 'cuda', reason: `auto: CUDA is available (GPU ${deviceId}: ${status.devices.find((d) => d.index === deviceId)?.name})` }
       : { provider: 'cpu', reason: `auto: CUDA is not available: ${whyNot}` };
   }
-  let whyNot = unavailableReason(preference, status);
+  let whyNot = unavailableReason(preference, found);
   if (whyNot === undefined && !status.devices.some((d) => d.index === deviceId)) {
     whyNot = `there is no GPU ${deviceId} (the driver reports ${status.devices.length})`;
   }

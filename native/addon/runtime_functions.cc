@@ -67,7 +67,8 @@ Napi::Value ProbeGpu(const Napi::CallbackInfo& info) {
     Napi::Object out = Napi::Object::New(env);
     out.Set("driver", driver_out);
     out.Set("libraries", libraries);
-    out.Set("tensorrtVersion", have_gpu ? cuda::TensorRtVersion() : std::string());
+    const bool tensorrt = options.Get("tensorrt").ToBoolean();
+    out.Set("tensorrtVersion", have_gpu && tensorrt ? cuda::TensorRtVersion() : std::string());
     out.Set("kernels", kernels);
     return out;
   });
