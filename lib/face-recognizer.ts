@@ -32,6 +32,13 @@ export interface FaceRecognizerOptions {
      * built. Default: $MASKFACE_CACHE_DIR/tensorrt, else .cache/tensorrt in the package.
      */
     engineCacheDir?: string;
+    /**
+     * Align and normalise faces on the GPU (libmaskface_cuda.so) and hand the tensor to ONNX
+     * Runtime on the device (IO binding), instead of aligning on the CPU. Needs a CUDA or
+     * TensorRT session and the kernel library; each load checks it against the CPU path on a
+     * probe image and fails (ERR_INTERNAL) if they differ. Not yet run on a GPU. Default false.
+     */
+    alignOnDevice?: boolean;
   };
   cpu?: {
     /** Threads inside one network run. Default: os.availableParallelism(). */
@@ -188,6 +195,8 @@ export class FaceRecognizer implements AsyncDisposable {
     const deviceId = assertInteger('options.gpu.deviceId', options.gpu?.deviceId ?? 0, 0, 1023);
     const fp16 = options.gpu?.fp16 ?? true;
     if (typeof fp16 !== 'boolean') throw invalidArgument('options.gpu.fp16', 'a boolean', fp16);
+    const alignOnDevice = options.gpu?.alignOnDevice ?? false;
+    if (typeof alignOnDevice !== 'boolean') throw invalidArgument('options.gpu.alignOnDevice', 'a boolean', alignOnDevice);
     const engineCacheRoot = options.gpu?.engineCacheDir ?? join(cacheRoot(), 'tensorrt');
     if (typeof engineCacheRoot !== 'string' || engineCacheRoot.length === 0) {
       throw invalidArgument('options.gpu.engineCacheDir', 'a folder path', engineCacheRoot);
@@ -223,11 +232,24 @@ export class FaceRecognizer implements AsyncDisposable {
 
     const id = createHash('sha256').update(bytes).digest('hex');
     const chosen = resolveProvider(provider, deviceId);
+    if (alignOnDevice && chosen.provider === 'cpu') {
+      throw new MaskFaceError(`gpu.alignOnDevice needs a CUDA or TensorRT session; this one runs on the CPU (${chosen.reason})`, 'ERR_PROVIDER_UNAVAILABLE', {
+        details: { provider: chosen.provider },
+      });
+    }
     const engineCacheDir = chosen.provider === 'tensorrt' ? join(engineCacheRoot, engineCacheKey(id, deviceId)) : null;
     if (engineCacheDir !== null) await mkdir(engineCacheDir, { recursive: true });
     const session = await withCallSite(
       callSite,
-      native().loadSession(bytes, { intraOpThreads, interOpThreads, provider: chosen.provider, deviceId, fp16, engineCacheDir }),
+      native().loadSession(bytes, {
+        intraOpThreads,
+        interOpThreads,
+        provider: chosen.provider,
+        deviceId,
+        fp16,
+        engineCacheDir,
+        deviceInput: alignOnDevice,
+      }),
     );
     try {
       const description = session.describe();

@@ -107,6 +107,8 @@ export interface NativeProviderOptions {
   deviceId: number;
   fp16: boolean;
   engineCacheDir: string | null;
+  /** align on the GPU and bind the tensor on the device (needs a GPU provider and the kernels) */
+  deviceInput: boolean;
 }
 
 /** @internal */

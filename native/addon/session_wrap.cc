@@ -1,12 +1,17 @@
 #include "addon/session_wrap.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <mutex>
 #include <string>
 
 #include "addon/args.h"
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
 #include "core/vector_math.h"
+#include "cuda/gpu_preprocess.h"
+#include "cuda/kernel_library.h"
 
 namespace maskface::addon {
 namespace {
@@ -19,23 +24,38 @@ double MillisecondsSince(Clock::time_point start) {
 
 // Handed from LoadWorker::Result to the constructor, so JS cannot construct a Session itself.
 thread_local std::shared_ptr<ort::InferenceSession> pending_session;
+thread_local std::shared_ptr<cuda::GpuPreprocessor> pending_preprocessor;
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, Napi::Uint8Array bytes, ort::SessionConfig config)
+  LoadWorker(Napi::Env env, Napi::Uint8Array bytes, ort::SessionConfig config, bool device_input)
       : PromiseWorker(env, "maskface:load"),
         bytes_ref_(Napi::Persistent(bytes)),
         data_(bytes.Data()),
         size_(bytes.ByteLength()),
-        config_(config) {}
+        config_(config),
+        device_input_(device_input) {}
 
  protected:
-  void Compute() override { session_ = ort::InferenceSession::Create(data_, size_, config_); }
+  void Compute() override {
+    if (device_input_) {
+      // Checked before the (slow) session build: device input needs a GPU session and the kernels.
+      const cuda::KernelLibrary* kernels = cuda::LoadedKernelLibrary();
+      if (config_.provider.provider == ort::Provider::kCpu || kernels == nullptr) {
+        throw Error(ErrorCode::kProviderUnavailable,
+                    "alignment on the GPU needs a CUDA or TensorRT session and libmaskface_cuda.so loaded");
+      }
+      preprocessor_ = std::make_shared<cuda::GpuPreprocessor>(*kernels, config_.provider.device_id);
+    }
+    session_ = ort::InferenceSession::Create(data_, size_, config_);
+  }
 
   Napi::Value Result(Napi::Env env) override {
     pending_session = std::move(session_);
+    pending_preprocessor = std::move(preprocessor_);
     Napi::Object wrap = InstanceData::Get(env)->session_class.New({});
     pending_session.reset();
+    pending_preprocessor.reset();
     return wrap;
   }
 
@@ -44,7 +64,9 @@ class LoadWorker : public PromiseWorker {
   const uint8_t* data_;
   size_t size_;
   ort::SessionConfig config_;
+  bool device_input_;
   std::unique_ptr<ort::InferenceSession> session_;
+  std::shared_ptr<cuda::GpuPreprocessor> preprocessor_;
 };
 
 struct FaceInput {
@@ -53,14 +75,77 @@ struct FaceInput {
   std::vector<double> landmarks;  // image pixels, (x, y) pairs; empty when the crop is used as is
 };
 
+// The output-to-image map of face `index`: the similarity onto the template when it has
+// landmarks, else a resize of the whole image.
+Affine FaceMap(const FaceInput& face, const Preprocessing& preprocessing, size_t index) {
+  const TensorSpec& spec = preprocessing.spec;
+  if (face.landmarks.empty()) return ResizeMap(face.view.width, face.view.height, spec.width, spec.height);
+  Affine src_to_template, out_to_src;
+  const int points = static_cast<int>(face.landmarks.size() / 2);
+  if (!EstimateSimilarity(face.landmarks.data(), preprocessing.template_points.data(), points, &src_to_template) ||
+      !InvertAffine(src_to_template, &out_to_src)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "face " + std::to_string(index) + ": landmarks are degenerate (no similarity transform fits them)");
+  }
+  return out_to_src;
+}
+
+// Alignment on the GPU must give what the CPU gives. Checked once per session, when its
+// preprocessing is set: a probe image under a rotated, scaled map partly outside the image goes
+// through both paths, then through the network from each tensor. A disagreement fails the load.
+void CheckDeviceAlignment(const ort::InferenceSession& session, cuda::GpuPreprocessor& preprocessor,
+                          const Preprocessing& preprocessing) {
+  const TensorSpec& spec = preprocessing.spec;
+  constexpr int kWidth = 97, kHeight = 83;
+  std::vector<uint8_t> pixels(kWidth * kHeight * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 37 + (i / 291) * 11) & 0xff);
+  ImageView image;
+  image.data = pixels.data();
+  image.width = kWidth;
+  image.height = kHeight;
+  image.channels = 3;
+  const double angle = 0.2, scale = 0.8;
+  Affine map{{scale * std::cos(angle), -scale * std::sin(angle), -6.0, scale * std::sin(angle), scale * std::cos(angle), 4.0}};
+
+  const size_t item = static_cast<size_t>(spec.channels) * spec.height * spec.width;
+  std::vector<float> host(item), device(item);
+  WarpToTensor(image, map, spec, host.data());
+  auto lock = preprocessor.Lock();
+  const float* tensor = preprocessor.Prepare({image}, {map}, spec);
+  preprocessor.Download(tensor, device.data(), item);
+  double worst = 0;
+  for (size_t i = 0; i < item; ++i) worst = std::max(worst, static_cast<double>(std::fabs(host[i] - device[i])));
+  // Both compute in float; 2e-3 of a grey level (as the CUDA harness allows) is far below any
+  // real difference, such as a pixel off by one or a channel swapped.
+  const double allowed = 2e-3 / std::min({std::fabs(spec.std[0]), std::fabs(spec.std[1]), std::fabs(spec.std[2])});
+  if (!(worst <= allowed)) {
+    throw Error(ErrorCode::kInternal, "alignment on the GPU differs from the CPU by up to " + std::to_string(worst) +
+                                          " on a probe image; load without gpu.alignOnDevice and report this");
+  }
+  const size_t dim = static_cast<size_t>(session.description().embedding_dim);
+  std::vector<float> from_host(dim), from_device(dim);
+  session.Run(host.data(), 1, from_host.data(), nullptr);
+  session.RunDeviceInput(tensor, 1, from_device.data(), nullptr);
+  L2Normalize(from_host.data(), dim);
+  L2Normalize(from_device.data(), dim);
+  double cosine = 0;
+  for (size_t i = 0; i < dim; ++i) cosine += static_cast<double>(from_host[i]) * from_device[i];
+  if (!(cosine >= 0.9999)) {
+    throw Error(ErrorCode::kInternal, "the network's embedding from the device tensor differs from the host tensor's (cosine " +
+                                          std::to_string(cosine) + "); load without gpu.alignOnDevice and report this");
+  }
+}
+
 class EmbedWorker : public PromiseWorker {
  public:
   EmbedWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const ort::InferenceSession> session,
-              std::shared_ptr<const Preprocessing> preprocessing, std::vector<FaceInput> faces, bool want_regions)
+              std::shared_ptr<const Preprocessing> preprocessing, std::shared_ptr<cuda::GpuPreprocessor> preprocessor,
+              std::vector<FaceInput> faces, bool want_regions)
       : PromiseWorker(env, "maskface:embed"),
         owner_(Napi::Persistent(owner)),
         session_(std::move(session)),
         preprocessing_(std::move(preprocessing)),
+        preprocessor_(std::move(preprocessor)),
         faces_(std::move(faces)),
         want_regions_(want_regions && session_->description().regions_output >= 0) {}
 
@@ -73,32 +158,33 @@ class EmbedWorker : public PromiseWorker {
     const size_t dim = static_cast<size_t>(d.embedding_dim);
 
     auto start = Clock::now();
-    std::vector<float> input(n * item);
-    for (size_t i = 0; i < n; ++i) {
-      const FaceInput& face = faces_[i];
-      Affine out_to_src;
-      if (!face.landmarks.empty()) {
-        Affine src_to_template;
-        const int points = static_cast<int>(face.landmarks.size() / 2);
-        if (!EstimateSimilarity(face.landmarks.data(), preprocessing_->template_points.data(), points,
-                                &src_to_template) ||
-            !InvertAffine(src_to_template, &out_to_src)) {
-          throw Error(ErrorCode::kInvalidArgument,
-                      "face " + std::to_string(i) + ": landmarks are degenerate (no similarity transform fits them)");
-        }
-      } else {
-        out_to_src = ResizeMap(face.view.width, face.view.height, spec.width, spec.height);
-      }
-      WarpToTensor(face.view, out_to_src, spec, input.data() + i * item);
+    std::vector<Affine> out_to_src(n);
+    for (size_t i = 0; i < n; ++i) out_to_src[i] = FaceMap(faces_[i], *preprocessing_, i);
+    embeddings_.resize(n * dim);
+    if (want_regions_) regions_.resize(n * 3 * d.regions_height * d.regions_width);
+    float* regions = want_regions_ ? regions_.data() : nullptr;
+    std::vector<float> input;
+    const float* device_input = nullptr;  // alignment on the GPU: the tensor stays on the device
+    std::unique_lock<std::mutex> device_lock;
+    if (preprocessor_) {
+      std::vector<ImageView> views(n);
+      for (size_t i = 0; i < n; ++i) views[i] = faces_[i].view;
+      device_lock = preprocessor_->Lock();
+      device_input = preprocessor_->Prepare(views, out_to_src, spec);
+    } else {
+      input.resize(n * item);
+      for (size_t i = 0; i < n; ++i) WarpToTensor(faces_[i].view, out_to_src[i], spec, input.data() + i * item);
     }
     faces_.clear();
     faces_.shrink_to_fit();
     preprocess_ms_ = MillisecondsSince(start);
 
     start = Clock::now();
-    embeddings_.resize(n * dim);
-    if (want_regions_) regions_.resize(n * 3 * d.regions_height * d.regions_width);
-    session_->Run(input.data(), static_cast<int64_t>(n), embeddings_.data(), want_regions_ ? regions_.data() : nullptr);
+    if (device_input != nullptr) {
+      session_->RunDeviceInput(device_input, static_cast<int64_t>(n), embeddings_.data(), regions);
+    } else {
+      session_->Run(input.data(), static_cast<int64_t>(n), embeddings_.data(), regions);
+    }
     inference_ms_ = MillisecondsSince(start);
 
     start = Clock::now();
@@ -136,6 +222,7 @@ class EmbedWorker : public PromiseWorker {
   Napi::ObjectReference owner_;  // keeps the Session wrapper alive while the run is in flight
   std::shared_ptr<const ort::InferenceSession> session_;
   std::shared_ptr<const Preprocessing> preprocessing_;
+  std::shared_ptr<cuda::GpuPreprocessor> preprocessor_;  // null: alignment on the CPU
   std::vector<FaceInput> faces_;
   bool want_regions_;
   std::vector<float> embeddings_;
@@ -205,7 +292,7 @@ Napi::Value SessionWrap::Load(const Napi::CallbackInfo& info) {
     config.intra_op_threads = static_cast<int>(IntegerArg(env, options.Get("intraOpThreads"), "intraOpThreads", 1, 1024));
     config.inter_op_threads = static_cast<int>(IntegerArg(env, options.Get("interOpThreads"), "interOpThreads", 1, 1024));
     config.provider = ProviderArg(env, options);
-    return (new LoadWorker(env, bytes, config))->Start();
+    return (new LoadWorker(env, bytes, config, options.Get("deviceInput").ToBoolean()))->Start();
   });
 }
 
@@ -215,6 +302,7 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info)
     throw MakeError(info.Env(), JsCode::kInvalidArgument, "Session cannot be constructed directly; use loadSession()");
   }
   session_ = std::move(pending_session);
+  preprocessor_ = std::move(pending_preprocessor);
 }
 
 SessionWrap::~SessionWrap() = default;
@@ -222,6 +310,7 @@ SessionWrap::~SessionWrap() = default;
 void SessionWrap::Release() {
   session_.reset();
   preprocessing_.reset();
+  preprocessor_.reset();
 }
 
 std::shared_ptr<const ort::InferenceSession> SessionWrap::Live(Napi::Env env) const {
@@ -282,6 +371,7 @@ Napi::Value SessionWrap::SetPreprocessing(const Napi::CallbackInfo& info) {
       }
       preprocessing->template_points.assign(values.Data(), values.Data() + values.ElementLength());
     }
+    if (preprocessor_) CheckDeviceAlignment(*Live(env), *preprocessor_, *preprocessing);
     preprocessing_ = std::move(preprocessing);
     return env.Undefined();
   });
@@ -319,7 +409,7 @@ Napi::Value SessionWrap::Embed(const Napi::CallbackInfo& info) {
       }
     }
     bool want_regions = info[1].ToBoolean();
-    return (new EmbedWorker(env, Value(), session, preprocessing_, std::move(faces), want_regions))->Start();
+    return (new EmbedWorker(env, Value(), session, preprocessing_, preprocessor_, std::move(faces), want_regions))->Start();
   });
 }
 

@@ -86,6 +86,7 @@ int64_t PerItemSize(const std::vector<int64_t>& shape) {
 
 struct InferenceSession::Impl {
   Ort::Session session{nullptr};
+  ProviderConfig provider;
   std::string input_name;
   std::vector<std::string> output_names;  // the outputs Run fetches: embedding, then regions
 };
@@ -98,6 +99,7 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
   MF_CHECK_ARG(model != nullptr && size > 0, "model bytes are empty");
   MF_CHECK_ARG(config.intra_op_threads >= 1 && config.inter_op_threads >= 1, "thread counts must be >= 1");
   auto impl = std::make_unique<Impl>();
+  impl->provider = config.provider;
   ModelDescription d;
   try {
     Ort::SessionOptions options;
@@ -215,29 +217,31 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
   return session;
 }
 
-void InferenceSession::Run(const float* input, int64_t batch, float* embeddings, float* regions) const {
-  MF_CHECK_ARG(input != nullptr && embeddings != nullptr && batch >= 1, "Run: empty batch or null buffers");
+// The batch loop of Run and RunDeviceInput: `make_input(start, step, shape)` gives the input
+// tensor of faces [start, start + step); the run goes through an IO binding, with the outputs
+// bound to host memory (ONNX Runtime allocates them there, copying from a GPU when it ran on one).
+template <typename MakeInput>
+void InferenceSession::RunBatches(int64_t batch, float* embeddings, float* regions, MakeInput&& make_input) const {
+  MF_CHECK_ARG(embeddings != nullptr && batch >= 1, "Run: empty batch or null buffers");
   const auto& d = description_;
-  const int64_t item = static_cast<int64_t>(d.input_channels) * d.input_height * d.input_width;
   const int64_t dim = d.embedding_dim;
   const int64_t region_item = d.regions_output >= 0 ? 3LL * d.regions_height * d.regions_width : 0;
   const bool want_regions = regions != nullptr && d.regions_output >= 0;
   const size_t n_outputs = want_regions ? 2 : 1;
-  const char* in_name = impl_->input_name.c_str();
-  const char* out_names[2] = {impl_->output_names[0].c_str(),
-                              impl_->output_names.size() > 1 ? impl_->output_names[1].c_str() : nullptr};
-  Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  const Ort::MemoryInfo host = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   const int64_t step = d.fixed_batch == 1 ? 1 : batch;
   ScopedFlushDenormals flush_denormals;
 
   for (int64_t start = 0; start < batch; start += step) {
-    std::vector<int64_t> shape = {step, d.input_channels, d.input_height, d.input_width};
-    // ORT takes a non-const pointer but does not write model inputs.
-    Ort::Value tensor = Ort::Value::CreateTensor<float>(memory, const_cast<float*>(input + start * item),
-                                                        static_cast<size_t>(step * item), shape.data(), 4);
+    const std::vector<int64_t> shape = {step, d.input_channels, d.input_height, d.input_width};
     std::vector<Ort::Value> outputs;
     try {
-      outputs = impl_->session.Run(Ort::RunOptions{nullptr}, &in_name, &tensor, 1, out_names, n_outputs);
+      Ort::Value tensor = make_input(start, step, shape);
+      Ort::IoBinding binding(impl_->session);
+      binding.BindInput(impl_->input_name.c_str(), tensor);
+      for (size_t i = 0; i < n_outputs; ++i) binding.BindOutput(impl_->output_names[i].c_str(), host);
+      impl_->session.Run(Ort::RunOptions{nullptr}, binding);
+      outputs = binding.GetOutputValues();
     } catch (const Ort::Exception& e) {
       throw Error(ErrorCode::kInference, std::string("ONNX Runtime Run failed: ") + e.what());
     } catch (const std::bad_alloc&) {
@@ -258,6 +262,29 @@ void InferenceSession::Run(const float* input, int64_t batch, float* embeddings,
       std::memcpy(regions + start * region_item, outputs[1].GetTensorData<float>(), sizeof(float) * step * region_item);
     }
   }
+}
+
+void InferenceSession::Run(const float* input, int64_t batch, float* embeddings, float* regions) const {
+  MF_CHECK_ARG(input != nullptr, "Run: null input");
+  const int64_t item = static_cast<int64_t>(description_.input_channels) * description_.input_height * description_.input_width;
+  const Ort::MemoryInfo host = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  RunBatches(batch, embeddings, regions, [&](int64_t start, int64_t step, const std::vector<int64_t>& shape) {
+    // ORT takes a non-const pointer but does not write model inputs.
+    return Ort::Value::CreateTensor<float>(host, const_cast<float*>(input + start * item), static_cast<size_t>(step * item),
+                                           shape.data(), shape.size());
+  });
+}
+
+void InferenceSession::RunDeviceInput(const float* device_input, int64_t batch, float* embeddings, float* regions) const {
+  MF_CHECK_ARG(device_input != nullptr, "RunDeviceInput: null input");
+  MF_CHECK_ARG(impl_->provider.provider != Provider::kCpu, "RunDeviceInput needs a CUDA or TensorRT session");
+  const int64_t item = static_cast<int64_t>(description_.input_channels) * description_.input_height * description_.input_width;
+  // The memory of the session's GPU, as the CUDA provider names it.
+  const Ort::MemoryInfo device("Cuda", OrtDeviceAllocator, impl_->provider.device_id, OrtMemTypeDefault);
+  RunBatches(batch, embeddings, regions, [&](int64_t start, int64_t step, const std::vector<int64_t>& shape) {
+    return Ort::Value::CreateTensor<float>(device, const_cast<float*>(device_input + start * item),
+                                           static_cast<size_t>(step * item), shape.data(), shape.size());
+  });
 }
 
 }  // namespace maskface::ort

@@ -57,9 +57,17 @@ class InferenceSession {
   // maskface::Error(kInference) on failure.
   void Run(const float* input, int64_t batch, float* embeddings, float* regions) const;
 
+  // As Run, with the input tensor already in the memory of the session's GPU (a CUDA or TensorRT
+  // session): it is bound with ONNX Runtime's IO binding, so it is not copied; the outputs are
+  // bound to the host buffers. The caller keeps device_input alive and complete (its writes
+  // synchronised) for the call. Throws Error(kInvalidArgument) on a CPU session.
+  void RunDeviceInput(const float* device_input, int64_t batch, float* embeddings, float* regions) const;
+
  private:
   struct Impl;
   explicit InferenceSession(std::unique_ptr<Impl> impl);
+  template <typename BindInput>
+  void RunBatches(int64_t batch, float* embeddings, float* regions, BindInput&& bind_input) const;
   std::unique_ptr<Impl> impl_;
   ModelDescription description_;
 };

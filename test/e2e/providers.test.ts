@@ -4,7 +4,7 @@
 // has the CUDA and TensorRT providers compiled in, embeds on the CPU exactly as the CPU runtime
 // does, and refuses a GPU session here with the reason.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -78,9 +78,39 @@ t.test('BAD CALL: GPU options', async (t) => {
     ['deviceId fractional', { gpu: { deviceId: 0.5 } }, /options\.gpu\.deviceId/],
     ['fp16 not boolean', { gpu: { fp16: 'yes' } }, /options\.gpu\.fp16/],
     ['engineCacheDir empty', { gpu: { engineCacheDir: '' } }, /options\.gpu\.engineCacheDir/],
+    ['alignOnDevice not boolean', { gpu: { alignOnDevice: 1 } }, /options\.gpu\.alignOnDevice/],
   ];
   for (const [name, options, message] of cases) {
     await t.rejects(FaceRecognizer.load(undefined, options as never), { code: 'ERR_INVALID_ARGUMENT', message }, name);
+  }
+});
+
+t.test('alignment on the GPU: refused on a CPU session, in lib/ and in the addon', async (t) => {
+  await t.rejects(FaceRecognizer.load(undefined, { provider: 'cpu', gpu: { alignOnDevice: true } }), {
+    code: 'ERR_PROVIDER_UNAVAILABLE',
+    message: /gpu\.alignOnDevice needs a CUDA or TensorRT session; this one runs on the CPU \(asked for\)/,
+  });
+  const bytes = readFileSync(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'));
+  await t.rejects(
+    native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, provider: 'cpu', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: true }),
+    { code: 'ERR_PROVIDER_UNAVAILABLE', message: /alignment on the GPU needs a CUDA or TensorRT session/ },
+  );
+});
+
+const cudaAvailable = listProviders().find((p) => p.name === 'cuda')!.available;
+t.test('alignment on the GPU embeds as alignment on the CPU', { skip: cudaAvailable ? false : 'CUDA is not available here' }, async (t) => {
+  const faces = [0, 1, 2, 3].map((seed) => {
+    const data = new Uint8Array(150 * 130 * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + seed * 31 + ((i / 450) | 0)) & 0xff;
+    return { data, width: 150, height: 130, landmarks: [50 + seed, 60, 95, 58, 72, 80, 55, 100, 92, 101] };
+  });
+  await using host = await FaceRecognizer.load(undefined, { provider: 'cuda' });
+  await using device = await FaceRecognizer.load(undefined, { provider: 'cuda', gpu: { alignOnDevice: true } });
+  const a = await host.embedBatch(faces);
+  const b = await device.embedBatch(faces);
+  for (let i = 0; i < faces.length; i++) {
+    const cosine = a.at(i).vector.reduce((sum, v, j) => sum + v * b.at(i).vector[j]!, 0);
+    t.ok(cosine > 0.9999, `face ${i}: cosine ${cosine.toFixed(6)}`);
   }
 });
 
@@ -187,7 +217,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
       `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'esm', 'binding-loader.js'))});
        const { readFileSync } = await import('node:fs');
        const bytes = readFileSync(${JSON.stringify(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'))});
-       await native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, provider: 'cuda', deviceId: 0, fp16: true, engineCacheDir: null });
+       await native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, provider: 'cuda', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: false });
        return 'created';`,
       env,
     );
