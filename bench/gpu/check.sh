@@ -76,6 +76,8 @@ PY
     echo "== the addon on this machine (${addon_dirs[*]}): driver, GPUs, libmaskface_cuda.so loaded lazily, providers"
     for dir in "${addon_dirs[@]}"; do cp "$build"/native/cuda/libmaskface_cuda.so "$dir"/; done
     node dist/esm/cli.js providers || status=4
+    echo "== the GPU gallery from JavaScript against the CPU gallery"
+    node bench/gpu/node-check.mjs || status=4
   else
     echo "== the addon: skipped (needs node, dist/ and a built addon in build/Release or prebuilds/linux-x64)"
   fi
