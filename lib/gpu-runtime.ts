@@ -8,9 +8,10 @@
  * all four files live in one folder. Neither package is needed by CPU users.
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MASKFACE_ORT_SONAME, setSoname } from './elf-soname.js';
 import { MaskFaceError } from './errors.js';
 import { fetchPackageMembers, sha256File } from './npm-fetch.js';
 import { cacheRoot } from './models.js';
@@ -50,9 +51,17 @@ export function gpuRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheRoot(env), `onnxruntime-gpu-${GPU_RUNTIME_ORT_VERSION}`);
 }
 
-/** Whether `dir` holds a complete GPU runtime (the install writes its stamp file last). @internal */
+/**
+ * Whether `dir` holds a complete GPU runtime: the install writes its stamp file last, and the
+ * stamp records the SONAME given to its libonnxruntime. @internal
+ */
 export function gpuRuntimeComplete(dir: string = gpuRuntimeDir()): boolean {
-  return [STAMP, ...GPU_RUNTIME_FILES].every((file) => existsSync(join(dir, file)));
+  if (![STAMP, ...GPU_RUNTIME_FILES].every((file) => existsSync(join(dir, file)))) return false;
+  try {
+    return (JSON.parse(readFileSync(join(dir, STAMP), 'utf8')) as { soname?: string }).soname === MASKFACE_ORT_SONAME;
+  } catch {
+    return false;
+  }
 }
 
 export interface InstallGpuRuntimeOptions {
@@ -87,11 +96,14 @@ export async function installGpuRuntime(options: InstallGpuRuntimeOptions = {}):
   for (const source of GPU_RUNTIME_SOURCES) {
     await fetchPackageMembers({ ...source, destination: staging, log });
   }
+  // Renamed like the CPU runtime's (lib/elf-soname.ts): an addon loaded later that links
+  // libonnxruntime.so.1 by name then gets its own library.
+  setSoname(join(staging, 'libonnxruntime.so.1'));
   const files: Record<string, string> = {};
   for (const file of GPU_RUNTIME_FILES) files[file] = await sha256File(join(staging, file));
   await writeFile(
     join(staging, STAMP),
-    JSON.stringify({ onnxruntime: GPU_RUNTIME_ORT_VERSION, sources: GPU_RUNTIME_SOURCES, files }, null, 2),
+    JSON.stringify({ onnxruntime: GPU_RUNTIME_ORT_VERSION, soname: MASKFACE_ORT_SONAME, sources: GPU_RUNTIME_SOURCES, files }, null, 2),
   );
   await rm(dir, { recursive: true, force: true });
   await rename(staging, dir);

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // Puts the ONNX Runtime 1.29.0 C/C++ headers and the Linux x64 libonnxruntime into
 // .cache/onnxruntime-1.29.0/{include,lib}, from the npm package com.github.asus4.onnxruntime@0.4.9.
-// The library's SONAME is libonnxruntime.so.1, so it is stored (and shipped) under that name.
+// It is stored (and shipped) as libonnxruntime.so.1 with its SONAME renamed to maskface's own
+// (lib/elf-soname.ts), so that another addon linking libonnxruntime.so.1 by name, loaded after
+// maskface, gets its own library rather than this one.
 // Prints the folder (ONNXRUNTIME_ROOT) on stdout.
 import { mkdir, readdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setSoname } from '../dist/esm/elf-soname.js';
 import { exists, fetchPackageMembers, sha256File } from '../dist/esm/npm-fetch.js';
 
 export const ORT = {
@@ -25,6 +28,7 @@ export async function fetchOrt({ log = (m) => process.stderr.write(`maskface: ${
   if (await exists(stamp)) {
     const recorded = JSON.parse(await readFile(stamp, 'utf8'));
     if (recorded.sha256 === ORT.sha256 && (await exists(join(ortRoot, 'lib', 'libonnxruntime.so.1')))) {
+      setSoname(join(ortRoot, 'lib', 'libonnxruntime.so.1'));  // a cache from before the rename
       return ortRoot;
     }
   }
@@ -37,6 +41,7 @@ export async function fetchOrt({ log = (m) => process.stderr.write(`maskface: ${
   await mkdir(join(staging, 'lib'));
   await rename(join(staging, 'Headers'), join(staging, 'include'));
   await rename(join(staging, 'libonnxruntime.so'), join(staging, 'lib', 'libonnxruntime.so.1'));
+  setSoname(join(staging, 'lib', 'libonnxruntime.so.1'));
   const headers = await readdir(join(staging, 'include'));
   if (!headers.includes('onnxruntime_cxx_api.h')) throw new Error('ONNX Runtime headers are missing from the package');
   const libSha256 = await sha256File(join(staging, 'lib', 'libonnxruntime.so.1'));

@@ -11,6 +11,7 @@ import t from 'tap';
 import { loadedRuntime, native, runtimeLibrary } from '../../dist/esm/binding-loader.js';
 import { GPU_RUNTIME_FILES, gpuRuntimeDir } from '../../dist/esm/gpu-runtime.js';
 import { FaceRecognizer, MaskFaceError, gpuStatus, listProviders } from '../../dist/esm/index.js';
+import { MASKFACE_ORT_SONAME, readSoname } from '../../dist/esm/elf-soname.js';
 import { engineCacheKey } from '../../dist/esm/providers.js';
 import { repoRoot } from '../helpers/data.js';
 
@@ -129,6 +130,8 @@ t.test('the ONNX Runtime library: MASKFACE_ORT_LIBRARY alone, else an installed 
   for (const file of GPU_RUNTIME_FILES) writeFileSync(join(gpu, file), '');
   t.equal(runtimeLibrary(binding, env).path, '/pkg/build/Release/libonnxruntime.so.1', 'no stamp (an interrupted install): not used');
   writeFileSync(join(gpu, 'maskface-gpu-runtime.json'), '{}');
+  t.equal(runtimeLibrary(binding, env).path, '/pkg/build/Release/libonnxruntime.so.1', 'a stamp from before the SONAME rename: not used');
+  writeFileSync(join(gpu, 'maskface-gpu-runtime.json'), JSON.stringify({ soname: 'libmaskfaceort.so.1' }));
   t.equal(runtimeLibrary(binding, env).path, join(gpu, 'libonnxruntime.so.1'), 'complete: the GPU runtime');
   rmSync(join(gpu, GPU_RUNTIME_FILES[1]!));
   t.equal(runtimeLibrary(binding, env).path, '/pkg/build/Release/libonnxruntime.so.1', 'a file missing: not used');
@@ -190,6 +193,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
   t.notOk(gpu.error, gpu.error?.message ?? 'the GPU runtime embeds');
   t.equal(gpu.ok.runtime.path, join(gpuCache, 'onnxruntime-gpu-1.29.0', 'libonnxruntime.so.1'), 'the GPU runtime was chosen');
   t.equal(gpu.ok.runtime.version, '1.29.0');
+  t.equal(readSoname(readFileSync(gpu.ok.runtime.path))?.value, MASKFACE_ORT_SONAME, 'its SONAME is maskface\'s own');
   t.ok(gpu.ok.runtime.providers.includes('CUDAExecutionProvider') && gpu.ok.runtime.providers.includes('TensorrtExecutionProvider'));
   t.ok(gpu.ok.providers.every((p: { compiled: boolean }) => p.compiled), 'every provider compiled in');
 
@@ -224,4 +228,24 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
     t.equal(direct.error?.code, 'ERR_PROVIDER_UNAVAILABLE', 'the native layer refuses too');
     t.match(direct.error?.message, /ONNX Runtime could not set up CUDAExecutionProvider/);
   }
+});
+
+t.test('onnxruntime-node loaded after maskface in the same process gets its own ONNX Runtime', async (t) => {
+  t.equal(readSoname(readFileSync(loadedRuntime().path))?.value, MASKFACE_ORT_SONAME, 'the loaded runtime carries maskface\'s SONAME');
+  const ortNode = join(repoRoot, 'node_modules', 'onnxruntime-node', 'dist', 'index.js');
+  const both = inProcess(
+    `const recognizer = await m.FaceRecognizer.load(undefined, { provider: 'cpu', cpu: { intraOpThreads: 1 } });
+     const face = { data: new Uint8Array(112 * 112 * 3).fill(90), width: 112, height: 112 };
+     const before = (await recognizer.embed(face)).vector;
+     const ort = (await import(${JSON.stringify(ortNode)})).default ?? (await import(${JSON.stringify(ortNode)}));
+     const session = await ort.InferenceSession.create(${JSON.stringify(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'))});
+     const input = new ort.Tensor('float32', new Float32Array(3 * 112 * 112), [1, 3, 112, 112]);
+     const out = await session.run({ input });
+     const after = (await recognizer.embed(face)).vector;
+     await recognizer.dispose();
+     return { ortDim: out.embedding.dims[1], same: before.every((v, i) => v === after[i]) };`,
+  );
+  t.notOk(both.error, both.error?.message ?? 'both runtimes work');
+  t.equal(both.ok?.ortDim, 512, 'onnxruntime-node ran the model');
+  t.equal(both.ok?.same, true, 'maskface still embeds identically afterwards');
 });
