@@ -41,13 +41,15 @@ GpuGallery::~GpuGallery() {
   library_.stream_destroy(stream_);
 }
 
-void GpuGallery::Reserve(Buffer& buffer, size_t bytes) {
+void GpuGallery::Reserve(Buffer& buffer, size_t bytes, bool headroom) {
   if (buffer.bytes >= bytes) return;
   Check(library_.free(buffer.data), "free");
   buffer = Buffer{};
-  const size_t grown = bytes + bytes / 2;  // amortise growth across calls of rising size
-  Check(library_.malloc(&buffer.data, grown), "malloc");
-  buffer.bytes = grown;
+  // Headroom amortises growth across calls of rising size; the top-k workspace (up to a few
+  // hundred MiB for big batches) is sized exactly instead.
+  const size_t size = headroom ? bytes + bytes / 2 : bytes;
+  Check(library_.malloc(&buffer.data, size), "malloc");
+  buffer.bytes = size;
 }
 
 void GpuGallery::Upload(const uint32_t* rows, size_t count, const float* vectors) {
@@ -109,7 +111,7 @@ void GpuGallery::Search(const float* queries, size_t n_queries, int k, float thr
   params.out_counts = static_cast<uint32_t*>(counts_.data);
   size_t workspace = 0;
   Check(library_.topk_workspace_size(&params, &workspace), "topk_workspace_size");
-  Reserve(workspace_, workspace);
+  Reserve(workspace_, workspace, /*headroom=*/false);
   params.workspace = workspace_.data;
   params.workspace_bytes = workspace_.bytes;
 

@@ -37,7 +37,7 @@ class GpuGallery {
     size_t bytes = 0;
   };
   void Check(int status, const char* call) const;
-  void Reserve(Buffer& buffer, size_t bytes);
+  void Reserve(Buffer& buffer, size_t bytes, bool headroom = true);
 
   const KernelLibrary& library_;
   const int device_;
