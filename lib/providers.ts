@@ -51,6 +51,13 @@ export const providerLibraries: Record<'cuda' | 'tensorrt', readonly string[]> =
   tensorrt: ['libnvinfer.so.10', 'libnvonnxparser.so.10'],
 };
 
+/** What to install for a library that does not load. */
+const librarySource: Record<string, string> = {
+  'libcudnn.so.9': 'cuDNN 9 for CUDA 13',
+  'libnvinfer.so.10': 'TensorRT 10',
+  'libnvonnxparser.so.10': 'TensorRT 10',
+};
+
 const ortNames: Record<Provider, string> = {
   cpu: 'CPUExecutionProvider',
   cuda: 'CUDAExecutionProvider',
@@ -130,7 +137,7 @@ export function unavailableReason(provider: Provider, found: NativeGpuProbe = pr
   for (const library of libraries) {
     const error = found.libraries[library];
     if (error) {
-      const from = library.startsWith('libnvinfer') || library.startsWith('libnvonnx') ? 'TensorRT 10' : library.startsWith('libcudnn') ? 'cuDNN 9 for CUDA 13' : 'the CUDA 13 toolkit';
+      const from = librarySource[library] ?? 'the CUDA 13 toolkit';
       return `${library} does not load (${error}); install ${from} and make it findable (ldconfig or LD_LIBRARY_PATH)`;
     }
   }

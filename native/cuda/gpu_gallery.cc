@@ -9,13 +9,7 @@
 namespace maskface::cuda {
 
 void GpuGallery::Check(int status, const char* call) const {
-  if (status == MASKFACE_CUDA_OK) return;
-  const std::string message = std::string("GPU gallery: ") + call + ": " + library_.last_error();
-  switch (status) {
-    case MASKFACE_CUDA_INVALID_ARGUMENT: throw Error(ErrorCode::kInvalidArgument, message);
-    case MASKFACE_CUDA_OUT_OF_MEMORY: throw Error(ErrorCode::kOutOfMemory, message);
-    default: throw Error(ErrorCode::kInternal, message);
-  }
+  ThrowIfFailed(library_, status, kOwner, call, ErrorCode::kInternal);
 }
 
 GpuGallery::GpuGallery(const KernelLibrary& library, int device, size_t dim)
@@ -36,20 +30,8 @@ GpuGallery::~GpuGallery() {
   // Errors cannot be reported from here; the device memory goes with the context at worst.
   library_.set_device(device_);
   library_.stream_synchronize(stream_);
-  for (Buffer* buffer : {&queries_, &scores_, &rows_, &counts_, &workspace_}) library_.free(buffer->data);
   library_.gallery_destroy(gallery_);
   library_.stream_destroy(stream_);
-}
-
-void GpuGallery::Reserve(Buffer& buffer, size_t bytes, bool headroom) {
-  if (buffer.bytes >= bytes) return;
-  Check(library_.free(buffer.data), "free");
-  buffer = Buffer{};
-  // Headroom amortises growth across calls of rising size; the top-k workspace (up to a few
-  // hundred MiB for big batches) is sized exactly instead.
-  const size_t size = headroom ? bytes + bytes / 2 : bytes;
-  Check(library_.malloc(&buffer.data, size), "malloc");
-  buffer.bytes = size;
 }
 
 void GpuGallery::Upload(const uint32_t* rows, size_t count, const float* vectors) {
@@ -95,31 +77,32 @@ void GpuGallery::Search(const float* queries, size_t n_queries, int k, float thr
     return;
   }
   const size_t slots = n_queries * static_cast<size_t>(k);
-  Reserve(queries_, n_queries * dim_ * sizeof(float));
-  Reserve(scores_, slots * sizeof(float));
-  Reserve(rows_, slots * sizeof(int32_t));
-  Reserve(counts_, n_queries * sizeof(uint32_t));
-  params.queries = queries_.data;
+  queries_.Reserve(n_queries * dim_ * sizeof(float));
+  scores_.Reserve(slots * sizeof(float));
+  rows_.Reserve(slots * sizeof(int32_t));
+  counts_.Reserve(n_queries * sizeof(uint32_t));
+  params.queries = queries_.data();
   params.query_dtype = MASKFACE_CUDA_F32;
   params.query_stride = 0;
   params.n_queries = static_cast<int64_t>(n_queries);
   params.k = k;
   params.threshold = threshold;
   params.path = MASKFACE_CUDA_TOPK_AUTO;
-  params.out_scores = static_cast<float*>(scores_.data);
-  params.out_rows = static_cast<int32_t*>(rows_.data);
-  params.out_counts = static_cast<uint32_t*>(counts_.data);
+  params.out_scores = static_cast<float*>(scores_.data());
+  params.out_rows = static_cast<int32_t*>(rows_.data());
+  params.out_counts = static_cast<uint32_t*>(counts_.data());
   size_t workspace = 0;
   Check(library_.topk_workspace_size(&params, &workspace), "topk_workspace_size");
-  Reserve(workspace_, workspace, /*headroom=*/false);
-  params.workspace = workspace_.data;
-  params.workspace_bytes = workspace_.bytes;
+  // Up to a few hundred MiB for big batches: sized exactly.
+  workspace_.Reserve(workspace, /*headroom=*/false);
+  params.workspace = workspace_.data();
+  params.workspace_bytes = workspace_.bytes();
 
-  Check(library_.memcpy_async(queries_.data, queries, n_queries * dim_ * sizeof(float), stream_), "memcpy_async");
+  Check(library_.memcpy_async(queries_.data(), queries, n_queries * dim_ * sizeof(float), stream_), "memcpy_async");
   Check(library_.topk(&params, stream_), "topk");
-  Check(library_.memcpy_async(out_scores, scores_.data, slots * sizeof(float), stream_), "memcpy_async");
-  Check(library_.memcpy_async(out_rows, rows_.data, slots * sizeof(int32_t), stream_), "memcpy_async");
-  Check(library_.memcpy_async(out_counts, counts_.data, n_queries * sizeof(uint32_t), stream_), "memcpy_async");
+  Check(library_.memcpy_async(out_scores, scores_.data(), slots * sizeof(float), stream_), "memcpy_async");
+  Check(library_.memcpy_async(out_rows, rows_.data(), slots * sizeof(int32_t), stream_), "memcpy_async");
+  Check(library_.memcpy_async(out_counts, counts_.data(), n_queries * sizeof(uint32_t), stream_), "memcpy_async");
   Check(library_.stream_synchronize(stream_), "stream_synchronize");
 }
 
@@ -128,7 +111,7 @@ size_t GpuGallery::DeviceBytes() const {
   MaskfaceCudaGalleryView view{};
   library_.gallery_view(gallery_, &view);
   size_t bytes = static_cast<size_t>(view.n_rows) * (static_cast<size_t>(view.row_stride) * 2 + 1);
-  for (const Buffer* buffer : {&queries_, &scores_, &rows_, &counts_, &workspace_}) bytes += buffer->bytes;
+  for (const DeviceBuffer* buffer : {&queries_, &scores_, &rows_, &counts_, &workspace_}) bytes += buffer->bytes();
   return bytes;
 }
 

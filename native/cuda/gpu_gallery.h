@@ -32,20 +32,17 @@ class GpuGallery {
   size_t DeviceBytes() const;
 
  private:
-  struct Buffer {
-    void* data = nullptr;
-    size_t bytes = 0;
-  };
   void Check(int status, const char* call) const;
-  void Reserve(Buffer& buffer, size_t bytes, bool headroom = true);
 
+  static constexpr const char* kOwner = "GPU gallery";
   const KernelLibrary& library_;
   const int device_;
   const size_t dim_;
   mutable std::mutex mutex_;  // one stream and one set of buffers: calls run one at a time
   MaskfaceCudaGallery* gallery_ = nullptr;
   void* stream_ = nullptr;
-  Buffer queries_, scores_, rows_, counts_, workspace_;
+  DeviceBuffer queries_{library_, kOwner}, scores_{library_, kOwner}, rows_{library_, kOwner},
+      counts_{library_, kOwner}, workspace_{library_, kOwner};
 };
 
 }  // namespace maskface::cuda

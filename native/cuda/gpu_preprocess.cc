@@ -8,13 +8,7 @@
 namespace maskface::cuda {
 
 void GpuPreprocessor::Check(int status, const char* call) const {
-  if (status == MASKFACE_CUDA_OK) return;
-  const std::string message = std::string("GPU preprocessing: ") + call + ": " + library_.last_error();
-  switch (status) {
-    case MASKFACE_CUDA_INVALID_ARGUMENT: throw Error(ErrorCode::kInvalidArgument, message);
-    case MASKFACE_CUDA_OUT_OF_MEMORY: throw Error(ErrorCode::kOutOfMemory, message);
-    default: throw Error(ErrorCode::kInference, message);
-  }
+  ThrowIfFailed(library_, status, kOwner, call, ErrorCode::kInference);
 }
 
 GpuPreprocessor::GpuPreprocessor(const KernelLibrary& library, int device) : library_(library), device_(device) {
@@ -26,19 +20,7 @@ GpuPreprocessor::GpuPreprocessor(const KernelLibrary& library, int device) : lib
 GpuPreprocessor::~GpuPreprocessor() {
   library_.set_device(device_);
   library_.stream_synchronize(stream_);
-  library_.free(pixels_);
-  library_.free(tensor_);
   library_.stream_destroy(stream_);
-}
-
-void GpuPreprocessor::Reserve(void** buffer, size_t* bytes, size_t needed) {
-  if (*bytes >= needed) return;
-  Check(library_.free(*buffer), "free");
-  *buffer = nullptr;
-  *bytes = 0;
-  const size_t grown = needed + needed / 2;
-  Check(library_.malloc(buffer, grown), "malloc");
-  *bytes = grown;
 }
 
 const float* GpuPreprocessor::Prepare(const std::vector<ImageView>& images, const std::vector<Affine>& out_to_src,
@@ -52,16 +34,16 @@ const float* GpuPreprocessor::Prepare(const std::vector<ImageView>& images, cons
     offsets[i] = total;
     total += (static_cast<size_t>(images[i].width) * images[i].channels * images[i].height + 15) / 16 * 16;
   }
-  Reserve(&pixels_, &pixel_bytes_, total);
+  pixels_.Reserve(total);
   const size_t tensor_floats = images.size() * spec.channels * spec.height * spec.width;
-  Reserve(&tensor_, &tensor_bytes_, tensor_floats * sizeof(float));
+  tensor_.Reserve(tensor_floats * sizeof(float));
 
   std::vector<MaskfaceCudaImage> descriptors(images.size());
   for (size_t i = 0; i < images.size(); ++i) {
     const ImageView& image = images[i];
     const size_t row = static_cast<size_t>(image.width) * image.channels;
     const size_t stride = image.row_stride != 0 ? image.row_stride : row;
-    auto* destination = static_cast<uint8_t*>(pixels_) + offsets[i];
+    auto* destination = static_cast<uint8_t*>(pixels_.data()) + offsets[i];
     if (stride == row) {
       Check(library_.memcpy_async(destination, image.data, row * image.height, stream_), "memcpy_async");
     } else {
@@ -90,12 +72,12 @@ const float* GpuPreprocessor::Prepare(const std::vector<ImageView>& images, cons
     params.std[c] = spec.std[c];
   }
   params.out_dtype = MASKFACE_CUDA_F32;
-  params.out = tensor_;
+  params.out = tensor_.data();
   Check(library_.align_normalize(&params, stream_), "align_normalize");
   // Host pixels must outlive the (pageable, so already staged) copies, and ONNX Runtime reads the
   // tensor from its own stream: both want the work finished here.
   Check(library_.stream_synchronize(stream_), "stream_synchronize");
-  return static_cast<const float*>(tensor_);
+  return static_cast<const float*>(tensor_.data());
 }
 
 void GpuPreprocessor::Download(const float* device_tensor, float* host, size_t count) {

@@ -34,16 +34,14 @@ class GpuPreprocessor {
 
  private:
   void Check(int status, const char* call) const;
-  void Reserve(void** buffer, size_t* bytes, size_t needed);
 
+  static constexpr const char* kOwner = "GPU preprocessing";
   const KernelLibrary& library_;
   const int device_;
   std::mutex mutex_;
   void* stream_ = nullptr;
-  void* pixels_ = nullptr;  // all images' pixels, packed
-  size_t pixel_bytes_ = 0;
-  void* tensor_ = nullptr;
-  size_t tensor_bytes_ = 0;
+  DeviceBuffer pixels_{library_, kOwner};  // all images' pixels, packed
+  DeviceBuffer tensor_{library_, kOwner};
 };
 
 }  // namespace maskface::cuda

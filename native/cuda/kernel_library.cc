@@ -63,4 +63,25 @@ const KernelLibrary* LoadedKernelLibrary() {
   return g_done.load(std::memory_order_acquire) && g_library.loaded ? &g_library : nullptr;
 }
 
+void ThrowIfFailed(const KernelLibrary& library, int status, const char* owner, const char* call,
+                   ErrorCode otherwise) {
+  if (status == MASKFACE_CUDA_OK) return;
+  const std::string message = std::string(owner) + ": " + call + ": " + library.last_error();
+  switch (status) {
+    case MASKFACE_CUDA_INVALID_ARGUMENT: throw Error(ErrorCode::kInvalidArgument, message);
+    case MASKFACE_CUDA_OUT_OF_MEMORY: throw Error(ErrorCode::kOutOfMemory, message);
+    default: throw Error(otherwise, message);
+  }
+}
+
+void DeviceBuffer::Reserve(size_t bytes, bool headroom) {
+  if (bytes_ >= bytes) return;
+  ThrowIfFailed(library_, library_.free(data_), owner_, "free", ErrorCode::kInternal);
+  data_ = nullptr;
+  bytes_ = 0;
+  const size_t size = headroom ? bytes + bytes / 2 : bytes;
+  ThrowIfFailed(library_, library_.malloc(&data_, size), owner_, "malloc", ErrorCode::kInternal);
+  bytes_ = size;
+}
+
 }  // namespace maskface::cuda

@@ -2,8 +2,10 @@
 // at run time. The addon never links it: it is dlopened only after the NVIDIA driver has loaded
 // and reported a GPU, so the addon and every CPU path work on machines without either.
 #pragma once
+#include <cstddef>
 #include <string>
 
+#include "core/error.h"
 #include "cuda/maskface_cuda.h"
 
 namespace maskface::cuda {
@@ -25,5 +27,32 @@ const KernelLibrary& LoadKernelLibrary(const std::string& path);
 
 // The library when LoadKernelLibrary has loaded it, else null.
 const KernelLibrary* LoadedKernelLibrary();
+
+// Throws maskface::Error for a failed call of the library: INVALID_ARGUMENT and OUT_OF_MEMORY keep
+// their meaning, any other status becomes `otherwise`. The message is "<owner>: <call>: <the
+// library's message>".
+void ThrowIfFailed(const KernelLibrary& library, int status, const char* owner, const char* call,
+                   ErrorCode otherwise);
+
+// Device memory from the library that only grows: Reserve keeps the buffer when it is big enough.
+// Freed with its owner, on whatever device is current then (the owners set theirs first).
+class DeviceBuffer {
+ public:
+  DeviceBuffer(const KernelLibrary& library, const char* owner) : library_(library), owner_(owner) {}
+  ~DeviceBuffer() { library_.free(data_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  // At least `bytes`; with headroom half as much again, so calls of rising size reallocate rarely.
+  void Reserve(size_t bytes, bool headroom = true);
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  const KernelLibrary& library_;
+  const char* owner_;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
 
 }  // namespace maskface::cuda

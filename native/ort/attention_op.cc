@@ -9,18 +9,13 @@
 #include "core/attention_mask.h"
 #include "core/error.h"
 #include "cuda/kernel_library.h"
+#include "ort/shape_text.h"
 
 namespace maskface::ort {
 namespace {
 
 // The kernel callbacks return statuses: no C++ exception crosses into ONNX Runtime.
 OrtStatus* Fail(const std::string& message) { return Ort::Status(message.c_str(), ORT_INVALID_ARGUMENT).release(); }
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 // features [N,C,H,W] and logits [N,3,H,W], the same N, H and W.
 bool ShapesMatch(const std::vector<int64_t>& features, const std::vector<int64_t>& logits) {

@@ -13,6 +13,7 @@
 #include "cuda/kernel_library.h"
 #include "ort/attention_op.h"
 #include "ort/ort_env.h"
+#include "ort/shape_text.h"
 
 namespace maskface::ort {
 namespace {
@@ -28,15 +29,6 @@ std::string ElementTypeName(ONNXTensorElementDataType type) {
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return "int64";
     default: return "type#" + std::to_string(static_cast<int>(type));
   }
-}
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) text += ",";
-    text += shape[i] < 0 ? "N" : std::to_string(shape[i]);
-  }
-  return text + "]";
 }
 
 TensorDescription Describe(const std::string& name, const Ort::TypeInfo& type_info) {

@@ -15,6 +15,7 @@
 #include "core/align.h"
 #include "core/error.h"
 #include "core/vector_math.h"
+#include "tests/test_check.h"
 
 namespace {
 
@@ -22,12 +23,8 @@ using maskface::Affine;
 using maskface::ImageView;
 using maskface::TensorSpec;
 
-int g_failures = 0;
-
-void Check(bool ok, const std::string& what) {
-  std::printf("%s  %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++g_failures;
-}
+using maskface::test::Check;
+using maskface::test::g_failures;
 
 std::string Format(const char* format, double value) {
   char text[64];

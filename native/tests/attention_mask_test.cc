@@ -11,18 +11,15 @@
 
 #include "core/attention_mask.h"
 #include "core/error.h"
+#include "tests/test_check.h"
 
 namespace {
 
 using maskface::AttentionGating;
 using maskface::AttentionMaskShape;
 
-int g_failures = 0;
-
-void Check(bool ok, const std::string& what) {
-  std::printf("%s  %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++g_failures;
-}
+using maskface::test::Check;
+using maskface::test::g_failures;
 
 struct Reference {
   std::vector<double> features;

@@ -9,17 +9,13 @@
 #include <string>
 
 #include "cuda/maskface_cuda.h"
+#include "tests/test_check.h"
 
 namespace {
 
-int g_checks = 0;
-int g_failures = 0;
-
-void Check(bool ok, const std::string& what) {
-  ++g_checks;
-  std::printf("%s  %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  if (!ok) ++g_failures;
-}
+using maskface::test::Check;
+using maskface::test::g_checks;
+using maskface::test::g_failures;
 
 // A call that must be refused on the host, with a message that mentions `word`.
 void Rejected(int status, const char* word, const std::string& what) {

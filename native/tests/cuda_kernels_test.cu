@@ -30,19 +30,15 @@
 #include "core/align.h"
 #include "core/attention_mask.h"
 #include "cuda/maskface_cuda.h"
+#include "tests/test_check.h"
 
 namespace {
 
 constexpr int kSkip = 77;
-int g_failures = 0;
-int g_checks = 0;
 
-void Check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) ++g_failures;
-  std::printf("  %s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-  std::fflush(stdout);
-}
+using maskface::test::Check;
+using maskface::test::g_checks;
+using maskface::test::g_failures;
 
 std::string Fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
 std::string Fmt(const char* format, ...) {

@@ -17,20 +17,17 @@
 #include "core/error.h"
 #include "core/gallery_store.h"
 #include "core/thread_pool.h"
+#include "tests/test_check.h"
 
 using namespace maskface;
 
 namespace {
 
 constexpr double kScoreTolerance = 1e-5;
-int g_failures = 0;
-int g_checks = 0;
 
-void Check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok) ++g_failures;
-  std::printf("  %s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-}
+using maskface::test::Check;
+using maskface::test::g_checks;
+using maskface::test::g_failures;
 
 std::vector<float> RandomUnitRows(size_t n, size_t dim, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -4,12 +4,11 @@
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { defaultModel, ensureModel } from '../../dist/esm/index.js';
 import { verifyBundledModel } from '../../dist/esm/models.js';
-import { repoRoot } from '../helpers/data.js';
+import { inFreshProcess, repoRoot, unreachableRegistry } from '../helpers/data.js';
 
 const name = 'maskface-mbf-cal';
 const modelsDir = join(repoRoot, 'models');
@@ -31,25 +30,16 @@ t.test('the bundled model is the default and loads by name without the registry 
     rmSync(cache, { recursive: true, force: true });
     rmSync(npmCache, { recursive: true, force: true });
   });
-  const script = `import(${JSON.stringify(join(repoRoot, 'dist', 'esm', 'index.js'))}).then(async (m) => {
-      const path = await m.ensureModel(${JSON.stringify(name)});
-      const byDefault = await m.FaceRecognizer.load(undefined, { cpu: { intraOpThreads: 1 } });
-      const byName = await m.FaceRecognizer.load(${JSON.stringify(name)}, { cpu: { intraOpThreads: 1 } });
-      console.log(JSON.stringify({ path, ids: [byDefault.model.id, byName.model.id], name: byDefault.model.name, regions: byDefault.info.regionsOutput }));
-      await byDefault.dispose();
-      await byName.dispose();
-    }, (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
-  const out = execFileSync(process.execPath, ['-e', script], {
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      MASKFACE_CACHE_DIR: cache,
-      npm_config_registry: 'http://127.0.0.1:9/',
-      npm_config_cache: npmCache,
-      npm_config_fetch_retries: '0',
-    },
-  });
-  const result = JSON.parse(out.trim().split('\n').pop()!);
+  const run = inFreshProcess(
+    `const path = await m.ensureModel(${JSON.stringify(name)});
+     const byDefault = await m.FaceRecognizer.load(undefined, { cpu: { intraOpThreads: 1 } });
+     const byName = await m.FaceRecognizer.load(${JSON.stringify(name)}, { cpu: { intraOpThreads: 1 } });
+     await byDefault.dispose();
+     await byName.dispose();
+     return { path, ids: [byDefault.model.id, byName.model.id], name: byDefault.model.name, regions: byDefault.info.regionsOutput };`,
+    { MASKFACE_CACHE_DIR: cache, npm_config_cache: npmCache, ...unreachableRegistry },
+  );
+  const result = run.ok ?? run.error;
   t.equal(result.path, join(modelsDir, `${name}.onnx`), 'ensureModel returns the file inside the package');
   t.same(result.ids, [sidecar.sha256, sidecar.sha256], 'default and named load give the bundled file');
   t.equal(result.name, name);

@@ -13,23 +13,7 @@ import { GPU_RUNTIME_FILES, gpuRuntimeDir } from '../../dist/esm/gpu-runtime.js'
 import { FaceRecognizer, MaskFaceError, gpuStatus, listProviders } from '../../dist/esm/index.js';
 import { MASKFACE_ORT_SONAME, readSoname } from '../../dist/esm/elf-soname.js';
 import { engineCacheKey } from '../../dist/esm/providers.js';
-import { repoRoot } from '../helpers/data.js';
-
-const index = join(repoRoot, 'dist', 'esm', 'index.js');
-
-/** Runs `body` (an async function's body, with `m` = maskface) in a fresh Node process and returns what it returns. */
-function inProcess(body: string, env: NodeJS.ProcessEnv = {}): any {
-  const script = `import(${JSON.stringify(index)}).then(async (m) => {
-      try { return { ok: await (async () => { ${body} })() }; }
-      catch (e) { return { error: { code: e.code, message: e.message } }; }
-    }).then((r) => console.log(JSON.stringify(r)));`;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return JSON.parse(out.trim().split('\n').pop()!);
-}
+import { inFreshProcess, repoRoot } from '../helpers/data.js';
 
 t.test('listProviders: cpu is always available; a GPU provider that is not says why', async (t) => {
   const list = listProviders();
@@ -137,10 +121,10 @@ t.test('the ONNX Runtime library: MASKFACE_ORT_LIBRARY alone, else an installed 
   t.equal(runtimeLibrary(binding, env).path, '/pkg/build/Release/libonnxruntime.so.1', 'a file missing: not used');
 
   // A process that cannot load the chosen library says so, with the path and what to do.
-  const bad = inProcess('return m.versions();', { MASKFACE_ORT_LIBRARY: join(cache, 'nothing.so') });
+  const bad = inFreshProcess('return m.versions();', { MASKFACE_ORT_LIBRARY: join(cache, 'nothing.so') });
   t.equal(bad.error?.code, 'ERR_BINDING_LOAD');
   t.match(bad.error?.message, /Could not load ONNX Runtime, chosen as MASKFACE_ORT_LIBRARY: could not load ONNX Runtime from .*nothing\.so/);
-  const notOrt = inProcess('return m.versions();', { MASKFACE_ORT_LIBRARY: 'libz.so.1' });
+  const notOrt = inFreshProcess('return m.versions();', { MASKFACE_ORT_LIBRARY: 'libz.so.1' });
   t.match(notOrt.error?.message, /libz\.so\.1 is not ONNX Runtime: it has no OrtGetApiBase/);
 });
 
@@ -189,7 +173,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
     const out = { runtime: m.gpuStatus().runtime, providers: m.listProviders(), vectors: [...batch].map((e) => [...e.vector]) };
     await r.dispose();
     return out;`;
-  const gpu = inProcess(embedBody, env);
+  const gpu = inFreshProcess(embedBody, env);
   t.notOk(gpu.error, gpu.error?.message ?? 'the GPU runtime embeds');
   t.equal(gpu.ok.runtime.path, join(gpuCache, 'onnxruntime-gpu-1.29.0', 'libonnxruntime.so.1'), 'the GPU runtime was chosen');
   t.equal(gpu.ok.runtime.version, '1.29.0');
@@ -197,7 +181,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
   t.ok(gpu.ok.runtime.providers.includes('CUDAExecutionProvider') && gpu.ok.runtime.providers.includes('TensorrtExecutionProvider'));
   t.ok(gpu.ok.providers.every((p: { compiled: boolean }) => p.compiled), 'every provider compiled in');
 
-  const cpu = inProcess(embedBody, { MASKFACE_ORT_LIBRARY: join(repoRoot, 'build', 'Release', 'libonnxruntime.so.1') });
+  const cpu = inFreshProcess(embedBody, { MASKFACE_ORT_LIBRARY: join(repoRoot, 'build', 'Release', 'libonnxruntime.so.1') });
   t.notOk(cpu.error);
   for (let i = 0; i < 3; i++) {
     const a = gpu.ok.vectors[i] as number[];
@@ -210,14 +194,14 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
   const lone = mkdtempSync(join(tmpdir(), 'maskface-lone-runtime-'));
   t.teardown(() => rmSync(lone, { recursive: true, force: true }));
   symlinkSync(join(gpuCache, 'onnxruntime-gpu-1.29.0', 'libonnxruntime.so.1'), join(lone, 'libonnxruntime.so.1'));
-  const alone = inProcess('return m.listProviders();', { MASKFACE_ORT_LIBRARY: join(lone, 'libonnxruntime.so.1') });
+  const alone = inFreshProcess('return m.listProviders();', { MASKFACE_ORT_LIBRARY: join(lone, 'libonnxruntime.so.1') });
   t.match(alone.ok?.[1], { name: 'cuda', compiled: true, available: false, reason: /libonnxruntime_providers_shared\.so is missing/ });
 
   // Past maskface's own probe: ONNX Runtime's provider bridge itself is asked for CUDA and
   // refuses without a driver; the session is not created on the CPU instead.
   const cuda = listProviders().find((p) => p.name === 'cuda')!;
   if (!cuda.available) {
-    const direct = inProcess(
+    const direct = inFreshProcess(
       `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'esm', 'binding-loader.js'))});
        const { readFileSync } = await import('node:fs');
        const bytes = readFileSync(${JSON.stringify(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'))});
@@ -233,7 +217,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
 t.test('onnxruntime-node loaded after maskface in the same process gets its own ONNX Runtime', async (t) => {
   t.equal(readSoname(readFileSync(loadedRuntime().path))?.value, MASKFACE_ORT_SONAME, 'the loaded runtime carries maskface\'s SONAME');
   const ortNode = join(repoRoot, 'node_modules', 'onnxruntime-node', 'dist', 'index.js');
-  const both = inProcess(
+  const both = inFreshProcess(
     `const recognizer = await m.FaceRecognizer.load(undefined, { provider: 'cpu', cpu: { intraOpThreads: 1 } });
      const face = { data: new Uint8Array(112 * 112 * 3).fill(90), width: 112, height: 112 };
      const before = (await recognizer.embed(face)).vector;

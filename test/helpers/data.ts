@@ -10,6 +10,26 @@ import jpeg from 'jpeg-js';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const dataDir = process.env.MASKFACE_DATA_DIR ?? join(repoRoot, '..', 'shared', 'data');
 
+/** npm settings under which the registry cannot be reached (and npm does not retry). */
+export const unreachableRegistry = { npm_config_registry: 'http://127.0.0.1:9/', npm_config_fetch_retries: '0' };
+
+/**
+ * Runs `body` (an async function's body, with `m` = maskface's dist/esm/index.js) in a fresh Node
+ * process with `env` added, and returns `{ ok: what it returned }` or `{ error: { code, message } }`.
+ */
+export function inFreshProcess(body: string, env: NodeJS.ProcessEnv = {}): any {
+  const script = `import(${JSON.stringify(join(repoRoot, 'dist', 'esm', 'index.js'))}).then(async (m) => {
+      try { return { ok: await (async () => { ${body} })() }; }
+      catch (e) { return { error: { code: e.code, message: e.message } }; }
+    }).then((r) => console.log(JSON.stringify(r)));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
 /** The reason to skip, or false when the folder exists. */
 export function missingData(folder: string): string | false {
   const path = join(dataDir, folder);
