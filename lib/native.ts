@@ -62,6 +62,47 @@ export interface NativeSession {
 }
 
 /** @internal */
+export interface NativeDetectOptions {
+  minScore: number;
+  nmsIoU: number;
+  maxFaces: number;
+  minFaceSize: number;
+  retryPad: number;
+  mirrorLandmarks: boolean;
+}
+
+/** What detect() embeds the faces it finds with. @internal */
+export interface NativeDetectEmbed {
+  session: NativeSession;
+  /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip */
+  alignmentPoints: 3 | 5;
+  wantRegions: boolean;
+}
+
+/** @internal */
+export interface NativeDetectResult {
+  count: number;
+  /** count x (x1, y1, x2, y2, score) */
+  boxes: Float32Array;
+  /** count x 5 (x, y) */
+  landmarks5: Float64Array;
+  /** count x 68 (x, y) */
+  landmarks68: Float32Array;
+  /** count x (landmarkDisagreement or -1, yaw, roll, sharpness, padded 0/1) */
+  quality: Float64Array;
+  embeddings?: Float32Array;
+  regions?: Float32Array;
+  timing: { detectMs: number; embedMs: number };
+}
+
+/** @internal */
+export interface NativeDetector {
+  describe(): { inputWidth: number; inputHeight: number };
+  detect(image: NativeImage, options: NativeDetectOptions, embed: NativeDetectEmbed | null): Promise<NativeDetectResult>;
+  dispose(): void;
+}
+
+/** @internal */
 export interface NativeSearchResult {
   rows: Int32Array;
   scores: Float32Array;
@@ -121,6 +162,7 @@ export interface NativeBinding {
     bytes: Uint8Array,
     options: { intraOpThreads: number; interOpThreads: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
+  loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number) => NativeGalleryStore;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;
   warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;

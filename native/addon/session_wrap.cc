@@ -318,6 +318,19 @@ std::shared_ptr<const ort::InferenceSession> SessionWrap::Live(Napi::Env env) co
   return session_;
 }
 
+std::shared_ptr<const Preprocessing> SessionWrap::LivePreprocessing(Napi::Env env) const {
+  Live(env);
+  if (!preprocessing_) ThrowInvalid(env, "setPreprocessing() must be called before embed()");
+  return preprocessing_;
+}
+
+SessionWrap* SessionWrap::FromValue(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(InstanceData::Get(env)->session_class.Value())) {
+    ThrowInvalid(env, std::string(what) + " must be a loaded session");
+  }
+  return Unwrap(value.As<Napi::Object>());
+}
+
 Napi::Value SessionWrap::Describe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
