@@ -6,9 +6,9 @@ import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import { arcfaceTemplate112, cacheRoot, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
-import type { NativeModelDescription, NativeSession } from './native.js';
+import type { NativeDetectEmbed, NativeModelDescription, NativeSession } from './native.js';
 import { engineCacheKey, resolveProvider } from './providers.js';
-import { parseRegionClasses, type RegionClass } from './regions.js';
+import { lowerFaceCells, parseRegionClasses, type RegionClass } from './regions.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
 import { detectedFaces, nativeDetectOptions, FaceDetector, type DetectedFace, type DetectOptions } from './face-detector.js';
 import type { ImageInput } from './image-input.js';
@@ -68,8 +68,11 @@ export interface EmbedOptions {
 }
 
 /** Which detected landmarks align a face onto the recognizer's template. */
-export const faceAlignments = ['five-point', 'eyes-nose'] as const;
+export const faceAlignments = ['auto', 'five-point', 'eyes-nose'] as const;
 export type FaceAlignment = (typeof faceAlignments)[number];
+
+/** maskProbability from which 'auto' alignment treats a face as masked. */
+const autoAlignMaskThreshold = 0.5;
 
 export interface EmbedFacesOptions extends DetectOptions {
   /** Finds the faces (and their landmarks). */
@@ -77,7 +80,9 @@ export interface EmbedFacesOptions extends DetectOptions {
   /**
    * 'five-point': eyes, nose tip and mouth corners onto the template. 'eyes-nose': eyes and nose
    * tip only, for faces whose mouth corners are hidden (under a mask the landmark network
-   * guesses them). Default 'five-point'.
+   * guesses them). 'auto' (the default): five points, then eyes and nose for the faces whose
+   * maskProbability is 0.5 or more (one more network run for those); models without region maps
+   * use five points.
    */
   alignment?: FaceAlignment;
 }
@@ -87,6 +92,8 @@ export interface PhotoFace extends DetectedFace {
   readonly embedding: FaceEmbedding;
   /** `embedding.maskProbability`: ~1 with a mask on, ~0 without; undefined for models without region maps. */
   readonly maskProbability: number | undefined;
+  /** The landmarks the face was aligned with ('auto' resolved). */
+  readonly alignment: 'five-point' | 'eyes-nose';
 }
 
 /** Time spent in each stage of a run, in milliseconds (measured in native code). */
@@ -353,7 +360,7 @@ export class FaceRecognizer implements AsyncDisposable {
     assertObject('options', options);
     const detector = options.detector;
     if (!(detector instanceof FaceDetector)) throw invalidArgument('options.detector', 'a FaceDetector', detector);
-    const alignment = assertOneOf('options.alignment', options.alignment ?? 'five-point', faceAlignments);
+    const alignment = assertOneOf('options.alignment', options.alignment ?? 'auto', faceAlignments);
     if (this.#templatePoints !== 5) {
       throw new MaskFaceError(
         `embedFaces aligns on a 5-point template; this recognizer's template has ${this.#templatePoints} points`,
@@ -361,14 +368,26 @@ export class FaceRecognizer implements AsyncDisposable {
       );
     }
     const detectOptions = nativeDetectOptions(options);
-    const embed = { session: this.#session, alignmentPoints: alignment === 'eyes-nose' ? 3 : 5, wantRegions: this.#regionSize !== undefined } as const;
+    const regions = this.#regionSize;
+    const embed: NativeDetectEmbed =
+      alignment === 'auto' && regions !== undefined
+        ? {
+            session: this.#session,
+            alignmentPoints: 0,
+            wantRegions: true,
+            maskCells: lowerFaceCells(regions.width, regions.height),
+            maskPlane: this.#regionClasses.indexOf('mask'),
+            maskThreshold: autoAlignMaskThreshold,
+          }
+        : { session: this.#session, alignmentPoints: alignment === 'eyes-nose' ? 3 : 5, wantRegions: regions !== undefined };
     const result = await this.#queue.run(() => detector._run(callSite, image, detectOptions, embed, options.signal));
     const faces = detectedFaces(result);
     if (faces.length === 0) return [];
     const batch = new EmbeddingBatch(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses);
     return faces.map((face, i) => {
       const embedding = batch.at(i);
-      return Object.freeze({ ...face, embedding, maskProbability: embedding.maskProbability });
+      const alignment = result.alignmentPoints![i] === 3 ? 'eyes-nose' : 'five-point';
+      return Object.freeze({ ...face, embedding, maskProbability: embedding.maskProbability, alignment });
     });
   }
 

@@ -74,9 +74,12 @@ export interface NativeDetectOptions {
 /** What detect() embeds the faces it finds with. @internal */
 export interface NativeDetectEmbed {
   session: NativeSession;
-  /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip */
-  alignmentPoints: 3 | 5;
+  /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip; 0: 5, then 3 where mean P[mask] over maskCells >= maskThreshold */
+  alignmentPoints: 0 | 3 | 5;
   wantRegions: boolean;
+  maskCells?: Uint32Array;
+  maskPlane?: number;
+  maskThreshold?: number;
 }
 
 /** @internal */
@@ -92,6 +95,8 @@ export interface NativeDetectResult {
   quality: Float64Array;
   embeddings?: Float32Array;
   regions?: Float32Array;
+  /** points each face was aligned with (5 or 3), when embedded */
+  alignmentPoints?: Uint8Array;
   timing: { detectMs: number; embedMs: number };
 }
 

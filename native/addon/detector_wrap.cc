@@ -62,8 +62,14 @@ class LoadWorker : public PromiseWorker {
 struct EmbedRequest {
   std::shared_ptr<const ort::InferenceSession> session;
   std::shared_ptr<const Preprocessing> preprocessing;
-  int alignment_points = 5;  // 5: eyes, nose, mouth corners; 3: eyes and nose only
+  // 5: eyes, nose tip, mouth corners; 3: eyes and nose tip only; 0 (auto): 5, then 3 for the
+  // faces whose mean P[mask] over `mask_cells` of the region map reaches `mask_threshold`
+  // (under a mask the mouth corners are guesses).
+  int alignment_points = 5;
   bool want_regions = false;
+  std::vector<uint32_t> mask_cells;  // cells of one region plane (lib/ chooses them: the lower face)
+  int mask_plane = 1;
+  float mask_threshold = 0.5f;
 };
 
 class DetectWorker : public PromiseWorker {
@@ -119,6 +125,11 @@ class DetectWorker : public PromiseWorker {
       std::copy(embeddings_.begin(), embeddings_.end(), embeddings.Data());
       result.Set("embeddings", embeddings);
     }
+    if (!points_.empty()) {
+      auto points = Napi::Uint8Array::New(env, points_.size());
+      std::copy(points_.begin(), points_.end(), points.Data());
+      result.Set("alignmentPoints", points);
+    }
     if (!regions_.empty()) {
       auto regions = Napi::Float32Array::New(env, regions_.size());
       std::copy(regions_.begin(), regions_.end(), regions.Data());
@@ -138,31 +149,66 @@ class DetectWorker : public PromiseWorker {
     const auto& d = embed_.session->description();
     const Preprocessing& pre = *embed_.preprocessing;
     const size_t n = faces_.size();
+    const size_t dim = static_cast<size_t>(d.embedding_dim);
+    const bool has_regions = d.regions_output >= 0;
+    const size_t region_item = has_regions ? 3 * static_cast<size_t>(d.regions_height) * d.regions_width : 0;
+    if (pre.template_points.size() != 10) throw Error(ErrorCode::kInvalidArgument, "the recognizer's landmark template must have 5 points");
+    const bool automatic = embed_.alignment_points == 0;
+    if (automatic && (!has_regions || embed_.mask_cells.empty())) {
+      throw Error(ErrorCode::kInvalidArgument, "automatic alignment needs a model with region maps");
+    }
+    points_.assign(n, automatic ? 5 : embed_.alignment_points);
+    embeddings_.resize(n * dim);
+    if (has_regions && (embed_.want_regions || automatic)) regions_.resize(n * region_item);
+    std::vector<size_t> all(n);
+    for (size_t i = 0; i < n; ++i) all[i] = i;
+    Run(photo, all);
+    if (automatic) {
+      const size_t plane = static_cast<size_t>(d.regions_height) * d.regions_width;
+      std::vector<size_t> masked;
+      for (size_t i = 0; i < n; ++i) {
+        const float* mask = regions_.data() + i * region_item + embed_.mask_plane * plane;
+        double sum = 0;
+        for (uint32_t cell : embed_.mask_cells) sum += mask[cell];
+        if (sum / embed_.mask_cells.size() >= embed_.mask_threshold) {
+          points_[i] = 3;
+          masked.push_back(i);
+        }
+      }
+      if (!masked.empty()) Run(photo, masked);
+    }
+    if (!embed_.want_regions) regions_.clear();
+  }
+
+  // One network run for the faces `which` (indices into faces_), each aligned with points_[i]
+  // points; writes their rows of embeddings_ (normalised) and regions_.
+  void Run(ImagePyramid& photo, const std::vector<size_t>& which) {
+    const auto& d = embed_.session->description();
+    const Preprocessing& pre = *embed_.preprocessing;
     const size_t item = static_cast<size_t>(pre.spec.channels) * pre.spec.height * pre.spec.width;
     const size_t dim = static_cast<size_t>(d.embedding_dim);
-    if (pre.template_points.size() < static_cast<size_t>(2 * embed_.alignment_points)) {
-      throw Error(ErrorCode::kInvalidArgument, "the recognizer's landmark template has fewer than " +
-                                                   std::to_string(embed_.alignment_points) + " points");
-    }
-    std::vector<float> input(n * item);
-    for (size_t i = 0; i < n; ++i) {
+    const size_t region_item = regions_.empty() ? 0 : regions_.size() / faces_.size();
+    const size_t m = which.size();
+    std::vector<float> input(m * item), embeddings(m * dim), regions(m * region_item);
+    for (size_t k = 0; k < m; ++k) {
+      const size_t i = which[k];
       Affine to_template, crop_to_image;
-      if (!EstimateSimilarity(faces_[i].landmarks5, pre.template_points.data(), embed_.alignment_points, &to_template) ||
+      if (!EstimateSimilarity(faces_[i].landmarks5, pre.template_points.data(), points_[i], &to_template) ||
           !InvertAffine(to_template, &crop_to_image)) {
         throw Error(ErrorCode::kInference, "face " + std::to_string(i) + ": its landmarks are degenerate");
       }
       const auto source = photo.For(crop_to_image);
-      WarpToTensor(source.image, source.out_to_src, pre.spec, input.data() + i * item);
+      WarpToTensor(source.image, source.out_to_src, pre.spec, input.data() + k * item);
     }
-    embeddings_.resize(n * dim);
-    const bool regions = embed_.want_regions && d.regions_output >= 0;
-    if (regions) regions_.resize(n * 3 * d.regions_height * d.regions_width);
-    embed_.session->Run(input.data(), static_cast<int64_t>(n), embeddings_.data(), regions ? regions_.data() : nullptr);
-    for (size_t i = 0; i < n; ++i) {
-      float* row = embeddings_.data() + i * dim;
+    embed_.session->Run(input.data(), static_cast<int64_t>(m), embeddings.data(), region_item ? regions.data() : nullptr);
+    for (size_t k = 0; k < m; ++k) {
+      const size_t i = which[k];
+      float* row = embeddings.data() + k * dim;
       if (!AllFinite(row, dim) || !L2Normalize(row, dim)) {
         throw Error(ErrorCode::kInference, "the model produced a non-finite or all-zero embedding for face " + std::to_string(i));
       }
+      std::copy(row, row + dim, embeddings_.data() + i * dim);
+      std::copy(regions.data() + k * region_item, regions.data() + (k + 1) * region_item, regions_.data() + i * region_item);
     }
   }
 
@@ -174,6 +220,7 @@ class DetectWorker : public PromiseWorker {
   EmbedRequest embed_;
   std::vector<ort::DetectedFace> faces_;
   std::vector<float> embeddings_, regions_;
+  std::vector<int> points_;  // landmarks each face was aligned with (5 or 3)
   double detect_ms_ = 0, embed_ms_ = 0;
 };
 
@@ -248,9 +295,22 @@ Napi::Value DetectorWrap::Detect(const Napi::CallbackInfo& info) {
       SessionWrap* session = SessionWrap::FromValue(env, e.Get("session"), "embed.session");
       embed.session = session->Live(env);
       embed.preprocessing = session->LivePreprocessing(env);
-      embed.alignment_points = static_cast<int>(IntegerArg(env, e.Get("alignmentPoints"), "alignmentPoints", 3, 5));
-      if (embed.alignment_points == 4) ThrowInvalid(env, "alignmentPoints must be 3 or 5");
+      embed.alignment_points = static_cast<int>(IntegerArg(env, e.Get("alignmentPoints"), "alignmentPoints", 0, 5));
+      if (embed.alignment_points != 0 && embed.alignment_points != 3 && embed.alignment_points != 5) {
+        ThrowInvalid(env, "alignmentPoints must be 0 (auto), 3 or 5");
+      }
       embed.want_regions = e.Get("wantRegions").ToBoolean();
+      if (embed.alignment_points == 0) {
+        auto cells = TypedArrayArg<uint32_t>(env, e.Get("maskCells"), "maskCells");
+        const auto& d = embed.session->description();
+        const uint32_t plane = static_cast<uint32_t>(d.regions_height * d.regions_width);
+        for (size_t i = 0; i < cells.ElementLength(); ++i) {
+          if (cells[i] >= plane) ThrowInvalid(env, "maskCells has a cell outside the region map");
+        }
+        embed.mask_cells.assign(cells.Data(), cells.Data() + cells.ElementLength());
+        embed.mask_plane = static_cast<int>(IntegerArg(env, e.Get("maskPlane"), "maskPlane", 0, 2));
+        embed.mask_threshold = static_cast<float>(NumberArg(env, e.Get("maskThreshold"), "maskThreshold"));
+      }
     }
     return (new DetectWorker(env, Value(), detector_, image, options, std::move(embed)))->Start();
   });

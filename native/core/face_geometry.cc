@@ -43,6 +43,14 @@ float BoxIoU(const FaceBox& a, const FaceBox& b) {
   return overlap / (Area(a) + Area(b) - overlap);
 }
 
+float AreaInside(const FaceBox& b, const FaceBox& a) {
+  const float w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
+  const float h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+  const float area = Area(b);
+  if (w <= 0 || h <= 0 || area <= 0) return 0.0f;
+  return w * h / area;
+}
+
 std::vector<FaceBox> SelectFaces(const std::vector<FaceBox>& candidates, float min_score, float max_iou, size_t max_count) {
   std::vector<size_t> order;
   for (size_t i = 0; i < candidates.size(); ++i) {

@@ -21,15 +21,18 @@ struct FaceBox {
 
 float BoxIoU(const FaceBox& a, const FaceBox& b);
 
+// Share of b's area that lies inside a (0 for an empty b).
+float AreaInside(const FaceBox& b, const FaceBox& a);
+
 // Candidates scoring >= min_score with a positive area, most confident first, without any box
 // whose IoU with a more confident kept box exceeds max_iou (greedy NMS). Ties in score keep the
 // lower index first. max_count 0 keeps all.
 std::vector<FaceBox> SelectFaces(const std::vector<FaceBox>& candidates, float min_score, float max_iou, size_t max_count);
 
 // The output-to-image map that shows a whole image inside a width x height frame, aspect ratio
-// kept and centred (letterbox), with `pad` of the image's larger side added around it as empty
-// border first (pad 0.4: the image fills 1 / 1.8 of the frame's limiting side). Tight crops with
-// no background need the border before a detector sees a face in them.
+// kept and centred (letterbox), with an empty border of `pad` times the image's larger side
+// added on every side first (a square image with pad 0.4 fills 1 / 1.8 of the frame's height).
+// Tight crops with no background need the border before a detector sees a face in them.
 Affine LetterboxMap(int image_width, int image_height, int width, int height, double pad);
 
 // Applies an affine map to a point.

@@ -6,6 +6,16 @@
 #include "core/error.h"
 
 namespace maskface::ort {
+namespace {
+
+// A first-look face this tall or wide relative to the photo marks a close-up (checked again
+// with a border). 0.3: LFW and RMFRD crops (faces of 35-60% of the side) are, group photos and
+// portraits with background mostly are not.
+constexpr float kCloseUpShare = 0.3f;
+// A first-look face with this much of its area inside a second-look face is the same face, seen in part.
+constexpr float kInside = 0.6f;
+
+}  // namespace
 
 std::unique_ptr<FaceDetector> FaceDetector::Create(const uint8_t* detector, size_t detector_size, const uint8_t* landmarks,
                                                    size_t landmarks_size, int intra_op_threads) {
@@ -65,7 +75,6 @@ std::vector<FaceBox> FaceDetector::Candidates(ImagePyramid& photo, double pad, c
                                       b.x2 <= 0 || b.y2 <= 0 || b.x1 >= image.width || b.y1 >= image.height;
                              }),
               faces.end());
-  if (options.max_faces != 0 && faces.size() > options.max_faces) faces.resize(options.max_faces);
   return faces;
 }
 
@@ -96,16 +105,36 @@ void FaceDetector::Landmarks(ImagePyramid& photo, const FaceBox& box, bool mirro
 
 std::vector<DetectedFace> FaceDetector::Detect(ImagePyramid& photo, const DetectOptions& options) const {
   const ImageView image = photo.base();
-  bool padded = false;
-  std::vector<FaceBox> boxes = Candidates(photo, 0.0, options);
-  if (boxes.empty() && options.retry_pad > 0) {
-    boxes = Candidates(photo, options.retry_pad, options);
-    padded = true;
+  struct Found {
+    FaceBox box;
+    bool padded;
+  };
+  std::vector<Found> found;
+  for (const FaceBox& box : Candidates(photo, 0.0, options)) found.push_back({box, false});
+  // A face that fills much of the picture may reach past its edges (a close-up crop): the
+  // detector then sees part of it, or nothing. Such photos get a second look with an empty
+  // border around them; its faces replace the first look's faces that lie inside them.
+  const bool close_up = std::none_of(found.begin(), found.end(), [&](const Found& f) {
+    return f.box.y2 - f.box.y1 < kCloseUpShare * image.height && f.box.x2 - f.box.x1 < kCloseUpShare * image.width;
+  });
+  if (options.retry_pad > 0 && close_up) {
+    std::vector<Found> merged;
+    const std::vector<FaceBox> padded = Candidates(photo, options.retry_pad, options);
+    for (const FaceBox& box : padded) merged.push_back({box, true});
+    for (const Found& f : found) {
+      if (std::none_of(padded.begin(), padded.end(), [&](const FaceBox& p) { return AreaInside(f.box, p) > kInside; })) merged.push_back(f);
+    }
+    std::stable_sort(merged.begin(), merged.end(), [](const Found& a, const Found& b) { return a.box.score > b.box.score; });
+    found = std::move(merged);
   }
-  std::vector<DetectedFace> faces(boxes.size());
+  if (options.max_faces != 0 && found.size() > options.max_faces) found.resize(options.max_faces);
+
+  std::vector<DetectedFace> faces(found.size());
+  std::vector<FaceBox> boxes(found.size());
+  for (size_t i = 0; i < found.size(); ++i) boxes[i] = found[i].box;
   for (size_t i = 0; i < boxes.size(); ++i) {
     DetectedFace& face = faces[i];
-    face.padded = padded;
+    face.padded = found[i].padded;
     Landmarks(photo, boxes[i], false, face.landmarks68);
     if (options.mirror_landmarks) {
       float mirrored[136];
