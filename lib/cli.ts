@@ -14,10 +14,13 @@ import { ensureModel, modelCacheDir, modelCatalogue, type ModelName } from './mo
 import { versions } from './versions.js';
 
 /**
- * Cosine threshold of `maskface verify` with the default model: the score above which 1 in 1000
- * impostor pairs of bare faces passed in development (see docs/cli.md for the measurement).
+ * Cosine thresholds of `maskface verify` for the default model (maskface-mbf-cal 0.1.0, photo
+ * pipeline with 'auto' alignment): the scores at which 1 in 1000 impostor pairs passed on the
+ * development photos (rmfrd_real_masks 'val': 113,760 bare-vs-bare impostor pairs, and 441,768
+ * masked-probe-vs-bare pairs). A pair with a masked face (maskProbability >= 0.5) uses the masked
+ * one: masked faces score lower, genuine and impostor alike.
  */
-const defaultVerifyThreshold = 0.4;
+const calibratedThresholds = { model: 'maskface-mbf-cal', bare: 0.62, masked: 0.5 } as const;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -138,16 +141,23 @@ ${photoOptionHelp}`,
     names: ['verify'],
     synopsis: 'verify <photo-a> <photo-b> [--threshold t]',
     summary: 'are two photos the same person: score, threshold, decision',
-    details: `Compares the largest face of each photo.
+    details: `Compares the largest face of each photo. With the default model the threshold is the
+score at which 1 in 1000 impostor pairs passed in development: ${calibratedThresholds.bare} for bare faces,
+${calibratedThresholds.masked} when either face wears a mask (see docs/cli.md); other models need --threshold.
 
-  --threshold <t>       cosine threshold (default ${defaultVerifyThreshold}: see docs/cli.md)
+  --threshold <t>       cosine threshold instead of the calibrated one
 ${photoOptionHelp}`,
     options: { ...photoOptions, threshold: { type: 'string' } },
     arity: [2, 2],
     async run([a, b], values) {
-      const threshold = numberOf(values, 'threshold', defaultVerifyThreshold);
-      const result = await withPhotoContext(values, (context) => verify(context, a!, b!, threshold));
-      print(values, result, () => `${result.same ? 'same person' : 'different people'}: score ${result.score.toFixed(3)}, threshold ${threshold}`);
+      const given = values.threshold === undefined ? undefined : numberOf(values, 'threshold', 0);
+      if (given === undefined && values.model !== undefined && values.model !== calibratedThresholds.model) {
+        throw new UsageError(`no calibrated threshold for the model ${String(values.model)}: pass --threshold`);
+      }
+      const result = await withPhotoContext(values, (context) =>
+        verify(context, a!, b!, (masked) => given ?? (masked ? calibratedThresholds.masked : calibratedThresholds.bare)),
+      );
+      print(values, result, () => `${result.same ? 'same person' : 'different people'}: score ${result.score.toFixed(3)}, threshold ${result.threshold}${given === undefined ? ` (${result.calibration})` : ''}`);
     },
   },
   {

@@ -220,14 +220,18 @@ export class FaceDetector implements AsyncDisposable {
   ): Promise<NativeDetectResult> {
     this.#assertLive();
     throwIfAborted(signal);
-    const photo = await withCallSite(callSite, toNativePhoto('image', image));
-    const result = await this.#queue.run(async () => {
-      this.#assertLive();
-      throwIfAborted(signal);
-      return withCallSite(callSite, this.#detector.detect(photo, options, embed));
-    });
-    throwIfAborted(signal);
-    return result;
+    // In flight from here: dispose() waits for the decoding too, not only the native call.
+    return this.#queue.track(
+      (async () => {
+        const photo = await withCallSite(callSite, toNativePhoto('image', image));
+        const result = await this.#queue.run(() => {
+          throwIfAborted(signal);
+          return withCallSite(callSite, this.#detector.detect(photo, options, embed));
+        });
+        throwIfAborted(signal);
+        return result;
+      })(),
+    );
   }
 
   #assertLive(): void {

@@ -108,19 +108,31 @@ export async function search(context: PhotoContext, photo: string, galleryPath: 
 export interface VerifyResult {
   score: number;
   threshold: number;
+  /** which threshold applied: 'masked' when either face wears a mask */
+  calibration: 'bare' | 'masked';
   same: boolean;
   maskProbability: [number | null, number | null];
 }
 
-/** The largest face of each photo compared: cosine score, the threshold and the decision. */
-export async function verify(context: PhotoContext, a: string, b: string, threshold: number): Promise<VerifyResult> {
-  const [fa, fb] = await Promise.all([a, b].map(async (photo) => {
-    const face = mainFace(await facesOf(context, photo));
-    if (face === undefined) throw new UsageError(`no face found in ${photo}`);
-    return face;
-  }));
+/** The largest face of each photo compared: cosine score, the threshold for the pair and the decision. */
+export async function verify(context: PhotoContext, a: string, b: string, thresholdFor: (masked: boolean) => number): Promise<VerifyResult> {
+  const [fa, fb] = await Promise.all(
+    [a, b].map(async (photo) => {
+      const face = mainFace(await facesOf(context, photo));
+      if (face === undefined) throw new UsageError(`no face found in ${photo}`);
+      return face;
+    }),
+  );
   const score = fa!.embedding.similarity(fb!.embedding);
-  return { score, threshold, same: score >= threshold, maskProbability: [fa!.maskProbability ?? null, fb!.maskProbability ?? null] };
+  const masked = (fa!.maskProbability ?? 0) >= 0.5 || (fb!.maskProbability ?? 0) >= 0.5;
+  const threshold = thresholdFor(masked);
+  return {
+    score,
+    threshold,
+    calibration: masked ? 'masked' : 'bare',
+    same: score >= threshold,
+    maskProbability: [fa!.maskProbability ?? null, fb!.maskProbability ?? null],
+  };
 }
 
 function escapeXml(text: string): string {
