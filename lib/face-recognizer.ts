@@ -68,7 +68,7 @@ export interface EmbedOptions {
 }
 
 /** Which detected landmarks align a face onto the recognizer's template. */
-export const faceAlignments = ['auto', 'five-point', 'eyes-nose'] as const;
+export const faceAlignments = ['auto', 'five-point', 'eyes-nose', 'keypoints'] as const;
 export type FaceAlignment = (typeof faceAlignments)[number];
 
 /** maskProbability from which 'auto' alignment treats a face as masked. */
@@ -82,7 +82,7 @@ export interface EmbedFacesOptions extends DetectOptions {
    * tip only, for faces whose mouth corners are hidden (under a mask the landmark network
    * guesses them). 'auto' (the default): five points, then eyes and nose for the faces whose
    * maskProbability is 0.5 or more (one more network run for those); models without region maps
-   * use five points.
+   * use five points. 'keypoints': a BlazeFace detector's eyes, nose tip and mouth centre.
    */
   alignment?: FaceAlignment;
 }
@@ -93,7 +93,7 @@ export interface PhotoFace extends DetectedFace {
   /** `embedding.maskProbability`: ~1 with a mask on, ~0 without; undefined for models without region maps. */
   readonly maskProbability: number | undefined;
   /** The landmarks the face was aligned with ('auto' resolved). */
-  readonly alignment: 'five-point' | 'eyes-nose';
+  readonly alignment: Exclude<FaceAlignment, 'auto'>;
 }
 
 /** Time spent in each stage of a run, in milliseconds (measured in native code). */
@@ -379,14 +379,22 @@ export class FaceRecognizer implements AsyncDisposable {
             maskPlane: this.#regionClasses.indexOf('mask'),
             maskThreshold: autoAlignMaskThreshold,
           }
-        : { session: this.#session, alignmentPoints: alignment === 'eyes-nose' ? 3 : 5, wantRegions: regions !== undefined };
+        : {
+            session: this.#session,
+            alignmentPoints: alignment === 'eyes-nose' ? 3 : alignment === 'keypoints' ? 4 : 5,
+            wantRegions: regions !== undefined,
+          };
+    if (alignment === 'keypoints' && detector.kind !== 'blazeface') {
+      throw new MaskFaceError("alignment 'keypoints' needs a detector that gives keypoints (BlazeFace)", 'ERR_INVALID_ARGUMENT');
+    }
     const result = await this.#queue.run(() => detector._run(callSite, image, detectOptions, embed, options.signal));
     const faces = detectedFaces(result);
     if (faces.length === 0) return [];
     const batch = new EmbeddingBatch(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses);
     return faces.map((face, i) => {
       const embedding = batch.at(i);
-      const alignment = result.alignmentPoints![i] === 3 ? 'eyes-nose' : 'five-point';
+      const points = result.alignmentPoints![i];
+      const alignment = points === 3 ? 'eyes-nose' : points === 4 ? 'keypoints' : 'five-point';
       return Object.freeze({ ...face, embedding, maskProbability: embedding.maskProbability, alignment });
     });
   }

@@ -74,8 +74,8 @@ export interface NativeDetectOptions {
 /** What detect() embeds the faces it finds with. @internal */
 export interface NativeDetectEmbed {
   session: NativeSession;
-  /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip; 0: 5, then 3 where mean P[mask] over maskCells >= maskThreshold */
-  alignmentPoints: 0 | 3 | 5;
+  /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip; 4: BlazeFace keypoints (eyes, nose, mouth centre); 0: 5, then 3 where mean P[mask] over maskCells >= maskThreshold */
+  alignmentPoints: 0 | 3 | 4 | 5;
   wantRegions: boolean;
   maskCells?: Uint32Array;
   maskPlane?: number;
@@ -93,6 +93,8 @@ export interface NativeDetectResult {
   landmarks68: Float32Array;
   /** count x (landmarkDisagreement or -1, yaw, roll, sharpness, padded 0/1) */
   quality: Float64Array;
+  /** count x 6 (x, y): BlazeFace's keypoints */
+  keypoints?: Float32Array;
   embeddings?: Float32Array;
   regions?: Float32Array;
   /** points each face was aligned with (5 or 3), when embedded */
@@ -102,7 +104,7 @@ export interface NativeDetectResult {
 
 /** @internal */
 export interface NativeDetector {
-  describe(): { inputWidth: number; inputHeight: number };
+  describe(): { inputWidth: number; inputHeight: number; kind: 'ultraface' | 'blazeface' };
   detect(image: NativeImage, options: NativeDetectOptions, embed: NativeDetectEmbed | null): Promise<NativeDetectResult>;
   dispose(): void;
 }

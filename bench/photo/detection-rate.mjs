@@ -17,7 +17,7 @@ const photos = walk(dir).sort();
 const thresholds = [0.5, 0.6, 0.7, 0.8, 0.9];
 const defaultScore = 0.6;
 
-const detector = await FaceDetector.load();
+const detector = await FaceDetector.load({ detector: process.env.DETECTOR });
 const best = [];
 const padded = [];
 const started = performance.now();

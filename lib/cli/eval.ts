@@ -8,17 +8,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { decodeImage, loadSharp } from '../image-input.js';
 import { dot, rank1, rocCurve, verificationMetrics, type IdentificationMetrics, type VerificationMetrics } from '../evaluation.js';
-import type { FaceAlignment, FaceRecognizer } from '../face-recognizer.js';
-import type { FaceDetector } from '../face-detector.js';
 import { readPairSet } from '../pair-set.js';
 import { labelledPhotos, mainFace, Progress, UsageError, type LabelledPhoto } from './common.js';
+import { facesOf, type PhotoContext } from './photo-commands.js';
 
 export interface EvalOptions {
   labels?: string;
   identities?: string;
   masked: RegExp;
-  alignment: FaceAlignment;
-  mirrorLandmarks: boolean;
   /** pair sets: the images are aligned crops (no detection) */
   aligned: boolean;
 }
@@ -63,24 +60,14 @@ async function identityFilter(path: string | undefined): Promise<Set<string> | u
 }
 
 /** Embeds every photo of a labelled folder and measures masked-vs-bare and bare-vs-bare recognition. */
-export async function evaluateFolder(
-  dir: string,
-  recognizer: FaceRecognizer,
-  detector: FaceDetector,
-  options: EvalOptions,
-): Promise<FolderEvaluation> {
+export async function evaluateFolder(dir: string, context: PhotoContext, options: EvalOptions): Promise<FolderEvaluation> {
   const only = await identityFilter(options.identities);
   const photos: LabelledPhoto[] = (await labelledPhotos(dir, options.labels)).filter((p) => only === undefined || only.has(p.identity));
   if (photos.length === 0) throw new UsageError(`no photos found in ${dir}${only ? ' for the identities listed' : ''}`);
   const progress = new Progress('embedding', photos.length);
   const results: PhotoResult[] = [];
   for (const photo of photos) {
-    const faces = await recognizer.embedFaces(photo.path, {
-      detector,
-      alignment: options.alignment,
-      mirrorLandmarks: options.mirrorLandmarks,
-    });
-    const face = mainFace(faces);
+    const face = mainFace(await facesOf(context, photo.path));
     results.push({
       identity: photo.identity,
       path: photo.path,
@@ -154,21 +141,15 @@ export interface PairSetEvaluation {
 }
 
 /** Embeds every image of an insightface pair set and measures verification over its pairs. */
-export async function evaluatePairSet(
-  path: string,
-  recognizer: FaceRecognizer,
-  detector: FaceDetector | undefined,
-  options: EvalOptions,
-): Promise<PairSetEvaluation> {
+export async function evaluatePairSet(path: string, context: PhotoContext, options: EvalOptions): Promise<PairSetEvaluation> {
   const set = await readPairSet(path);
   const progress = new Progress('embedding', set.images.length);
   const vectors: (Float32Array | undefined)[] = [];
   for (const bytes of set.images) {
-    if (detector === undefined) {
-      vectors.push((await recognizer.embed(await decodeImage(bytes))).vector);
+    if (options.aligned) {
+      vectors.push((await context.recognizer.embed(await decodeImage(bytes))).vector);
     } else {
-      const faces = await recognizer.embedFaces(bytes, { detector, alignment: options.alignment, mirrorLandmarks: options.mirrorLandmarks });
-      vectors.push(mainFace(faces)?.embedding.vector);
+      vectors.push(mainFace(await facesOf(context, bytes))?.embedding.vector);
     }
     progress.tick();
   }

@@ -28,10 +28,18 @@ export interface PhotoContext {
   recognizer: FaceRecognizer;
   detector: FaceDetector;
   alignment: FaceAlignment;
+  minScore: number | undefined;
+  mirrorLandmarks: boolean;
 }
 
-async function facesOf(context: PhotoContext, image: string | DecodedImage): Promise<PhotoFace[]> {
-  return context.recognizer.embedFaces(image, { detector: context.detector, alignment: context.alignment });
+/** Every face of a photo, embedded with the command's options. */
+export async function facesOf(context: PhotoContext, image: string | Uint8Array | DecodedImage): Promise<PhotoFace[]> {
+  return context.recognizer.embedFaces(image, {
+    detector: context.detector,
+    alignment: context.alignment,
+    minScore: context.minScore,
+    mirrorLandmarks: context.mirrorLandmarks,
+  });
 }
 
 export interface EnrolSummary {

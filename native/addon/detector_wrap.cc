@@ -62,9 +62,10 @@ class LoadWorker : public PromiseWorker {
 struct EmbedRequest {
   std::shared_ptr<const ort::InferenceSession> session;
   std::shared_ptr<const Preprocessing> preprocessing;
-  // 5: eyes, nose tip, mouth corners; 3: eyes and nose tip only; 0 (auto): 5, then 3 for the
-  // faces whose mean P[mask] over `mask_cells` of the region map reaches `mask_threshold`
-  // (under a mask the mouth corners are guesses).
+  // 5: eyes, nose tip, mouth corners; 3: eyes and nose tip only; 4: the detector's keypoints
+  // (BlazeFace: eyes, nose tip, mouth centre); 0 (auto): 5, then 3 for the faces whose mean
+  // P[mask] over `mask_cells` of the region map reaches `mask_threshold` (under a mask the
+  // mouth corners are guesses).
   int alignment_points = 5;
   bool want_regions = false;
   std::vector<uint32_t> mask_cells;  // cells of one region plane (lib/ chooses them: the lower face)
@@ -120,6 +121,11 @@ class DetectWorker : public PromiseWorker {
     result.Set("landmarks5", landmarks5);
     result.Set("landmarks68", landmarks68);
     result.Set("quality", quality);
+    if (n > 0 && faces_[0].has_keypoints) {
+      auto keypoints = Napi::Float32Array::New(env, n * 12);
+      for (size_t i = 0; i < n; ++i) std::copy(faces_[i].keypoints, faces_[i].keypoints + 12, keypoints.Data() + i * 12);
+      result.Set("keypoints", keypoints);
+    }
     if (!embeddings_.empty()) {
       auto embeddings = Napi::Float32Array::New(env, embeddings_.size());
       std::copy(embeddings_.begin(), embeddings_.end(), embeddings.Data());
@@ -190,10 +196,19 @@ class DetectWorker : public PromiseWorker {
     const size_t region_item = regions_.empty() ? 0 : regions_.size() / faces_.size();
     const size_t m = which.size();
     std::vector<float> input(m * item), embeddings(m * dim), regions(m * region_item);
+    // The template with the mouth centre in place of the left mouth corner, for keypoints.
+    const double* t = pre.template_points.data();
+    const double keypoint_template[8] = {t[0], t[1], t[2], t[3], t[4], t[5], (t[6] + t[8]) / 2, (t[7] + t[9]) / 2};
     for (size_t k = 0; k < m; ++k) {
       const size_t i = which[k];
+      const bool keypoints = points_[i] == 4;
+      double keypoint_points[8];
+      if (keypoints) {
+        if (!faces_[i].has_keypoints) throw Error(ErrorCode::kInvalidArgument, "alignment on keypoints needs a detector that gives them (BlazeFace)");
+        std::copy(faces_[i].keypoints, faces_[i].keypoints + 8, keypoint_points);
+      }
       Affine to_template, crop_to_image;
-      if (!EstimateSimilarity(faces_[i].landmarks5, pre.template_points.data(), points_[i], &to_template) ||
+      if (!EstimateSimilarity(keypoints ? keypoint_points : faces_[i].landmarks5, keypoints ? keypoint_template : t, points_[i], &to_template) ||
           !InvertAffine(to_template, &crop_to_image)) {
         throw Error(ErrorCode::kInference, "face " + std::to_string(i) + ": its landmarks are degenerate");
       }
@@ -262,6 +277,7 @@ Napi::Value DetectorWrap::Describe(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("inputWidth", detector_->input_width());
   out.Set("inputHeight", detector_->input_height());
+  out.Set("kind", detector_->kind());
   return out;
 }
 
@@ -296,9 +312,7 @@ Napi::Value DetectorWrap::Detect(const Napi::CallbackInfo& info) {
       embed.session = session->Live(env);
       embed.preprocessing = session->LivePreprocessing(env);
       embed.alignment_points = static_cast<int>(IntegerArg(env, e.Get("alignmentPoints"), "alignmentPoints", 0, 5));
-      if (embed.alignment_points != 0 && embed.alignment_points != 3 && embed.alignment_points != 5) {
-        ThrowInvalid(env, "alignmentPoints must be 0 (auto), 3 or 5");
-      }
+      if (embed.alignment_points == 1 || embed.alignment_points == 2) ThrowInvalid(env, "alignmentPoints must be 0 (auto), 3, 4 or 5");
       embed.want_regions = e.Get("wantRegions").ToBoolean();
       if (embed.alignment_points == 0) {
         auto cells = TypedArrayArg<uint32_t>(env, e.Get("maskCells"), "maskCells");

@@ -71,6 +71,44 @@ std::vector<FaceBox> SelectFaces(const std::vector<FaceBox>& candidates, float m
   return kept;
 }
 
+std::vector<KeypointFace> BlendFaces(const std::vector<KeypointFace>& candidates, float min_score, float min_iou) {
+  std::vector<KeypointFace> remaining;
+  for (const KeypointFace& c : candidates) {
+    const FaceBox& b = c.box;
+    if (c.box.score >= min_score && b.x2 > b.x1 && b.y2 > b.y1 && std::isfinite(b.x1) && std::isfinite(b.y1) &&
+        std::isfinite(b.x2) && std::isfinite(b.y2)) {
+      remaining.push_back(c);
+    }
+  }
+  std::stable_sort(remaining.begin(), remaining.end(),
+                   [](const KeypointFace& a, const KeypointFace& b) { return a.box.score > b.box.score; });
+  std::vector<bool> taken(remaining.size(), false);
+  std::vector<KeypointFace> faces;
+  for (size_t i = 0; i < remaining.size(); ++i) {
+    if (taken[i]) continue;
+    const KeypointFace& best = remaining[i];
+    double weight = 0, box[4] = {}, points[12] = {};
+    for (size_t j = i; j < remaining.size(); ++j) {
+      if (taken[j] || (j != i && BoxIoU(best.box, remaining[j].box) < min_iou)) continue;
+      taken[j] = true;
+      const KeypointFace& c = remaining[j];
+      const double w = c.box.score;
+      weight += w;
+      box[0] += w * c.box.x1;
+      box[1] += w * c.box.y1;
+      box[2] += w * c.box.x2;
+      box[3] += w * c.box.y2;
+      for (int k = 0; k < 12; ++k) points[k] += w * c.keypoints[k];
+    }
+    KeypointFace face;
+    face.box = FaceBox{static_cast<float>(box[0] / weight), static_cast<float>(box[1] / weight), static_cast<float>(box[2] / weight),
+                       static_cast<float>(box[3] / weight), best.box.score};
+    for (int k = 0; k < 12; ++k) face.keypoints[k] = static_cast<float>(points[k] / weight);
+    faces.push_back(face);
+  }
+  return faces;
+}
+
 Affine LetterboxMap(int image_width, int image_height, int width, int height, double pad) {
   MF_CHECK_ARG(image_width > 0 && image_height > 0 && width > 0 && height > 0, "LetterboxMap: sizes must be positive");
   MF_CHECK_ARG(pad >= 0 && std::isfinite(pad), "LetterboxMap: pad must be >= 0");

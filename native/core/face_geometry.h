@@ -29,6 +29,20 @@ float AreaInside(const FaceBox& b, const FaceBox& a);
 // lower index first. max_count 0 keeps all.
 std::vector<FaceBox> SelectFaces(const std::vector<FaceBox>& candidates, float min_score, float max_iou, size_t max_count);
 
+// A detection with keypoints (BlazeFace: 6 points, (x, y) pairs in the same frame as the box:
+// the eye on the image's left, the other eye, the nose tip, the mouth centre, the ear tragions).
+struct KeypointFace {
+  FaceBox box;
+  float keypoints[12] = {};
+};
+
+// MediaPipe's weighted non-maximum suppression: candidates scoring >= min_score, most confident
+// first; each one absorbs the remaining candidates whose IoU with it is at least min_iou, and the
+// group becomes one face whose box and keypoints are the score-weighted means of the group's and
+// whose score is the group's best. Anchored detectors (BlazeFace) fire on many neighbouring
+// anchors per face: averaging them steadies the box and points where plain NMS picks one.
+std::vector<KeypointFace> BlendFaces(const std::vector<KeypointFace>& candidates, float min_score, float min_iou);
+
 // The output-to-image map that shows a whole image inside a width x height frame, aspect ratio
 // kept and centred (letterbox), with an empty border of `pad` times the image's larger side
 // added on every side first (a square image with pad 0.4 fills 1 / 1.8 of the frame's height).

@@ -20,62 +20,154 @@ constexpr float kInside = 0.6f;
 std::unique_ptr<FaceDetector> FaceDetector::Create(const uint8_t* detector, size_t detector_size, const uint8_t* landmarks,
                                                    size_t landmarks_size, int intra_op_threads) {
   std::unique_ptr<FaceDetector> result(new FaceDetector());
-  result->detector_ = TensorModel::Create(detector, detector_size, intra_op_threads, {"the face detector", 4, {"scores", "boxes"}});
+  result->detector_ = TensorModel::Create(detector, detector_size, intra_op_threads, {"the face detector", 4, {}});
   result->landmarks_ = TensorModel::Create(landmarks, landmarks_size, intra_op_threads, {"the landmark network", 4, {"output"}});
   const auto& in = result->detector_->input_shape();
-  const auto& out = result->detector_->output_sizes();
-  if (in[0] != 1 || in[1] != 3 || out[0] % 2 != 0 || out[1] != out[0] * 2) {
-    throw Error(ErrorCode::kModelLoad, "the face detector must take [1,3,H,W] and give scores [1,A,2] and boxes [1,A,4]");
+  const auto& names = result->detector_->output_names();
+  const auto& sizes = result->detector_->output_sizes();
+  auto index = [&](const char* name) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == name) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  int* out = result->outputs_;
+  if ((out[0] = index("scores")) >= 0 && (out[1] = index("boxes")) >= 0) {
+    if (in[0] != 1 || in[1] != 3 || sizes[out[0]] % 2 != 0 || sizes[out[1]] != sizes[out[0]] * 2) {
+      throw Error(ErrorCode::kModelLoad, "the face detector (UltraFace outputs) must take [1,3,H,W] and give scores [1,A,2] and boxes [1,A,4]");
+    }
+    result->input_height_ = static_cast<int>(in[2]);
+    result->input_width_ = static_cast<int>(in[3]);
+  } else if ((out[0] = index("Identity:0")) >= 0 && (out[1] = index("Identity_1:0")) >= 0 &&
+             (out[2] = index("Identity_2:0")) >= 0 && (out[3] = index("Identity_3:0")) >= 0) {
+    if (in[0] != 1 || in[1] != in[2] || in[3] != 3 || sizes[out[0]] != 16 * 16 * 2 || sizes[out[1]] != 8 * 8 * 6 ||
+        sizes[out[2]] != sizes[out[0]] * 16 || sizes[out[3]] != sizes[out[1]] * 16) {
+      throw Error(ErrorCode::kModelLoad, "the face detector (BlazeFace outputs) must take [1,S,S,3] and give 16x16x2 and 8x8x6 anchors of 16 values");
+    }
+    result->blazeface_ = true;
+    result->input_height_ = result->input_width_ = static_cast<int>(in[1]);
+  } else {
+    throw Error(ErrorCode::kModelLoad,
+                "the face detector's outputs are neither UltraFace's (scores, boxes) nor BlazeFace's (Identity:0 .. Identity_3:0)");
   }
   const auto& lin = result->landmarks_->input_shape();
   if (lin[0] != 1 || lin[1] != 1 || lin[2] != lin[3] || result->landmarks_->output_sizes()[0] != 136) {
     throw Error(ErrorCode::kModelLoad, "the landmark network must take a square grey crop [1,1,S,S] and give [1,136]");
   }
-  result->input_height_ = static_cast<int>(in[2]);
-  result->input_width_ = static_cast<int>(in[3]);
   result->landmark_size_ = static_cast<int>(lin[2]);
   return result;
 }
 
-std::vector<FaceBox> FaceDetector::Candidates(ImagePyramid& photo, double pad, const DetectOptions& options) const {
+std::vector<KeypointFace> FaceDetector::UltraFaceCandidates(const std::vector<std::vector<float>>& outputs, float min_score) const {
+  const std::vector<float>& scores = outputs[outputs_[0]];
+  const std::vector<float>& boxes = outputs[outputs_[1]];
+  std::vector<KeypointFace> candidates;
+  for (size_t a = 0; a < scores.size() / 2; ++a) {
+    if (!(scores[2 * a + 1] >= min_score)) continue;
+    KeypointFace face;
+    face.box = FaceBox{boxes[4 * a] * input_width_, boxes[4 * a + 1] * input_height_, boxes[4 * a + 2] * input_width_,
+                       boxes[4 * a + 3] * input_height_, scores[2 * a + 1]};
+    candidates.push_back(face);
+  }
+  return candidates;
+}
+
+std::vector<KeypointFace> FaceDetector::BlazeFaceCandidates(const std::vector<std::vector<float>>& outputs, float min_score) const {
+  // MediaPipe's face detection IoU for blending overlapping anchors.
+  constexpr float kBlendIoU = 0.3f;
+  const float size = static_cast<float>(input_width_);
+  std::vector<KeypointFace> candidates;
+  const struct {
+    int scores, boxes, cells, anchors;
+  } layers[2] = {{outputs_[0], outputs_[2], 16, 2}, {outputs_[1], outputs_[3], 8, 6}};
+  for (const auto& layer : layers) {
+    const std::vector<float>& logits = outputs[layer.scores];
+    const std::vector<float>& values = outputs[layer.boxes];
+    for (int cy = 0; cy < layer.cells; ++cy) {
+      for (int cx = 0; cx < layer.cells; ++cx) {
+        for (int a = 0; a < layer.anchors; ++a) {
+          const size_t i = (static_cast<size_t>(cy) * layer.cells + cx) * layer.anchors + a;
+          const float score = 1.0f / (1.0f + std::exp(-logits[i]));
+          if (!(score >= min_score)) continue;
+          // Anchor centres in input pixels; offsets are input pixels too.
+          const float ax = (cx + 0.5f) * size / layer.cells;
+          const float ay = (cy + 0.5f) * size / layer.cells;
+          const float* v = values.data() + i * 16;
+          KeypointFace face;
+          face.box = FaceBox{ax + v[0] - v[2] / 2, ay + v[1] - v[3] / 2, ax + v[0] + v[2] / 2, ay + v[1] + v[3] / 2, score};
+          // Points are positions (edge coordinates of the input, as the box): centres are 0.5 less.
+          for (int k = 0; k < 6; ++k) {
+            face.keypoints[2 * k] = ax + v[4 + 2 * k] - 0.5f;
+            face.keypoints[2 * k + 1] = ay + v[5 + 2 * k] - 0.5f;
+          }
+          candidates.push_back(face);
+        }
+      }
+    }
+  }
+  return BlendFaces(candidates, min_score, kBlendIoU);
+}
+
+std::vector<KeypointFace> FaceDetector::Candidates(ImagePyramid& photo, double pad, const DetectOptions& options) const {
   const ImageView image = photo.base();
   const Affine frame_to_image = LetterboxMap(image.width, image.height, input_width_, input_height_, pad);
-  TensorSpec spec;
-  spec.width = input_width_;
-  spec.height = input_height_;
-  spec.channels = 3;
-  for (int c = 0; c < 3; ++c) {
-    spec.mean[c] = 127.0f;
-    spec.std[c] = 128.0f;
-  }
   std::vector<float> input(detector_->input_size());
   const auto source = photo.For(frame_to_image);
-  WarpToTensor(source.image, source.out_to_src, spec, input.data());
+  if (blazeface_) {
+    // NHWC, x / 127.5 - 1.
+    std::vector<uint8_t> pixels(input.size());
+    WarpToImage(source.image, source.out_to_src, input_width_, input_height_, 3, false, pixels.data());
+    for (size_t i = 0; i < pixels.size(); ++i) input[i] = pixels[i] / 127.5f - 1.0f;
+  } else {
+    TensorSpec spec;
+    spec.width = input_width_;
+    spec.height = input_height_;
+    spec.channels = 3;
+    for (int c = 0; c < 3; ++c) {
+      spec.mean[c] = 127.0f;
+      spec.std[c] = 128.0f;
+    }
+    WarpToTensor(source.image, source.out_to_src, spec, input.data());
+  }
   std::vector<std::vector<float>> outputs;
   detector_->Run(input.data(), &outputs);
-  const std::vector<float>& scores = outputs[0];
-  const std::vector<float>& boxes = outputs[1];
+  std::vector<KeypointFace> found =
+      blazeface_ ? BlazeFaceCandidates(outputs, options.min_score) : UltraFaceCandidates(outputs, options.min_score);
 
-  const size_t anchors = scores.size() / 2;
-  std::vector<FaceBox> candidates;
-  for (size_t a = 0; a < anchors; ++a) {
-    if (!(scores[2 * a + 1] >= options.min_score)) continue;
-    // Fractions of the frame (edges) -> frame pixel centres -> image pixel centres -> edges.
+  // Frame pixels -> image pixels: box corners are edges (centre = edge - 0.5), keypoints centres.
+  for (KeypointFace& face : found) {
     double x1, y1, x2, y2;
-    MapPoint(frame_to_image, boxes[4 * a] * input_width_ - 0.5, boxes[4 * a + 1] * input_height_ - 0.5, &x1, &y1);
-    MapPoint(frame_to_image, boxes[4 * a + 2] * input_width_ - 0.5, boxes[4 * a + 3] * input_height_ - 0.5, &x2, &y2);
-    candidates.push_back(FaceBox{static_cast<float>(x1 + 0.5), static_cast<float>(y1 + 0.5), static_cast<float>(x2 + 0.5),
-                                 static_cast<float>(y2 + 0.5), scores[2 * a + 1]});
+    MapPoint(frame_to_image, face.box.x1 - 0.5, face.box.y1 - 0.5, &x1, &y1);
+    MapPoint(frame_to_image, face.box.x2 - 0.5, face.box.y2 - 0.5, &x2, &y2);
+    face.box = FaceBox{static_cast<float>(x1 + 0.5), static_cast<float>(y1 + 0.5), static_cast<float>(x2 + 0.5),
+                       static_cast<float>(y2 + 0.5), face.box.score};
+    for (int k = 0; k < 6; ++k) {
+      double x, y;
+      MapPoint(frame_to_image, face.keypoints[2 * k], face.keypoints[2 * k + 1], &x, &y);
+      face.keypoints[2 * k] = static_cast<float>(x);
+      face.keypoints[2 * k + 1] = static_cast<float>(y);
+    }
   }
-  std::vector<FaceBox> faces = SelectFaces(candidates, options.min_score, options.nms_iou, 0);
-  faces.erase(std::remove_if(faces.begin(), faces.end(),
-                             [&](const FaceBox& b) {
+  if (!blazeface_) {
+    std::vector<FaceBox> boxes;
+    for (const KeypointFace& f : found) boxes.push_back(f.box);
+    boxes = SelectFaces(boxes, options.min_score, options.nms_iou, 0);
+    found.clear();
+    for (const FaceBox& b : boxes) {
+      KeypointFace face;
+      face.box = b;
+      found.push_back(face);
+    }
+  }
+  found.erase(std::remove_if(found.begin(), found.end(),
+                             [&](const KeypointFace& f) {
+                               const FaceBox& b = f.box;
                                return std::min(b.x2 - b.x1, b.y2 - b.y1) < options.min_face_size ||
                                       // entirely outside the photo (in the added border)
                                       b.x2 <= 0 || b.y2 <= 0 || b.x1 >= image.width || b.y1 >= image.height;
                              }),
-              faces.end());
-  return faces;
+              found.end());
+  return found;
 }
 
 void FaceDetector::Landmarks(ImagePyramid& photo, const FaceBox& box, bool mirror, float* points68) const {
@@ -106,35 +198,40 @@ void FaceDetector::Landmarks(ImagePyramid& photo, const FaceBox& box, bool mirro
 std::vector<DetectedFace> FaceDetector::Detect(ImagePyramid& photo, const DetectOptions& options) const {
   const ImageView image = photo.base();
   struct Found {
-    FaceBox box;
+    KeypointFace face;
     bool padded;
   };
   std::vector<Found> found;
-  for (const FaceBox& box : Candidates(photo, 0.0, options)) found.push_back({box, false});
+  for (const KeypointFace& face : Candidates(photo, 0.0, options)) found.push_back({face, false});
   // A face that fills much of the picture may reach past its edges (a close-up crop): the
   // detector then sees part of it, or nothing. Such photos get a second look with an empty
   // border around them; its faces replace the first look's faces that lie inside them.
   const bool close_up = std::none_of(found.begin(), found.end(), [&](const Found& f) {
-    return f.box.y2 - f.box.y1 < kCloseUpShare * image.height && f.box.x2 - f.box.x1 < kCloseUpShare * image.width;
+    const FaceBox& b = f.face.box;
+    return b.y2 - b.y1 < kCloseUpShare * image.height && b.x2 - b.x1 < kCloseUpShare * image.width;
   });
   if (options.retry_pad > 0 && close_up) {
     std::vector<Found> merged;
-    const std::vector<FaceBox> padded = Candidates(photo, options.retry_pad, options);
-    for (const FaceBox& box : padded) merged.push_back({box, true});
+    const std::vector<KeypointFace> padded = Candidates(photo, options.retry_pad, options);
+    for (const KeypointFace& face : padded) merged.push_back({face, true});
     for (const Found& f : found) {
-      if (std::none_of(padded.begin(), padded.end(), [&](const FaceBox& p) { return AreaInside(f.box, p) > kInside; })) merged.push_back(f);
+      if (std::none_of(padded.begin(), padded.end(), [&](const KeypointFace& p) { return AreaInside(f.face.box, p.box) > kInside; })) {
+        merged.push_back(f);
+      }
     }
-    std::stable_sort(merged.begin(), merged.end(), [](const Found& a, const Found& b) { return a.box.score > b.box.score; });
+    std::stable_sort(merged.begin(), merged.end(), [](const Found& a, const Found& b) { return a.face.box.score > b.face.box.score; });
     found = std::move(merged);
   }
   if (options.max_faces != 0 && found.size() > options.max_faces) found.resize(options.max_faces);
 
   std::vector<DetectedFace> faces(found.size());
   std::vector<FaceBox> boxes(found.size());
-  for (size_t i = 0; i < found.size(); ++i) boxes[i] = found[i].box;
+  for (size_t i = 0; i < found.size(); ++i) boxes[i] = found[i].face.box;
   for (size_t i = 0; i < boxes.size(); ++i) {
     DetectedFace& face = faces[i];
     face.padded = found[i].padded;
+    face.has_keypoints = blazeface_;
+    std::copy(found[i].face.keypoints, found[i].face.keypoints + 12, face.keypoints);
     Landmarks(photo, boxes[i], false, face.landmarks68);
     if (options.mirror_landmarks) {
       float mirrored[136];

@@ -1,6 +1,13 @@
-// Photo -> faces: a detector network (UltraFace: [1,3,H,W] RGB (x - 127) / 128 -> `scores`
-// [1,A,2] and `boxes` [1,A,4], corners as fractions of the input) and a 68-point landmark network
-// (a [1,1,64,64] grey crop / 256 -> `output` [1,136], fractions of the crop). Plain C++: no napi.
+// Photo -> faces: a detector network and a 68-point landmark network (a [1,1,64,64] grey crop /
+// 256 -> `output` [1,136], fractions of the crop). Two detector contracts, told apart by their
+// outputs:
+// - UltraFace: [1,3,H,W] RGB (x - 127) / 128 -> `scores` [1,A,2] and `boxes` [1,A,4], corners as
+//   fractions of the input;
+// - BlazeFace (MediaPipe's, as converted for Barracuda): [1,S,S,3] RGB x / 127.5 - 1 ->
+//   `Identity:0` [1,16*16*2,1] and `Identity_1:0` [1,8*8*6,1] logits, `Identity_2:0` and
+//   `Identity_3:0` [1,A,16] offsets from each anchor's centre in input pixels: box centre and
+//   size, then 6 keypoints.
+// Plain C++: no napi.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +42,8 @@ struct DetectedFace {
   Pose pose;
   double sharpness = 0;        // LaplacianVariance of the 112x112 grey crop on the ArcFace template
   bool padded = false;         // found by the second look, with a border added
+  bool has_keypoints = false;  // BlazeFace: its 6 keypoints below
+  float keypoints[12] = {};    // image pixels: eyes (image left, right), nose tip, mouth centre, ears
 };
 
 class FaceDetector {
@@ -48,15 +57,22 @@ class FaceDetector {
 
   int input_width() const { return input_width_; }
   int input_height() const { return input_height_; }
+  // "ultraface" or "blazeface"
+  const char* kind() const { return blazeface_ ? "blazeface" : "ultraface"; }
 
  private:
   FaceDetector() = default;
-  std::vector<FaceBox> Candidates(ImagePyramid& photo, double pad, const DetectOptions& options) const;
+  std::vector<KeypointFace> Candidates(ImagePyramid& photo, double pad, const DetectOptions& options) const;
+  // The detector's raw faces in frame pixels (edges for boxes, centres for keypoints).
+  std::vector<KeypointFace> UltraFaceCandidates(const std::vector<std::vector<float>>& outputs, float min_score) const;
+  std::vector<KeypointFace> BlazeFaceCandidates(const std::vector<std::vector<float>>& outputs, float min_score) const;
   void Landmarks(ImagePyramid& photo, const FaceBox& box, bool mirror, float* points68) const;
 
   std::unique_ptr<TensorModel> detector_;
   std::unique_ptr<TensorModel> landmarks_;
   int input_width_ = 0, input_height_ = 0, landmark_size_ = 0;
+  bool blazeface_ = false;
+  int outputs_[4] = {};  // indices into the detector's outputs: UltraFace scores, boxes; BlazeFace Identity..Identity_3
 };
 
 }  // namespace maskface::ort

@@ -21,6 +21,8 @@ struct TensorModel::Impl {
 TensorModel::TensorModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TensorModel::~TensorModel() = default;
 
+const std::vector<std::string>& TensorModel::output_names() const { return impl_->output_names; }
+
 size_t TensorModel::input_size() const {
   size_t size = 1;
   for (int64_t d : input_shape_) size *= static_cast<size_t>(d);
@@ -60,7 +62,11 @@ std::unique_ptr<TensorModel> TensorModel::Create(const uint8_t* model, size_t si
     for (int64_t d : input_shape) {
       if (d <= 0) fail("input '" + impl->input_name + "' has a symbolic size " + ShapeText(input_shape));
     }
-    for (const std::string& name : spec.outputs) {
+    std::vector<std::string> wanted = spec.outputs;
+    if (wanted.empty()) {
+      for (size_t i = 0; i < impl->session.GetOutputCount(); ++i) wanted.push_back(impl->session.GetOutputNameAllocated(i, allocator).get());
+    }
+    for (const std::string& name : wanted) {
       bool found = false;
       for (size_t i = 0; i < impl->session.GetOutputCount() && !found; ++i) {
         if (impl->session.GetOutputNameAllocated(i, allocator).get() != name) continue;

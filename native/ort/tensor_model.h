@@ -12,7 +12,7 @@ namespace maskface::ort {
 struct TensorModelSpec {
   std::string what;  // for messages: "the face detector"
   int input_rank = 4;
-  std::vector<std::string> outputs;  // fetched in this order; all must exist and be float32
+  std::vector<std::string> outputs;  // fetched in this order; all must exist and be float32 (empty: every output, in model order)
 };
 
 class TensorModel {
@@ -26,6 +26,7 @@ class TensorModel {
   // The input's shape ([1,3,240,320]) and each output's element count per run.
   const std::vector<int64_t>& input_shape() const { return input_shape_; }
   const std::vector<size_t>& output_sizes() const { return output_sizes_; }
+  const std::vector<std::string>& output_names() const;
   size_t input_size() const;
 
   // One run on input_size() floats; writes each output into outputs[i] (resized). Thread-safe.

@@ -349,6 +349,38 @@ void TestPyramid() {
 
 }  // namespace
 
+// BlazeFace's anchors fire in clusters: a cluster becomes one face, the score-weighted mean of its
+// boxes and keypoints, scored as its best member.
+void TestBlendFaces() {
+  using maskface::KeypointFace;
+  auto make = [](float x1, float y1, float x2, float y2, float score, float point) {
+    KeypointFace f;
+    f.box = FaceBox{x1, y1, x2, y2, score};
+    for (float& k : f.keypoints) k = point;
+    return f;
+  };
+  // Two overlapping (IoU 0.68) detections of one face, one far away, one below the threshold.
+  const std::vector<KeypointFace> candidates = {make(0, 0, 10, 10, 0.6f, 2), make(1, 1, 11, 11, 0.9f, 4),
+                                                make(50, 50, 60, 60, 0.7f, 9), make(2, 2, 12, 12, 0.1f, 100)};
+  const auto faces = maskface::BlendFaces(candidates, 0.5f, 0.3f);
+  Check(faces.size() == 2, "BlendFaces: two faces from four candidates");
+  if (faces.size() == 2) {
+    const KeypointFace& a = faces[0];
+    // Weights 0.9 and 0.6: x1 = (0.9 * 1 + 0.6 * 0) / 1.5 = 0.6; keypoints (0.9 * 4 + 0.6 * 2) / 1.5 = 3.2.
+    Check(Near(a.box.x1, 0.6, 1e-5) && Near(a.box.x2, 10.6, 1e-5) && Near(a.keypoints[7], 3.2, 1e-5),
+          "BlendFaces: box and keypoints are score-weighted means");
+    Check(Near(a.box.score, 0.9, 1e-7), "BlendFaces: the blend keeps the best score, and comes first");
+    Check(Near(faces[1].box.x1, 50, 1e-7) && Near(faces[1].keypoints[0], 9, 1e-7), "BlendFaces: a lone face is kept as it is");
+  }
+  Check(maskface::BlendFaces(candidates, 0.95f, 0.3f).empty(), "BlendFaces: nothing above the threshold, nothing out");
+  Check(maskface::BlendFaces({make(0, 0, 10, 10, 0.9f, 0), make(1, 1, 11, 11, 0.8f, 0)}, 0.5f, 0.7f).size() == 2,
+        "BlendFaces: IoU below the blend limit stays apart");
+  Check(maskface::AreaInside(FaceBox{2, 2, 4, 4, 0}, FaceBox{0, 0, 10, 10, 0}) == 1.0f &&
+            Near(maskface::AreaInside(FaceBox{8, 0, 12, 10, 0}, FaceBox{0, 0, 10, 10, 0}), 0.5, 1e-6) &&
+            maskface::AreaInside(FaceBox{20, 20, 30, 30, 0}, FaceBox{0, 0, 10, 10, 0}) == 0.0f,
+        "AreaInside: all, half, none");
+}
+
 int main() {
   std::mt19937 rng(20240612);
   TestSelectFaces();
@@ -358,6 +390,7 @@ int main() {
   TestLaplacianVariance();
   TestHalveImage(rng);
   TestPyramid();
+  TestBlendFaces();
   std::printf("%s: %d of %d check(s) failed\n", g_failures == 0 ? "PASS" : "FAIL", g_failures, maskface::test::g_checks);
   return g_failures == 0 ? 0 : 1;
 }
