@@ -176,7 +176,15 @@ ${photoOptionHelp}`,
     arity: [1, 1],
     async run([photo], values) {
       const faces = await withPhotoContext(values, (context) => detect(context, photo!, values.out as string | undefined));
-      const records = faces.map(({ box, score, landmarks, quality, maskProbability }) => ({ box, score, landmarks, quality, maskProbability }));
+      const records = faces.map(({ box, score, landmarks, keypoints, quality, maskProbability, alignment }) => ({
+        box,
+        score,
+        landmarks,
+        keypoints,
+        quality,
+        maskProbability,
+        alignment,
+      }));
       print(values, { faces: records }, () =>
         [
           `${faces.length} face${faces.length === 1 ? '' : 's'}${values.out ? `, drawn into ${String(values.out)}` : ''}`,
