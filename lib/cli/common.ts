@@ -3,13 +3,14 @@
  * @internal
  * @module
  */
-import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { EmbeddingBatch, FaceEmbedding } from '../embedding.js';
 import { assertSameModel } from '../embedding.js';
 import { MaskFaceError } from '../errors.js';
 import type { PhotoFace } from '../face-recognizer.js';
 import { Gallery } from '../gallery.js';
+export { exists } from '../npm-fetch.js';
 import type { ModelFingerprint } from '../types.js';
 
 /** File extensions read as photos. */
@@ -227,13 +228,4 @@ function formatSeconds(seconds: number): string {
 export function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel.startsWith('..') ? path : rel;
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

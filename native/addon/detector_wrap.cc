@@ -15,12 +15,6 @@
 namespace maskface::addon {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double MillisecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // Handed from LoadWorker::Result to the constructor, so JS cannot construct a Detector itself.
 thread_local std::shared_ptr<ort::FaceDetector> pending_detector;
 

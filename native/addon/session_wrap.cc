@@ -16,12 +16,6 @@
 namespace maskface::addon {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double MillisecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // Handed from LoadWorker::Result to the constructor, so JS cannot construct a Session itself.
 thread_local std::shared_ptr<ort::InferenceSession> pending_session;
 thread_local std::shared_ptr<cuda::GpuPreprocessor> pending_preprocessor;
