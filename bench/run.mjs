@@ -2,7 +2,7 @@
 // Runs every benchmark case in a fresh Node process, collects one JSON result per case, and
 // writes bench/results/<date>-<host>.json plus the Markdown table bench/results/latest.md.
 //
-//   node bench/run.mjs [--only embed|search] [--quick] [--faiss-bin PATH] [--model PATH]
+//   node bench/run.mjs [--only embed|search|photo] [--quick] [--faiss-bin PATH] [--model PATH]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, resultPrefix } from './lib/args.mjs';
 import { cpuCounters, loadAverage, machineFingerprint, stealPercent } from './lib/fingerprint.mjs';
+import { ensurePhotos, photoNames } from './lib/photos.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -17,7 +18,9 @@ const repoRoot = join(benchDir, '..');
 const options = parseArgs();
 const quick = options.quick === true;
 const only = options.only;
-if (only !== undefined && only !== 'embed' && only !== 'search') throw new Error('--only takes embed or search');
+const groups = ['embed', 'search', 'photo'];
+if (only !== undefined && !groups.includes(only)) throw new Error(`--only takes ${groups.join(', ')}`);
+const runs = (group) => only === undefined || only === group;
 const modelPath = options.model ?? join(repoRoot, '.cache', 'models', 'mobilefacenet.onnx');
 const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench')];
 const faissBin = faissCandidates.find((path) => path && existsSync(path));
@@ -25,9 +28,11 @@ const searchBenchBin = faissBin ? join(dirname(faissBin), 'search_bench') : join
 
 const sizes = quick
   ? { batches: [1, 8], threads: [2], embedRuns: ['--warmup', '1', '--min-runs', '3', '--min-seconds', '0.3'],
-      n: 5000, singleQueries: 20, batchQueries: 100, recallQueries: 20, jsQueries: 5 }
+      n: 5000, singleQueries: 20, batchQueries: 100, recallQueries: 20, jsQueries: 5,
+      photoRuns: ['--warmup', '1', '--min-runs', '3', '--min-seconds', '0.3'] }
   : { batches: [1, 8, 32], threads: [1, 2], embedRuns: ['--warmup', '3', '--min-runs', '10', '--min-seconds', '5'],
-      n: 100000, singleQueries: 200, batchQueries: 1000, recallQueries: 200, jsQueries: 20 };
+      n: 100000, singleQueries: 200, batchQueries: 1000, recallQueries: 200, jsQueries: 20,
+      photoRuns: ['--warmup', '3', '--min-runs', '10', '--min-seconds', '5'] };
 const searchArgs = (overrides = {}) => {
   const values = { n: sizes.n, dim: 512, k: 10, 'single-queries': sizes.singleQueries, 'batch-queries': sizes.batchQueries,
     'recall-queries': sizes.recallQueries, threads: 2, ...overrides };
@@ -60,6 +65,28 @@ function searchCases() {
   ];
 }
 
+/** Photo -> embeddings of every face, per photo: maskface, onnxruntime-node + JS, human (tfjs). Intra-op threads 2 for all. */
+function photoCases() {
+  const cases = [];
+  for (const photo of photoNames) {
+    const common = ['--photo', photo, '--threads', '2', ...sizes.photoRuns];
+    // meta: what a failed case's row shows
+    const add = (name, script, args, impl, variant) => cases.push({ name, script, args, meta: { kind: 'photo', impl, variant, photo } });
+    // The first two run the peer's models (UltraFace, landmark68, MobileFaceNet); the third is maskface's default pipeline.
+    const same = [...common, '--model', 'mobilefacenet', '--detector', 'ultraface-320'];
+    add(`photo-maskface ${photo} mobilefacenet`, 'photo-maskface', same, 'maskface', 'ultraface-320, mobilefacenet');
+    add(`photo-maskface ${photo} mobilefacenet mirror=off`, 'photo-maskface', [...same, '--mirror-landmarks', 'false'],
+      'maskface', 'ultraface-320, mobilefacenet, mirrorLandmarks off');
+    add(`photo-maskface ${photo} defaults`, 'photo-maskface', [...common, '--model', 'maskface-mbf-cal', '--detector', 'blazeface-256'], 'maskface',
+      'blazeface-256, maskface-mbf-cal (the defaults)');
+    add(`photo-ort-node ${photo}`, 'photo-ort-node', common, 'onnxruntime-node', 'mobilefacenet, JS pre/post');
+    add(`photo-ort-node ${photo} session=maskface`, 'photo-ort-node', [...common, '--session', 'maskface'], 'onnxruntime-node',
+      "mobilefacenet, JS pre/post, maskface's session settings");
+    add(`photo-human ${photo}`, 'photo-human', [...common, '--backend', 'wasm'], 'human', 'BlazeFace + mesh + faceres');
+  }
+  return cases;
+}
+
 function runProcess(command, args, timeoutMinutes = 20) {
   const child = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMinutes * 60_000, maxBuffer: 64 << 20 });
   const error = child.error?.message ?? (child.status !== 0 ? `exit ${child.status ?? child.signal}: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}` : undefined);
@@ -75,9 +102,13 @@ function runCase(testCase) {
   const line = stdout.split('\n').find((l) => l.startsWith(resultPrefix));
   const seconds = Math.round((performance.now() - started) / 100) / 10;
   const stealPct = stealPercent(counters, cpuCounters());
-  process.stderr.write(`${error ? 'FAILED' : 'done'} (${seconds} s, load ${loadAtStart[0]}, steal ${stealPct}%)\n`);
-  if (error || !line) return { case: testCase.name, kind: testCase.script.split('-')[0], impl: testCase.script, error: error ?? 'no result line' };
-  return { case: testCase.name, ...JSON.parse(line.slice(resultPrefix.length)), loadAtStart, stealPct, wallS: seconds };
+  const result = !error && line ? JSON.parse(line.slice(resultPrefix.length)) : undefined;
+  const status = error ? 'FAILED' : result?.error ? `FAILED: ${result.error}` : 'done';
+  process.stderr.write(`${status} (${seconds} s, load ${loadAtStart[0]}, steal ${stealPct}%)\n`);
+  if (!result) {
+    return { case: testCase.name, kind: testCase.script.split('-')[0], impl: testCase.script, ...testCase.meta, error: error ?? 'no result line', loadAtStart, stealPct };
+  }
+  return { case: testCase.name, ...result, loadAtStart, stealPct, wallS: seconds };
 }
 
 /** faiss IndexFlatIP from the C++ benchmark of bench/native (one JSON line per case). */
@@ -158,6 +189,49 @@ function embeddingAgreement(results) {
   return Math.round(dot * 1e6) / 1e6;
 }
 
+/** The photo cases' models (UltraFace-320, landmark68, MobileFaceNet) and their two photos, made before any case runs. */
+async function preparePhotoCases() {
+  const script = "import('./dist/esm/index.js').then((m) => Promise.all(['ultraface-320', 'blazeface-256', 'landmark68', 'mobilefacenet'].map((n) => m.ensureModel(n))))";
+  const { error } = runProcess(process.execPath, ['-e', script]);
+  if (error) throw new Error(`Cannot fetch the photo cases' models: ${error}`);
+  await ensurePhotos();
+}
+
+/**
+ * Cosine between maskface's and onnxruntime-node's embeddings of the same faces (same MobileFaceNet,
+ * aligned by each one's own landmarks), faces matched by box centre. Every maskface mobilefacenet
+ * row gets its agreement with the default onnxruntime-node row of its photo; that row gets the one
+ * of the default maskface row. The embeddings are dropped from the results afterwards.
+ */
+function photoAgreement(results) {
+  const cosine = (a, b) => {
+    let dot = 0;
+    for (let i = 0; i < a.length; i++) dot += a[i] * b[i];
+    return dot;
+  };
+  const compare = (mine, theirs) => {
+    const values = mine.map((face) => {
+      const near = theirs
+        .map((other) => ({ other, distance: Math.hypot(other.cx - face.cx, other.cy - face.cy) }))
+        .sort((p, q) => p.distance - q.distance)[0];
+      return near && near.distance < 0.5 * face.size ? cosine(face.embedding, near.other.embedding) : null;
+    });
+    const matched = values.filter((v) => v !== null);
+    if (matched.length === 0) return undefined;
+    const r = (v) => Math.round(v * 1e4) / 1e4;
+    return { min: r(Math.min(...matched)), mean: r(matched.reduce((s, v) => s + v, 0) / matched.length), matched: matched.length, perFace: values.map((v) => v === null ? null : r(v)) };
+  };
+  for (const photo of photoNames) {
+    const ort = results.find((r) => r.kind === 'photo' && r.impl === 'onnxruntime-node' && r.session === 'default' && r.photo === photo && r.faces);
+    if (!ort) continue;
+    for (const r of results.filter((x) => x.kind === 'photo' && x.impl === 'maskface' && x.model === 'mobilefacenet' && x.photo === photo && x.faces)) {
+      r.agreementWithOrtNode = compare(r.faces, ort.faces);
+      if (r.mirrorLandmarks) ort.agreementWithMaskface = r.agreementWithOrtNode;
+    }
+  }
+  for (const r of results) for (const face of r.faces ?? []) delete face.embedding;
+}
+
 const startedAt = new Date().toISOString();
 const loadBefore = loadAverage();
 const countersBefore = cpuCounters();
@@ -165,14 +239,14 @@ process.stderr.write(`maskface benchmarks (${quick ? 'quick' : 'full'}), load av
 const fingerprint = machineFingerprint();
 const results = [];
 let faissNote;
-if (only !== 'search') {
+if (runs('embed')) {
   prepareModel();
   process.stderr.write('Embedding cases:\n');
   for (const testCase of embedCases()) results.push(runCase(testCase));
   const agreement = embeddingAgreement(results);
   for (const r of results) if (r.kind === 'embed') Object.assign(r, { modelName: 'MobileFaceNet', agreement });
 }
-if (only !== 'embed') {
+if (runs('search')) {
   process.stderr.write('Search cases (the first run generates the data and the exact reference, about a minute at 100k):\n');
   const prepared = runCase({ name: 'prepare-search', script: 'prepare-search', args: searchArgs() });
   if (prepared.error) throw new Error(`Preparing the search data failed: ${prepared.error}`);
@@ -181,6 +255,13 @@ if (only !== 'embed') {
   const faiss = runFaiss();
   faissNote = faiss.note;
   results.push(faiss.result);
+}
+if (runs('photo')) {
+  process.stderr.write('Photo cases (photo -> an embedding of every face; two 1280x720 photos from bench/.cache):\n');
+  await preparePhotoCases();
+  const photoResults = photoCases().map(runCase);
+  photoAgreement(photoResults);
+  results.push(...photoResults);
 }
 
 const resultsDir = join(benchDir, 'results');

@@ -6,10 +6,13 @@ import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import { arcfaceTemplate112, cacheRoot, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
-import type { NativeModelDescription, NativeSession } from './native.js';
+import type { NativeDetectEmbed, NativeModelDescription, NativeSession } from './native.js';
 import { engineCacheKey, resolveProvider } from './providers.js';
-import { parseRegionClasses, type RegionClass } from './regions.js';
+import { lowerFaceCells, parseRegionClasses, type RegionClass } from './regions.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
+import { detectedFaces, nativeDetectOptions, FaceDetector, type DetectedFace, type DetectOptions } from './face-detector.js';
+import type { ImageInput } from './image-input.js';
+import { RunQueue } from './run-queue.js';
 import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from './validate.js';
 
 export interface FaceRecognizerOptions {
@@ -62,6 +65,35 @@ export interface FaceRecognizerOptions {
 
 export interface EmbedOptions {
   signal?: AbortSignal;
+}
+
+/** Which detected landmarks align a face onto the recognizer's template. */
+export const faceAlignments = ['auto', 'five-point', 'eyes-nose', 'keypoints'] as const;
+export type FaceAlignment = (typeof faceAlignments)[number];
+
+/** maskProbability from which 'auto' alignment treats a face as masked. */
+const autoAlignMaskThreshold = 0.5;
+
+export interface EmbedFacesOptions extends DetectOptions {
+  /** Finds the faces (and their landmarks). */
+  detector: FaceDetector;
+  /**
+   * 'five-point': eyes, nose tip and mouth corners onto the template. 'eyes-nose': eyes and nose
+   * tip only, for faces whose mouth corners are hidden (under a mask the landmark network
+   * guesses them). 'auto' (the default): five points, then eyes and nose for the faces whose
+   * maskProbability is 0.5 or more (one more network run for those); models without region maps
+   * use five points. 'keypoints': a BlazeFace detector's eyes, nose tip and mouth centre.
+   */
+  alignment?: FaceAlignment;
+}
+
+/** A face of a photo with its embedding. */
+export interface PhotoFace extends DetectedFace {
+  readonly embedding: FaceEmbedding;
+  /** `embedding.maskProbability`: ~1 with a mask on, ~0 without; undefined for models without region maps. */
+  readonly maskProbability: number | undefined;
+  /** The landmarks the face was aligned with ('auto' resolved). */
+  readonly alignment: Exclude<FaceAlignment, 'auto'>;
 }
 
 /** Time spent in each stage of a run, in milliseconds (measured in native code). */
@@ -153,10 +185,7 @@ export class FaceRecognizer implements AsyncDisposable {
   /** Size of the region maps of a masked-face (CAL) model; undefined for plain models. */
   readonly #regionSize: { width: number; height: number } | undefined;
   readonly #regionClasses: readonly RegionClass[];
-  readonly #maxConcurrency: number;
-  readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #queue: (() => void)[] = [];
-  #running = 0;
+  readonly #queue: RunQueue;
   #disposed = false;
   #disposing: Promise<void> | undefined;
 
@@ -179,7 +208,7 @@ export class FaceRecognizer implements AsyncDisposable {
     const regionShape = info.outputs.find((o) => o.name === info.regionsOutput)?.shape;
     this.#regionSize = regionShape ? { width: regionShape[3] ?? 0, height: regionShape[2] ?? 0 } : undefined;
     this.#regionClasses = regionClasses;
-    this.#maxConcurrency = maxConcurrency;
+    this.#queue = new RunQueue(maxConcurrency);
   }
 
   /**
@@ -310,32 +339,64 @@ export class FaceRecognizer implements AsyncDisposable {
     const nativeFaces = faces.map((face, i) =>
       toNativeFace(name === 'face' ? 'face' : `faces[${i}]`, face, this.#templatePoints),
     );
-    const task = this.#schedule(async () => {
+    const batch = await this.#queue.run(async () => {
       throwIfAborted(options.signal);
       const result = await withCallSite(callSite, this.#session.embed(nativeFaces, this.#regionSize !== undefined));
       this.lastTiming = result.timing;
       return new EmbeddingBatch(result.embeddings, this.model, result.regions, this.#regionSize, this.#regionClasses);
     });
-    this.#inFlight.add(task);
-    try {
-      const batch = await task;
-      throwIfAborted(options.signal);
-      return batch;
-    } finally {
-      this.#inFlight.delete(task);
-    }
+    throwIfAborted(options.signal);
+    return batch;
   }
 
-  /** Runs fn when fewer than maxConcurrency runs are active (keeps cores and libuv threads free). */
-  async #schedule<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.#maxConcurrency) await new Promise<void>((resolve) => this.#queue.push(resolve));
-    this.#running++;
-    try {
-      return await fn();
-    } finally {
-      this.#running--;
-      this.#queue.shift()?.();
+  /**
+   * Finds every face of a photo with `options.detector` and embeds each one, in one native call
+   * off the event loop: detection, landmarks, alignment from the photo's full resolution and one
+   * network run for all its faces. A photo with no face gives an empty list.
+   */
+  async embedFaces(image: ImageInput, options: EmbedFacesOptions): Promise<PhotoFace[]> {
+    const callSite = new Error();
+    this.#assertLive();
+    assertObject('options', options);
+    const detector = options.detector;
+    if (!(detector instanceof FaceDetector)) throw invalidArgument('options.detector', 'a FaceDetector', detector);
+    const alignment = assertOneOf('options.alignment', options.alignment ?? 'auto', faceAlignments);
+    if (this.#templatePoints !== 5) {
+      throw new MaskFaceError(
+        `embedFaces aligns on a 5-point template; this recognizer's template has ${this.#templatePoints} points`,
+        'ERR_INVALID_ARGUMENT',
+      );
     }
+    const detectOptions = nativeDetectOptions(options);
+    const regions = this.#regionSize;
+    const embed: NativeDetectEmbed =
+      alignment === 'auto' && regions !== undefined
+        ? {
+            session: this.#session,
+            alignmentPoints: 0,
+            wantRegions: true,
+            maskCells: lowerFaceCells(regions.width, regions.height),
+            maskPlane: this.#regionClasses.indexOf('mask'),
+            maskThreshold: autoAlignMaskThreshold,
+          }
+        : {
+            session: this.#session,
+            alignmentPoints: alignment === 'eyes-nose' ? 3 : alignment === 'keypoints' ? 4 : 5,
+            wantRegions: regions !== undefined,
+          };
+    if (alignment === 'keypoints' && detector.kind !== 'blazeface') {
+      throw new MaskFaceError("alignment 'keypoints' needs a detector that gives keypoints (BlazeFace)", 'ERR_INVALID_ARGUMENT');
+    }
+    const result = await this.#queue.run(() => detector._run(callSite, image, detectOptions, embed, options.signal));
+    const faces = detectedFaces(result);
+    if (faces.length === 0) return [];
+    const batch = new EmbeddingBatch(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses);
+    return faces.map((face, i) => {
+      const embedding = batch.at(i);
+      const points = result.alignmentPoints![i];
+      const alignment = points === 3 ? 'eyes-nose' : points === 4 ? 'keypoints' : 'five-point';
+      return Object.freeze({ ...face, embedding, maskProbability: embedding.maskProbability, alignment });
+    });
   }
 
   #assertLive(): void {
@@ -347,7 +408,7 @@ export class FaceRecognizer implements AsyncDisposable {
     if (this.#disposing) return this.#disposing;
     this.#disposed = true;
     this.#disposing = (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      await this.#queue.drain();
       this.#session.dispose();
     })();
     return this.#disposing;

@@ -3,7 +3,12 @@
  * @module
  */
 export { FaceRecognizer } from './face-recognizer.js';
-export type { FaceRecognizerOptions, EmbedOptions, EmbedTiming, ModelInfo } from './face-recognizer.js';
+export { faceAlignments } from './face-recognizer.js';
+export type { FaceRecognizerOptions, EmbedOptions, EmbedFacesOptions, EmbedTiming, FaceAlignment, ModelInfo, PhotoFace } from './face-recognizer.js';
+export { FaceDetector } from './face-detector.js';
+export type { DetectOptions, DetectedFace, FaceBox, FaceDetectorOptions, FaceQuality } from './face-detector.js';
+export { decodeImage } from './image-input.js';
+export type { DecodedImage, ImageInput } from './image-input.js';
 export { FaceEmbedding, EmbeddingBatch } from './embedding.js';
 export { regionClasses } from './regions.js';
 export type { RegionClass, RegionMap } from './regions.js';

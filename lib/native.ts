@@ -62,6 +62,54 @@ export interface NativeSession {
 }
 
 /** @internal */
+export interface NativeDetectOptions {
+  minScore: number;
+  nmsIoU: number;
+  maxFaces: number;
+  minFaceSize: number;
+  retryPad: number;
+  mirrorLandmarks: boolean;
+}
+
+/** What detect() embeds the faces it finds with. @internal */
+export interface NativeDetectEmbed {
+  session: NativeSession;
+  /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip; 4: BlazeFace keypoints (eyes, nose, mouth centre); 0: 5, then 3 where mean P[mask] over maskCells >= maskThreshold */
+  alignmentPoints: 0 | 3 | 4 | 5;
+  wantRegions: boolean;
+  maskCells?: Uint32Array;
+  maskPlane?: number;
+  maskThreshold?: number;
+}
+
+/** @internal */
+export interface NativeDetectResult {
+  count: number;
+  /** count x (x1, y1, x2, y2, score) */
+  boxes: Float32Array;
+  /** count x 5 (x, y) */
+  landmarks5: Float64Array;
+  /** count x 68 (x, y) */
+  landmarks68: Float32Array;
+  /** count x (landmarkDisagreement or -1, yaw, roll, sharpness, padded 0/1) */
+  quality: Float64Array;
+  /** count x 6 (x, y): BlazeFace's keypoints */
+  keypoints?: Float32Array;
+  embeddings?: Float32Array;
+  regions?: Float32Array;
+  /** points each face was aligned with (5 or 3), when embedded */
+  alignmentPoints?: Uint8Array;
+  timing: { detectMs: number; embedMs: number };
+}
+
+/** @internal */
+export interface NativeDetector {
+  describe(): { inputWidth: number; inputHeight: number; kind: 'ultraface' | 'blazeface' };
+  detect(image: NativeImage, options: NativeDetectOptions, embed: NativeDetectEmbed | null): Promise<NativeDetectResult>;
+  dispose(): void;
+}
+
+/** @internal */
 export interface NativeSearchResult {
   rows: Int32Array;
   scores: Float32Array;
@@ -121,6 +169,7 @@ export interface NativeBinding {
     bytes: Uint8Array,
     options: { intraOpThreads: number; interOpThreads: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
+  loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number) => NativeGalleryStore;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;
   warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;

@@ -60,8 +60,9 @@ const lowerFaceCellCache = new Map<string, Uint32Array>();
  * Indices of the cells of a height x width map whose centre, in template pixels, lies inside the
  * face prior and at or below the nose tip. On the 28x28 map a cell covers 4x4 template pixels
  * and cell (i, j) has its centre at (4j + 1.5, 4i + 1.5).
+ * @internal
  */
-function lowerFaceCells(width: number, height: number): Uint32Array {
+export function lowerFaceCells(width: number, height: number): Uint32Array {
   const key = `${width}x${height}`;
   let cells = lowerFaceCellCache.get(key);
   if (cells === undefined) {

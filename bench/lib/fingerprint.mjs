@@ -75,6 +75,8 @@ export function machineFingerprint() {
     onnxruntimeNode: packageVersion('onnxruntime-node'),
     usearch: packageVersion('usearch'),
     hnswlibNode: packageVersion('hnswlib-node'),
+    human: packageVersion('@vladmandic/human'),
+    tfjs: packageVersion('@tensorflow/tfjs-core'),
     commit: gitCommit(),
   };
 }

@@ -13,7 +13,8 @@ function fingerprintSection(run) {
     '',
     `- CPU: ${f.cpu} (${f.simd.join(', ') || 'no AVX2'}), ${f.cores} cores, ${f.memoryGiB} GiB memory, no GPU used`,
     `- OS: ${f.os}; Node ${f.node}`,
-    `- maskface ${f.maskface} (commit ${f.commit}) over ONNX Runtime ${f.maskfaceOrt}; onnxruntime-node ${f.onnxruntimeNode}; usearch ${f.usearch}; hnswlib-node ${f.hnswlibNode}`,
+    `- maskface ${f.maskface} (commit ${f.commit}) over ONNX Runtime ${f.maskfaceOrt}; onnxruntime-node ${f.onnxruntimeNode}; usearch ${f.usearch}; hnswlib-node ${f.hnswlibNode}` +
+      (f.human ? `; @vladmandic/human ${f.human} on TensorFlow.js ${f.tfjs}` : ''),
     `- Load average (1/5/15 min): ${run.loadBefore.join(' / ')} before, ${run.loadAfter.join(' / ')} after` +
       ` (per-case 1-min load in the JSON); ${f.cores} cores, so a load above ~${f.cores} means another job shared the CPU`,
     `- CPU time stolen by the hypervisor during the run: ${run.stealPct ?? '?'}% (per case in the tables; this is a VM, and steal`,
@@ -134,6 +135,70 @@ function boundNote(search, base) {
   ];
 }
 
+function photoSection(results) {
+  const photo = results.filter((r) => r.kind === 'photo');
+  if (photo.length === 0) return '';
+  const baseOf = (name) =>
+    photo.find((r) => r.photo === name && r.impl === 'maskface' && r.model === 'mobilefacenet' && r.detector === 'ultraface-320' && r.mirrorLandmarks && !r.error);
+  const rows = photo.map((r) => {
+    if (r.error) return [r.photo ?? '-', r.impl, r.variant ?? '', r.threads ?? '-', 'failed', '-', '-', '-', '-', '-', `${r.loadAtStart?.[0] ?? '-'}`, `${r.stealPct ?? '-'}`];
+    const base = baseOf(r.photo);
+    return [
+      r.photo,
+      r.impl,
+      r.variant,
+      r.threads,
+      `${r.facesFound} / ${r.expectedFaces}`,
+      `${fixed(r.p50Ms)} / ${fixed(r.p95Ms)}`,
+      fixed(r.photosPerS, 2),
+      base ? ratio(r.photosPerS, base.photosPerS) : '-',
+      `${fixed(r.loopMaxDelayMs)} / ${fixed(r.loopP99DelayMs)}`,
+      r.jpeg ? `${fixed(r.jpeg.p50Ms)} ms, ${fixed(r.jpeg.photosPerS, 2)}/s` : '-',
+      `${r.loadAtStart?.[0] ?? '-'}`,
+      `${r.stealPct ?? '-'}`,
+    ];
+  });
+  const agreement = photo
+    .filter((r) => r.agreementWithOrtNode)
+    .map((r) => `${r.photo} (${r.variant}): min ${fixed(r.agreementWithOrtNode.min, 4)}, mean ${fixed(r.agreementWithOrtNode.mean, 4)} over ${r.agreementWithOrtNode.matched} faces`);
+  const human = photo.find((r) => r.impl === 'human' && !r.error);
+  const failed = photo.filter((r) => r.error).map((r) => `- ${r.photo ?? ''} ${r.impl} ${r.variant ?? ''} failed: ${r.error}`);
+  return [
+    '## Photo: a 1280x720 photo in, an embedding of every face out, CPU',
+    '',
+    table(
+      ['photo', 'implementation', 'variant', 'threads', 'faces found / in photo', 'p50 / p95 ms per photo', 'photos/s',
+        'vs maskface (ultraface-320, mobilefacenet)', 'loop delay max / p99 ms', 'maskface from JPEG bytes: p50, photos/s', '1-min load', 'steal %'],
+      rows,
+    ),
+    '',
+    '- Photos (bench/lib/photos.mjs, built from deepface test-set portraits, cached in bench/.cache): one-face = one portrait',
+    '  scaled to fit; five-faces = five people, each scaled to 250 px wide, side by side on grey. Each case decodes the JPEG',
+    '  once with sharp before timing and times the decoded RGB pixels, so every implementation gets the same pixels.',
+    '  maskface is timed once more given the JPEG bytes (its time then includes sharp\'s decode): last-but-two column.',
+    '- maskface: `recognizer.embedFaces(pixels, { detector })`, one native call off the event loop (detection, 68 landmarks',
+    '  per face on the crop and its mirror unless mirrorLandmarks is off, alignment from the full photo, one network run for',
+    '  all faces). Its first rows run the peer\'s models (UltraFace-320, landmark68, MobileFaceNet); "the defaults" row is',
+    '  maskface\'s own pipeline (BlazeFace-256, maskface-mbf-cal with its region maps and automatic alignment).',
+    '  onnxruntime-node: the same three ONNX files as the first rows with the pre- and post-processing in plain JS',
+    '  (stretch-resize, NMS, one landmark run per face, Umeyama similarity, bilinear warp, one embedding run, L2 norm), once',
+    '  with onnxruntime-node\'s defaults and once with maskface\'s session settings (no spinning, denormals as zero).',
+    '  human: @vladmandic/human (BlazeFace, face mesh, faceres 1024-d descriptor; everything else off, frame caching off) on',
+    `  TensorFlow.js${human ? ` ${human.backend} (${human.backendNote})` : ''}; its models come from its npm package.`,
+    '- Ratios: photos/s against maskface with the peer\'s models (UltraFace-320, MobileFaceNet) on the same photo (higher = faster than maskface).',
+    '- Warm-up runs excluded; then timed runs until at least the minimum count and duration. Between runs the event loop',
+    '  gets one turn (untimed), so a call that never leaves the main thread shows as a stall as long as the call.',
+    '- Loop delay: lateness of a 5 ms libuv timer during the timed runs (perf_hooks.monitorEventLoopDelay; raw-pixel runs for',
+    '  maskface), the largest and the 99th percentile. A max near the photo latency means the call blocked the event loop; a',
+    '  max far above a small p99 is one late wake-up (on 2 cores, 2 intra-op threads and the main thread compete for them).',
+    ...(agreement.length
+      ? ['- Output check: cosine between maskface\'s and onnxruntime-node\'s MobileFaceNet embeddings of the same face (faces matched',
+          '  by box centre; each aligns with its own landmarks, so ~0.97-0.99 is expected, not 1.0): ' + agreement.join('; ') + '.']
+      : []),
+    ...failed,
+  ].join('\n');
+}
+
 export function renderMarkdown(run, options = {}) {
-  return [fingerprintSection(run), embedSection(run.results), searchSection(run.results, options)].filter(Boolean).join('\n\n') + '\n';
+  return [fingerprintSection(run), embedSection(run.results), searchSection(run.results, options), photoSection(run.results)].filter(Boolean).join('\n\n') + '\n';
 }

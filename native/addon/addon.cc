@@ -2,6 +2,7 @@
 // internal to lib/ (declared in lib/native.ts); the public API lives in lib/.
 #include <napi.h>
 
+#include "addon/detector_wrap.h"
 #include "addon/errors.h"
 #include "addon/gallery_wrap.h"
 #include "addon/image_functions.h"
@@ -48,6 +49,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   Napi::Function session = SessionWrap::DefineClass(env);
   data->session_class = Napi::Persistent(session);
+  Napi::Function detector = DetectorWrap::DefineClass(env);
+  data->detector_class = Napi::Persistent(detector);
   Napi::Function gallery = GalleryWrap::DefineClass(env);
 
   exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
@@ -56,6 +59,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeGpu", Napi::Function::New(env, ProbeGpu, "probeGpu"));
   exports.Set("loadSession", Napi::Function::New(env, SessionWrap::Load, "loadSession"));
   exports.Set("Session", session);
+  exports.Set("loadDetector", Napi::Function::New(env, DetectorWrap::Load, "loadDetector"));
+  exports.Set("Detector", detector);
   exports.Set("GalleryStore", gallery);
   exports.Set("alignmentMatrix", Napi::Function::New(env, AlignmentMatrix, "alignmentMatrix"));
   exports.Set("warpImage", Napi::Function::New(env, WarpImage, "warpImage"));

@@ -3,11 +3,19 @@
 #pragma once
 #include <napi.h>
 
+#include <chrono>
 #include <string>
 
 #include "addon/errors.h"
 
 namespace maskface::addon {
+
+using Clock = std::chrono::steady_clock;
+
+// Milliseconds since `start`, for the timing records the workers return.
+inline double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:

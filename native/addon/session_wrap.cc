@@ -16,12 +16,6 @@
 namespace maskface::addon {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double MillisecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // Handed from LoadWorker::Result to the constructor, so JS cannot construct a Session itself.
 thread_local std::shared_ptr<ort::InferenceSession> pending_session;
 thread_local std::shared_ptr<cuda::GpuPreprocessor> pending_preprocessor;
@@ -316,6 +310,19 @@ void SessionWrap::Release() {
 std::shared_ptr<const ort::InferenceSession> SessionWrap::Live(Napi::Env env) const {
   if (!session_) throw MakeError(env, JsCode::kDisposed, "the session has been disposed");
   return session_;
+}
+
+std::shared_ptr<const Preprocessing> SessionWrap::LivePreprocessing(Napi::Env env) const {
+  Live(env);
+  if (!preprocessing_) ThrowInvalid(env, "setPreprocessing() must be called before embed()");
+  return preprocessing_;
+}
+
+SessionWrap* SessionWrap::FromValue(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(InstanceData::Get(env)->session_class.Value())) {
+    ThrowInvalid(env, std::string(what) + " must be a loaded session");
+  }
+  return Unwrap(value.As<Napi::Object>());
 }
 
 Napi::Value SessionWrap::Describe(const Napi::CallbackInfo& info) {

@@ -29,12 +29,18 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap>, public Releasable {
   ~SessionWrap() override;
   void Release() override;
 
+  // The live session and its preprocessing, for a native call that embeds faces it found itself
+  // (FaceDetector's detect). Throws ERR_DISPOSED / ERR_INVALID_ARGUMENT as embed() would.
+  std::shared_ptr<const ort::InferenceSession> Live(Napi::Env env) const;
+  std::shared_ptr<const Preprocessing> LivePreprocessing(Napi::Env env) const;
+  // The SessionWrap behind a JS value, or an ERR_INVALID_ARGUMENT naming `what`.
+  static SessionWrap* FromValue(Napi::Env env, Napi::Value value, const char* what);
+
  private:
   Napi::Value Describe(const Napi::CallbackInfo& info);
   Napi::Value SetPreprocessing(const Napi::CallbackInfo& info);
   Napi::Value Embed(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  std::shared_ptr<const ort::InferenceSession> Live(Napi::Env env) const;
 
   std::shared_ptr<const ort::InferenceSession> session_;
   std::shared_ptr<const Preprocessing> preprocessing_;

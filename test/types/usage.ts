@@ -2,12 +2,15 @@
 // example and the public types must type-check for a consumer with strict settings.
 import {
   EmbeddingBatch,
+  FaceDetector,
   FaceEmbedding,
   FaceRecognizer,
   Gallery,
   MaskFaceError,
   alignFace,
   type BatchMatches,
+  type DetectedFace,
+  type PhotoFace,
   type FaceImage,
   type Match,
   type MaskFaceErrorCode,
@@ -23,6 +26,32 @@ export async function readmeExample(aliceFace: FaceImage, probeFace: FaceImage):
   const [best] = await gallery.search(probe, { k: 1 });
   void probe.maskProbability?.toFixed(2);
   return best?.id;
+}
+
+// The README's photo example, as a strict consumer writes it.
+export async function readmePhotoExample(): Promise<void> {
+  const recognizer = await FaceRecognizer.load();
+  const detector = await FaceDetector.load();
+  const gallery = new Gallery({ model: recognizer.model });
+  try {
+    const [alice] = await recognizer.embedFaces('alice.jpg', { detector });
+    if (alice) gallery.add('alice', alice.embedding);
+    for (const face of await recognizer.embedFaces(new Uint8Array(0), { detector, alignment: 'eyes-nose', maxFaces: 5 })) {
+      const [best] = await gallery.search(face.embedding, { k: 1 });
+      console.log(face.box.width, face.maskProbability?.toFixed(2), best?.id, face.quality.landmarkDisagreement ?? 'n/a');
+    }
+    const found: DetectedFace[] = await detector.detect('photo.png', { minScore: 0.5, retryPadding: false });
+    const points: readonly (readonly [number, number])[] = found[0]?.landmarks ?? [];
+    await recognizer.embed({ data: new Uint8Array(300), width: 10, height: 10, landmarks: points });
+    // @ts-expect-error alignment is a closed set
+    await recognizer.embedFaces('x.jpg', { detector, alignment: 'mouth' });
+    // @ts-expect-error embedFaces needs a detector
+    await recognizer.embedFaces('x.jpg', {});
+    const face: PhotoFace | undefined = undefined;
+    void face;
+  } finally {
+    await Promise.all([gallery.dispose(), detector.dispose(), recognizer.dispose()]);
+  }
 }
 
 export async function typedIds(batch: EmbeddingBatch, model: ModelFingerprint): Promise<number> {

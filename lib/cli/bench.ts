@@ -1,0 +1,76 @@
+/**
+ * `maskface bench`: embed latency and throughput, then exact gallery search queries/s.
+ * @internal
+ * @module
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { EmbeddingBatch } from '../embedding.js';
+import { FaceRecognizer } from '../face-recognizer.js';
+import { Gallery } from '../gallery.js';
+import { versions } from '../versions.js';
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export async function bench(options: { model: string; threads: number; gallery: number; iterations: number }): Promise<void> {
+  const v = versions();
+  console.log(`maskface ${v.maskface}, ONNX Runtime ${v.onnxruntime}, Node ${v.node}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}`);
+  await using rec = await FaceRecognizer.load(options.model, {
+    cpu: { intraOpThreads: options.threads },
+    onProgress: (m) => console.log(`  ${m}`),
+  });
+  const [height, width] = [rec.info.inputShape[2] ?? 112, rec.info.inputShape[3] ?? 112];
+  const face = (seed: number) => ({
+    data: Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 31 + seed * 17) & 0xff),
+    width,
+    height,
+  });
+  console.log(`\nembed: ${rec.model.name} (${rec.model.dim}-d), ${options.threads} intra-op threads`);
+  console.log('batch   p50 ms   p95 ms   faces/s   pre+post %   max loop delay ms');
+  for (const size of [1, 8, 32]) {
+    const faces = Array.from({ length: size }, (_, i) => face(i));
+    await rec.embedBatch(faces); // warm-up
+    const times: number[] = [];
+    let overhead = 0;
+    let total = 0;
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
+    for (let i = 0; i < options.iterations; i++) {
+      const start = performance.now();
+      await rec.embedBatch(faces);
+      times.push(performance.now() - start);
+      const timing = rec.lastTiming!;
+      overhead += timing.preprocessMs + timing.postprocessMs;
+      total += timing.preprocessMs + timing.inferenceMs + timing.postprocessMs;
+    }
+    loop.disable();
+    times.sort((a, b) => a - b);
+    const p50 = percentile(times, 50);
+    console.log(
+      `${String(size).padStart(5)} ${p50.toFixed(1).padStart(8)} ${percentile(times, 95).toFixed(1).padStart(8)} ${((size * 1000) / p50).toFixed(1).padStart(9)} ${((100 * overhead) / total).toFixed(2).padStart(12)} ${(loop.max / 1e6).toFixed(1).padStart(19)}`,
+    );
+  }
+
+  const n = options.gallery;
+  const dim = rec.model.dim;
+  console.log(`\nsearch: exact cosine top-10 over ${n} x ${dim} f32 (${((n * dim * 4) / 1e6).toFixed(1)} MB)`);
+  const data = new Float32Array(n * dim);
+  let state = 12345;
+  for (let i = 0; i < data.length; i++) data[i] = ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+  const batch = new EmbeddingBatch(data, rec.model);
+  await using gallery = new Gallery<number>({ model: rec.model });
+  await gallery.addMany(Array.from({ length: n }, (_, i) => i), batch);
+  const queries = new EmbeddingBatch(data.slice(0, 1000 * dim), rec.model);
+  for (let i = 0; i < 5; i++) await gallery.search(queries.at(i), { k: 10 }); // warm-up
+  let start = performance.now();
+  const single = 100;
+  for (let i = 0; i < single; i++) await gallery.search(queries.at(i), { k: 10 });
+  const singleQps = (single * 1000) / (performance.now() - start);
+  start = performance.now();
+  await gallery.searchBatch(queries, { k: 10 });
+  const batchQps = (queries.count * 1000) / (performance.now() - start);
+  console.log(`single queries: ${singleQps.toFixed(1)} q/s (${((singleQps * n * dim * 4) / 1e9).toFixed(1)} GB/s scanned)`);
+  console.log(`batch of ${queries.count}: ${batchQps.toFixed(1)} q/s`);
+}
