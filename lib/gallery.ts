@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
@@ -84,6 +84,30 @@ export class BatchMatches<Id> {
 
 type Id = string | number;
 
+/**
+ * `data` (rows of `dim` values) with every row scaled to unit length, so that scores are cosines
+ * whatever made the vectors. Returns `data` itself when every row already is (within float
+ * rounding) unless `copy`; a row with NaN, Infinity or only zeros is refused, named.
+ */
+function unitRows(data: Float32Array, dim: number, name: string, copy: boolean): Float32Array {
+  const rows = data.length / dim;
+  let out: Float32Array | undefined = copy ? data : undefined;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let i = r * dim; i < (r + 1) * dim; i++) sum += data[i]! * data[i]!;
+    if (!Number.isFinite(sum) || sum === 0) {
+      const row = rows === 1 ? name : `${name} row ${r}`;
+      throw invalidArgument(row, 'finite values, not all zero', Number.isFinite(sum) ? 'all zeros' : 'NaN or Infinity');
+    }
+    if (Math.abs(sum - 1) > 1e-5) {
+      out ??= data.slice();
+      const scale = 1 / Math.sqrt(sum);
+      for (let i = r * dim; i < (r + 1) * dim; i++) out[i] = data[i]! * scale;
+    }
+  }
+  return out ?? data;
+}
+
 function assertId(name: string, id: unknown): void {
   if (typeof id === 'string' ? id.length === 0 : typeof id !== 'number' || !Number.isFinite(id)) {
     throw invalidArgument(name, 'non-empty string or finite number', id);
@@ -141,33 +165,50 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         });
       }
     }
+    if (options.capacity !== undefined) {
+      const capacity = assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2);
+      const bytes = capacity * (model.dim * 4 + 1);
+      if (bytes > totalmem()) {
+        throw new MaskFaceError(
+          `A capacity of ${capacity} rows of ${model.dim} values needs ${(bytes / 2 ** 30).toFixed(1)} GiB; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+          'ERR_OUT_OF_MEMORY',
+          { details: { capacity, bytes } },
+        );
+      }
+    }
     this.#store = new (native().GalleryStore)(model.dim);
-    if (options.capacity !== undefined) this.#store.reserve(assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2));
+    if (options.capacity !== undefined) this.#store.reserve(options.capacity);
     if (this.device === 'cuda') this.#store.attachDevice(deviceId);
   }
 
-  /** Number of embeddings held. */
+  /** Number of embeddings held (0 once disposed). */
   get size(): number {
-    return this.#size;
+    return this.#disposed ? 0 : this.#size;
   }
 
   get disposed(): boolean {
     return this.#disposed;
   }
 
-  /** Memory held by the vectors: on the host, and on the GPU for a 'cuda' gallery (0 otherwise). */
-  get memory(): { hostBytes: number; deviceBytes: number } {
+  /**
+   * Memory of the vectors: `hostBytes` of the rows written, `reservedBytes` set aside on the host
+   * for rows to come (the `capacity` option, and the rest of the last block; its pages are
+   * committed as rows are written), and `deviceBytes` on the GPU for a 'cuda' gallery (0 otherwise).
+   */
+  get memory(): { hostBytes: number; reservedBytes: number; deviceBytes: number } {
     this.#assertLive();
     const stats = this.#store.stats();
-    return { hostBytes: stats.bytes, deviceBytes: stats.deviceBytes };
+    return { hostBytes: stats.bytes, reservedBytes: stats.reservedBytes, deviceBytes: stats.deviceBytes };
   }
 
   has(id: GalleryId): boolean {
+    this.#assertLive();
     return this.#idRows.has(id);
   }
 
   /** The ids held, in insertion order of their first embedding. */
   ids(): GalleryId[] {
+    this.#assertLive();
     return [...this.#idRows.keys()];
   }
 
@@ -229,10 +270,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#assertLive();
     assertId('id', id);
     const checked = this.#checkEmbedding('embedding', embedding);
-    const vector = checked.vector.slice();
-    if (!vector.every(Number.isFinite) || vector.every((v) => v === 0)) {
-      throw invalidArgument('embedding.vector', 'finite values, not all zero', 'NaN, Infinity or all zeros');
-    }
+    const vector = unitRows(checked.vector.slice(), this.model.dim, 'embedding.vector', true);
     const row = this.#allocateRow();
     try {
       this.#write(
@@ -261,6 +299,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
       throw invalidArgument('ids', `array of ${batch.count} ids (one per embedding)`, ids);
     }
     ids.forEach((id, i) => assertId(`ids[${i}]`, id));
+    unitRows(batch.data, this.model.dim, 'batch', false); // checked before any row is taken
     const rows = new Uint32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       rows[i] = this.#rowIds.length + i;
@@ -268,8 +307,9 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#rowIds.push(...new Array<undefined>(ids.length));
     ids.forEach((id, i) => this.#bind(id, rows[i]!));
 
+    const vectors = unitRows(batch.data, this.model.dim, 'batch', false);
     this.#pendingWrites++;
-    const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, batch.data)));
+    const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, vectors)));
     this.#writeTail = write.then(
       () => undefined,
       () => undefined,
@@ -371,7 +411,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#assertLive();
     const checked = this.#checkEmbedding('query', query);
     const { k, threshold } = this.#searchOptions(options);
-    const result = await this.#search(checked.vector, 1, k, threshold, callSite, options.signal);
+    const result = await this.#search(unitRows(checked.vector, this.model.dim, 'query', false), 1, k, threshold, callSite, options.signal);
     const matches: Match<GalleryId>[] = [];
     for (let i = 0; i < result.counts[0]!; i++) matches.push({ id: result.ids[i] as GalleryId, score: result.scores[i]! });
     return matches;
@@ -384,7 +424,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     if (!(queries instanceof EmbeddingBatch)) throw invalidArgument('queries', 'EmbeddingBatch', queries);
     this.#checkModel('queries', queries.model);
     const { k, threshold } = this.#searchOptions(options);
-    const result = await this.#search(queries.data, queries.count, k, threshold, callSite, options.signal);
+    const result = await this.#search(unitRows(queries.data, this.model.dim, 'queries', false), queries.count, k, threshold, callSite, options.signal);
     return new BatchMatches<GalleryId>(k, result.rows, result.scores, result.counts, result.ids);
   }
 

@@ -295,6 +295,7 @@ Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {
     stats.Set("rows", static_cast<double>(store->rows()));
     stats.Set("live", static_cast<double>(store->live()));
     stats.Set("bytes", static_cast<double>(store->bytes()));
+    stats.Set("reservedBytes", static_cast<double>(store->reserved_bytes()));
     stats.Set("dim", static_cast<double>(store->dim()));
     stats.Set("deviceBytes", device_ ? static_cast<double>(device_->DeviceBytes()) : 0.0);
     return stats;

@@ -52,6 +52,11 @@ GalleryStore::~GalleryStore() = default;
 // touched, so they cost address space, not memory.
 size_t GalleryStore::bytes() const { return rows() * (dim_ * sizeof(float) + sizeof(uint8_t)); }
 
+size_t GalleryStore::capacity() const {
+  std::lock_guard<std::mutex> lock(blocks_mutex_);
+  return blocks_.size() * rows_per_block_;
+}
+
 void GalleryStore::AddBlocksUpTo(size_t rows) {
   const size_t needed = (rows + rows_per_block_ - 1) / rows_per_block_;
   size_t have;
