@@ -165,6 +165,7 @@ export interface NativeBinding {
   loadRuntime(path: string): NativeRuntime;
   probeGpu(options: { libraries: string[]; kernelLibrary: string; tensorrt: boolean }): NativeGpuProbe;
   versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
+  errorCodes(): string[];
   loadSession(
     bytes: Uint8Array,
     options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,

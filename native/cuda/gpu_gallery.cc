@@ -9,7 +9,7 @@
 namespace maskface::cuda {
 
 void GpuGallery::Check(int status, const char* call) const {
-  ThrowIfFailed(library_, status, kOwner, call, ErrorCode::kInternal);
+  ThrowIfFailed(library_, status, kOwner, call);
 }
 
 GpuGallery::GpuGallery(const KernelLibrary& library, int device, size_t dim)

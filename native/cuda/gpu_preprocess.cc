@@ -8,7 +8,7 @@
 namespace maskface::cuda {
 
 void GpuPreprocessor::Check(int status, const char* call) const {
-  ThrowIfFailed(library_, status, kOwner, call, ErrorCode::kInference);
+  ThrowIfFailed(library_, status, kOwner, call);
 }
 
 GpuPreprocessor::GpuPreprocessor(const KernelLibrary& library, int device) : library_(library), device_(device) {

@@ -63,24 +63,23 @@ const KernelLibrary* LoadedKernelLibrary() {
   return g_done.load(std::memory_order_acquire) && g_library.loaded ? &g_library : nullptr;
 }
 
-void ThrowIfFailed(const KernelLibrary& library, int status, const char* owner, const char* call,
-                   ErrorCode otherwise) {
+void ThrowIfFailed(const KernelLibrary& library, int status, const char* owner, const char* call) {
   if (status == MASKFACE_CUDA_OK) return;
   const std::string message = std::string(owner) + ": " + call + ": " + library.last_error();
   switch (status) {
     case MASKFACE_CUDA_INVALID_ARGUMENT: throw Error(ErrorCode::kInvalidArgument, message);
     case MASKFACE_CUDA_OUT_OF_MEMORY: throw Error(ErrorCode::kOutOfMemory, message);
-    default: throw Error(otherwise, message);
+    default: throw Error(ErrorCode::kCuda, message);
   }
 }
 
 void DeviceBuffer::Reserve(size_t bytes, bool headroom) {
   if (bytes_ >= bytes) return;
-  ThrowIfFailed(library_, library_.free(data_), owner_, "free", ErrorCode::kInternal);
+  ThrowIfFailed(library_, library_.free(data_), owner_, "free");
   data_ = nullptr;
   bytes_ = 0;
   const size_t size = headroom ? bytes + bytes / 2 : bytes;
-  ThrowIfFailed(library_, library_.malloc(&data_, size), owner_, "malloc", ErrorCode::kInternal);
+  ThrowIfFailed(library_, library_.malloc(&data_, size), owner_, "malloc");
   bytes_ = size;
 }
 

@@ -29,10 +29,9 @@ const KernelLibrary& LoadKernelLibrary(const std::string& path);
 const KernelLibrary* LoadedKernelLibrary();
 
 // Throws maskface::Error for a failed call of the library: INVALID_ARGUMENT and OUT_OF_MEMORY keep
-// their meaning, any other status becomes `otherwise`. The message is "<owner>: <call>: <the
-// library's message>".
-void ThrowIfFailed(const KernelLibrary& library, int status, const char* owner, const char* call,
-                   ErrorCode otherwise);
+// their meaning, any other status (the CUDA runtime or a kernel failed) is kCuda. The message is
+// "<owner>: <call>: <the library's message>".
+void ThrowIfFailed(const KernelLibrary& library, int status, const char* owner, const char* call);
 
 // Device memory from the library that only grows: Reserve keeps the buffer when it is big enough.
 // Freed with its owner, on whatever device is current then (the owners set theirs first).
