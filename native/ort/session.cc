@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "core/flush_denormals.h"
-#include "cuda/kernel_library.h"
+#include "gpu/kernel_library.h"
 #include "ort/attention_op.h"
 #include "ort/ort_env.h"
 #include "ort/shape_text.h"
@@ -90,7 +90,7 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     AppendProvider(options, config.provider);
     // Models exported with fused attention use maskface::AttentionMask; GPU sessions also get its
     // CUDA kernel when libmaskface_cuda.so is loaded.
-    AddMaskfaceOps(options, config.provider.provider == Provider::kCpu ? nullptr : cuda::LoadedKernelLibrary());
+    AddMaskfaceOps(options, config.provider.provider == Provider::kCpu ? nullptr : gpu::LoadedKernelLibrary());
     impl->session = Ort::Session(GetEnv(), model, size, options);
 
     Ort::AllocatorWithDefaultOptions allocator;

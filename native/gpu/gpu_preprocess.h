@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "core/align.h"
-#include "cuda/kernel_library.h"
+#include "gpu/kernel_library.h"
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 
 class GpuPreprocessor {
  public:
@@ -44,4 +44,4 @@ class GpuPreprocessor {
   DeviceBuffer tensor_{library_, kOwner};
 };
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

@@ -1,10 +1,10 @@
-#include "cuda/gpu_probe.h"
+#include "gpu/gpu_probe.h"
 
 #include <dlfcn.h>
 
 #include <mutex>
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 namespace {
 
 // The few driver API entry points used, declared by hand (CUresult and CUdevice are ints).
@@ -106,4 +106,4 @@ std::string TensorRtVersion() {
   return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
 }
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 
 struct GpuDevice {
   int index = 0;
@@ -35,4 +35,4 @@ std::string ProbeLibrary(const std::string& name);
 // library does not load.
 std::string TensorRtVersion();
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

@@ -1,4 +1,4 @@
-#include "cuda/gpu_gallery.h"
+#include "gpu/gpu_gallery.h"
 
 #include <limits>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 
 void GpuGallery::Check(int status, const char* call) const {
   ThrowIfFailed(library_, status, kOwner, call);
@@ -115,4 +115,4 @@ size_t GpuGallery::DeviceBytes() const {
   return bytes;
 }
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

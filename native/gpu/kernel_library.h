@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "cuda/maskface_cuda.h"
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 
 // The C ABI, resolved from the loaded library. Every pointer is set when `loaded`.
 struct KernelLibrary {
@@ -16,7 +16,7 @@ struct KernelLibrary {
   std::string path;
   std::string error;  // why it is not loaded
 #define MASKFACE_CUDA_FUNCTION(name) decltype(&::maskface_cuda_##name) name = nullptr;
-#include "cuda/kernel_functions.inc"
+#include "gpu/kernel_functions.inc"
 #undef MASKFACE_CUDA_FUNCTION
 };
 
@@ -54,4 +54,4 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

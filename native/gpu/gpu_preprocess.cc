@@ -1,11 +1,11 @@
-#include "cuda/gpu_preprocess.h"
+#include "gpu/gpu_preprocess.h"
 
 #include <cstring>
 #include <string>
 
 #include "core/error.h"
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 
 void GpuPreprocessor::Check(int status, const char* call) const {
   ThrowIfFailed(library_, status, kOwner, call);
@@ -86,4 +86,4 @@ void GpuPreprocessor::Download(const float* device_tensor, float* host, size_t c
   Check(library_.stream_synchronize(stream_), "stream_synchronize");
 }
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <mutex>
 
-#include "cuda/kernel_library.h"
+#include "gpu/kernel_library.h"
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 
 class GpuGallery {
  public:
@@ -45,4 +45,4 @@ class GpuGallery {
       counts_{library_, kOwner}, workspace_{library_, kOwner};
 };
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu

@@ -1,13 +1,13 @@
-#include "cuda/kernel_library.h"
+#include "gpu/kernel_library.h"
 
 #include <dlfcn.h>
 
 #include <atomic>
 #include <mutex>
 
-#include "cuda/gpu_probe.h"
+#include "gpu/gpu_probe.h"
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 namespace {
 
 KernelLibrary Load(const std::string& path) {
@@ -31,12 +31,23 @@ KernelLibrary Load(const std::string& path) {
     library.error = path + " has no maskface_cuda_" #name;                                             \
     complete = false;                                                                                  \
   }
-#include "cuda/kernel_functions.inc"
+#include "gpu/kernel_functions.inc"
 #undef MASKFACE_CUDA_FUNCTION
   if (!complete) return library;
   if (const int abi = library.abi_version(); abi != MASKFACE_CUDA_ABI_VERSION) {
     library.error = path + " has C ABI version " + std::to_string(abi) + "; this addon needs " +
                     std::to_string(MASKFACE_CUDA_ABI_VERSION) + " (rebuild both together)";
+    return library;
+  }
+  // The driver saw a GPU; the library's CUDA runtime must see one too (a driver older than the
+  // runtime the library was built with sees none): say why, in the runtime's words.
+  int devices = 0;
+  if (library.device_count(&devices) != MASKFACE_CUDA_OK) {
+    library.error = path + ": the CUDA runtime cannot use this machine's GPUs: " + library.last_error();
+    return library;
+  }
+  if (devices < 1) {
+    library.error = path + ": the CUDA runtime sees no GPU, although the driver lists " + std::to_string(driver.devices.size());
     return library;
   }
   library.loaded = true;
@@ -83,4 +94,4 @@ void DeviceBuffer::Reserve(size_t bytes, bool headroom) {
   bytes_ = size;
 }
 
-}  // namespace maskface::cuda
+}  // namespace maskface::gpu
