@@ -133,9 +133,12 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   readonly #rowIds: (GalleryId | undefined)[] = [];
   readonly #idRows = new Map<GalleryId, number[]>();
   readonly #freeRows: number[] = [];
-  readonly #removedRows: number[] = []; // freed once no search may still report them
+  /** Killed rows and the epoch of their kill: freed once no search that started by then is running. */
+  readonly #removedRows: { row: number; epoch: number }[] = [];
+  /** Searches in flight by the epoch they started in. */
+  readonly #activeSearches = new Map<number, number>();
+  #epoch = 0;
   readonly #inFlight = new Set<Promise<unknown>>();
-  #searches = 0;
   #pendingWrites = 0;
   #writeTail: Promise<void> = Promise.resolve();
   #size = 0;
@@ -229,8 +232,8 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   #allocateRow(): number {
-    // A removed row is reused only when no search can still read it and no write is queued.
-    if (this.#searches === 0 && this.#pendingWrites === 0 && this.#freeRows.length > 0) return this.#freeRows.pop()!;
+    // Free rows are dead, and no search that could still report their old id is running.
+    if (this.#freeRows.length > 0) return this.#freeRows.pop()!;
     this.#rowIds.push(undefined);
     return this.#rowIds.length - 1;
   }
@@ -299,15 +302,15 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
       throw invalidArgument('ids', `array of ${batch.count} ids (one per embedding)`, ids);
     }
     ids.forEach((id, i) => assertId(`ids[${i}]`, id));
-    unitRows(batch.data, this.model.dim, 'batch', false); // checked before any row is taken
+    const vectors = unitRows(batch.data, this.model.dim, 'batch', false); // checked before any row is taken
+    // Free rows first, then new ones at the end (in order: the store appends them one by one).
     const rows = new Uint32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      rows[i] = this.#rowIds.length + i;
-    }
-    this.#rowIds.push(...new Array<undefined>(ids.length));
+    const reused = Math.min(ids.length, this.#freeRows.length);
+    for (let i = 0; i < reused; i++) rows[i] = this.#freeRows.pop()!;
+    for (let i = reused; i < ids.length; i++) rows[i] = this.#rowIds.length + (i - reused);
+    this.#rowIds.push(...new Array<undefined>(ids.length - reused));
     ids.forEach((id, i) => this.#bind(id, rows[i]!));
 
-    const vectors = unitRows(batch.data, this.model.dim, 'batch', false);
     this.#pendingWrites++;
     const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, vectors)));
     this.#writeTail = write.then(
@@ -316,9 +319,9 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     );
     const tracked = write
       .catch((error: unknown) => {
-        // Undo: the rows may be partly written; kill them and forget their ids.
-        ids.forEach((id, i) => this.#unbind(id, rows[i]!));
+        // Undo: the rows may be partly written; kill them, then forget their ids.
         if (!this.#disposed) this.#store.kill(rows);
+        ids.forEach((id, i) => this.#unbind(id, rows[i]!));
         throw error;
       })
       .finally(() => {
@@ -341,7 +344,14 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     rows.splice(at, 1);
     if (rows.length === 0) this.#idRows.delete(id);
     this.#size--;
-    this.#removedRows.push(row);
+    this.#retire([row]);
+  }
+
+  /** Rows just killed (or never written): free once the searches that may still report them end. */
+  #retire(rows: Iterable<number>): void {
+    const epoch = this.#epoch++;
+    for (const row of rows) this.#removedRows.push({ row, epoch });
+    this.#releaseRemovedRows();
   }
 
   /** Removes every embedding of `id`; returns how many there were. */
@@ -353,21 +363,38 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     const removed = Uint32Array.from(rows);
     this.#idRows.delete(id);
     this.#size -= removed.length;
-    this.#removedRows.push(...removed);
+    // Retired once the kill has run: it may wait behind queued writes.
     this.#write(
-      () => this.#store.kill(removed),
+      () => {
+        this.#store.kill(removed);
+        this.#retire(removed);
+      },
       () => {},
     );
-    this.#releaseRemovedRows();
     return removed.length;
   }
 
+  /**
+   * Frees the removed rows that no running search can report: a row killed in epoch k may be
+   * reported (under its old id) by a search that started in epoch k or before, never by a later
+   * one. Under steady search traffic rows are reclaimed as the older searches end.
+   */
   #releaseRemovedRows(): void {
-    if (this.#searches > 0 || this.#pendingWrites > 0) return;
-    for (const row of this.#removedRows.splice(0)) {
-      this.#rowIds[row] = undefined;
-      this.#freeRows.push(row);
+    // A GPU gallery's device copy is read without a snapshot of the live flags: its rows are
+    // reused only while no search runs at all.
+    if (this.device === 'cuda' && this.#activeSearches.size > 0) return;
+    let oldest = Infinity;
+    for (const epoch of this.#activeSearches.keys()) oldest = Math.min(oldest, epoch);
+    let kept = 0;
+    for (const removed of this.#removedRows) {
+      if (removed.epoch < oldest) {
+        this.#rowIds[removed.row] = undefined;
+        this.#freeRows.push(removed.row);
+      } else {
+        this.#removedRows[kept++] = removed;
+      }
     }
+    this.#removedRows.length = kept;
   }
 
   #searchOptions(options: SearchOptions): { k: number; threshold: number } {
@@ -379,7 +406,8 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   async #search(queries: Float32Array, count: number, k: number, threshold: number, callSite: Error, signal?: AbortSignal) {
-    this.#searches++;
+    const epoch = this.#epoch;
+    this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
     const task = (async () => {
       try {
         if (this.#pendingWrites > 0) await this.#writeTail;
@@ -391,7 +419,9 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         const ids = Array.from(result.rows, (row) => (row < 0 ? undefined : this.#rowIds[row]));
         return { ...result, ids };
       } finally {
-        this.#searches--;
+        const left = this.#activeSearches.get(epoch)! - 1;
+        if (left === 0) this.#activeSearches.delete(epoch);
+        else this.#activeSearches.set(epoch, left);
         this.#releaseRemovedRows();
       }
     })();

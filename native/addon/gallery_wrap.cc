@@ -35,8 +35,11 @@ void PutRows(GalleryStore& store, gpu::GpuGallery* device, const uint32_t* rows,
     if (std::all_of(source, source + dim, [](float v) { return v == 0.0f; })) {
       throw Error(ErrorCode::kInvalidArgument, "vector " + std::to_string(i) + " has zero length");
     }
-    if (rows[i] < store.rows() && active_searches > 0) {
-      throw Error(ErrorCode::kInternal, "row " + std::to_string(rows[i]) + " rewritten while a search may read it");
+    // The CPU search reads a snapshot of the live flags, so lib/ may rewrite a dead row while
+    // searches run; the GPU copy has no such snapshot, and lib/ does not rewrite rows of a GPU
+    // gallery while any search runs.
+    if (device != nullptr && rows[i] < store.rows() && active_searches > 0) {
+      throw Error(ErrorCode::kInternal, "row " + std::to_string(rows[i]) + " of a GPU gallery rewritten while a search may read it");
     }
   }
   const std::vector<float> dead(dim, 0.0f);
