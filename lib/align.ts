@@ -2,7 +2,8 @@ import { native } from './binding-loader.js';
 import { MaskFaceError } from './errors.js';
 import { arcfaceTemplate112 } from './models.js';
 import type { FaceImage } from './types.js';
-import { assertInteger, assertObject, toLandmarks, toNativeImage } from './validate.js';
+import { invalidArgument } from './errors.js';
+import { assertInteger, assertObject, assertOneOf, assertPlausibleLandmarks, toLandmarks, toNativeImage } from './validate.js';
 
 export interface AlignOptions {
   /** Output width and height. Default 112 x 112. */
@@ -24,6 +25,11 @@ function templateFor(options: AlignOptions, width: number, height: number): Floa
     return Float64Array.from(arcfaceTemplate112, (v, i) => (i % 2 === 0 ? (v * width) / 112 : (v * height) / 112));
   }
   return toLandmarks('options.template', options.template, options.template.length / 2);
+}
+
+/** Points of the template alignmentMatrix uses with these options. */
+function matrixPoints(options: AlignOptions): number {
+  return options.template === undefined ? arcfaceTemplate112.length / 2 : options.template.length / 2;
 }
 
 /**
@@ -54,6 +60,7 @@ export function alignFace(
 ): AlignedFace {
   const source = toNativeImage('image', image);
   const matrix = alignmentMatrix(landmarks, options);
+  assertPlausibleLandmarks('landmarks', toLandmarks('landmarks', landmarks, matrixPoints(options)), source.width, source.height);
   const width = options.width ?? 112;
   const height = options.height ?? 112;
   const channels = source.channels === 1 ? 1 : 3;
@@ -87,13 +94,19 @@ export function faceTensor(image: FaceImage, options: TensorOptions = {}): Float
   const width = assertInteger('options.width', options.width ?? 112, 1, 4096);
   const height = assertInteger('options.height', options.height ?? 112, 1, 4096);
   const channels = assertInteger('options.channels', options.channels ?? 3, 1, 3);
+  if (channels === 2) throw invalidArgument('options.channels', '1 or 3', channels);
+  const colorOrder = assertOneOf('options.colorOrder', options.colorOrder ?? 'rgb', ['rgb', 'bgr'] as const);
   // null: the plain resize embed() applies to faces without landmarks (computed natively).
-  const matrix = image.landmarks !== undefined ? alignmentMatrix(image.landmarks, options) : null;
+  let matrix: Float64Array | null = null;
+  if (image.landmarks !== undefined) {
+    matrix = alignmentMatrix(image.landmarks, options);
+    assertPlausibleLandmarks('image.landmarks', toLandmarks('image.landmarks', image.landmarks, matrixPoints(options)), source.width, source.height);
+  }
   return native().warpTensor(source, matrix, {
     width,
     height,
     channels,
-    bgr: options.colorOrder === 'bgr',
+    bgr: colorOrder === 'bgr',
     mean: Float32Array.from(options.mean ?? [127.5, 127.5, 127.5]),
     std: Float32Array.from(options.std ?? [127.5, 127.5, 127.5]),
   });

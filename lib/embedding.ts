@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { crc32 } from './crc32.js';
 import { MaskFaceError, invalidArgument } from './errors.js';
 import { lowerFaceMaskProbability, regionClasses, regionPlane, type RegionClass, type RegionMap } from './regions.js';
 import type { ModelFingerprint } from './types.js';
@@ -34,6 +36,15 @@ function normalised(vector: Float32Array, name: string): Float32Array {
   return vector.map((v) => v * scale);
 }
 
+const embeddingMagic = Uint8Array.of(0x4d, 0x46, 0x45, 0x42); // "MFEB"
+const embeddingFormatVersion = 1;
+const embeddingHeaderBytes = 24;
+
+/** 8 bytes that tell models apart in toBytes() output: the start of the sha256 of the model's id. */
+function modelTag(model: ModelFingerprint): Uint8Array {
+  return createHash('sha256').update(model.id).digest().subarray(0, 8);
+}
+
 /**
  * A face embedding: a unit-length vector and the fingerprint of the model that made it.
  * Plain data with no native resources: keep it, serialise it, send it to a worker.
@@ -51,6 +62,11 @@ export class FaceEmbedding {
 
   /** @internal Use FaceRecognizer.embed(), FaceEmbedding.fromBytes() or fromJSON(). */
   constructor(vector: Float32Array, model: ModelFingerprint, regions?: RegionMap) {
+    if (!(vector instanceof Float32Array)) throw invalidArgument('vector', 'Float32Array', vector);
+    checkModel(model);
+    if (vector.length !== model.dim) {
+      throw new MaskFaceError(`The vector has ${vector.length} values; model ${model.name ?? model.id.slice(0, 12)} gives ${model.dim}`, 'ERR_DIMENSION_MISMATCH');
+    }
     this.vector = vector;
     this.model = model;
     this.regions = regions;
@@ -90,38 +106,74 @@ export class FaceEmbedding {
   similarity(other: FaceEmbedding): number {
     if (!(other instanceof FaceEmbedding)) throw invalidArgument('other', 'FaceEmbedding', other);
     assertSameModel(this.model, other.model, 'the other embedding');
-    let dot = 0;
     const a = this.vector;
     const b = other.vector;
+    if (a.length !== b.length) {
+      throw new MaskFaceError(`The embeddings have ${a.length} and ${b.length} values`, 'ERR_DIMENSION_MISMATCH');
+    }
+    let dot = 0;
     for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
     return Math.max(-1, Math.min(1, dot));
   }
 
-  /** The vector as little-endian bytes (no header): 4 bytes per value, or 2 with 'f16'. */
+  /**
+   * The vector as bytes that describe themselves: a 24-byte header (magic `MFEB`, format
+   * version 1, value type, dimension, 8 bytes identifying the model, a CRC-32 of the whole), then
+   * the values little-endian, 4 bytes each, or 2 with 'f16'. See docs/api.md.
+   */
   toBytes(dtype: 'f32' | 'f16' = 'f32'): Uint8Array {
-    if (dtype === 'f32') return new Uint8Array(this.vector.slice().buffer);
-    if (dtype !== 'f16') throw invalidArgument('dtype', "'f32' or 'f16'", dtype);
-    const out = new Uint8Array(this.vector.length * 2);
+    if (dtype !== 'f32' && dtype !== 'f16') throw invalidArgument('dtype', "'f32' or 'f16'", dtype);
+    const width = dtype === 'f32' ? 4 : 2;
+    const out = new Uint8Array(embeddingHeaderBytes + this.vector.length * width);
     const view = new DataView(out.buffer);
-    this.vector.forEach((v, i) => view.setUint16(i * 2, float32ToFloat16(v), true));
+    out.set(embeddingMagic, 0);
+    view.setUint8(4, embeddingFormatVersion);
+    view.setUint8(5, dtype === 'f32' ? 1 : 2);
+    view.setUint32(8, this.vector.length, true);
+    out.set(modelTag(this.model), 12);
+    this.vector.forEach((v, i) => {
+      if (dtype === 'f32') view.setFloat32(embeddingHeaderBytes + i * 4, v, true);
+      else view.setUint16(embeddingHeaderBytes + i * 2, float32ToFloat16(v), true);
+    });
+    view.setUint32(20, crc32(out.subarray(embeddingHeaderBytes), crc32(out.subarray(0, 20))), true);
     return out;
   }
 
-  /** Rebuilds an embedding from toBytes() output; the vector is re-normalised. */
-  static fromBytes(bytes: Uint8Array, model: ModelFingerprint, dtype: 'f32' | 'f16' = 'f32'): FaceEmbedding {
+  /**
+   * Rebuilds an embedding from toBytes() output, checking everything the header says: damaged
+   * bytes (checksum, truncation) and bytes that are not an embedding are ERR_INVALID_ARGUMENT, an
+   * embedding of another model ERR_MODEL_MISMATCH, of another length ERR_DIMENSION_MISMATCH. The
+   * vector is re-normalised. `dtype`, when given, must be the one the bytes hold.
+   */
+  static fromBytes(bytes: Uint8Array, model: ModelFingerprint, dtype?: 'f32' | 'f16'): FaceEmbedding {
     if (!(bytes instanceof Uint8Array)) throw invalidArgument('bytes', 'Uint8Array', bytes);
     checkModel(model);
-    const width = dtype === 'f32' ? 4 : dtype === 'f16' ? 2 : invalidDtype(dtype);
-    if (bytes.length !== model.dim * width) {
-      throw new MaskFaceError(
-        `Expected ${model.dim * width} bytes (${model.dim} x ${dtype}) but received ${bytes.length}`,
-        'ERR_DIMENSION_MISMATCH',
-      );
+    if (dtype !== undefined && dtype !== 'f32' && dtype !== 'f16') invalidDtype(dtype);
+    const damaged = (why: string) => new MaskFaceError(`The embedding bytes ${why}`, 'ERR_INVALID_ARGUMENT', { details: { argument: 'bytes' } });
+    if (bytes.length < embeddingHeaderBytes || !embeddingMagic.every((b, i) => bytes[i] === b)) {
+      throw damaged('are not a maskface embedding (no MFEB header); toBytes() makes them');
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const vector = new Float32Array(model.dim);
-    for (let i = 0; i < model.dim; i++) {
-      vector[i] = dtype === 'f32' ? view.getFloat32(i * 4, true) : float16ToFloat32(view.getUint16(i * 2, true));
+    if (view.getUint8(4) !== embeddingFormatVersion) throw damaged(`are format version ${view.getUint8(4)}; this maskface reads version ${embeddingFormatVersion}`);
+    const type = view.getUint8(5) === 1 ? 'f32' : view.getUint8(5) === 2 ? 'f16' : undefined;
+    const dim = view.getUint32(8, true);
+    const width = type === 'f32' ? 4 : 2;
+    if (type === undefined) throw damaged(`have an unknown value type ${view.getUint8(5)}`);
+    if (bytes.length !== embeddingHeaderBytes + dim * width) throw damaged(`are ${bytes.length} long; the header says ${embeddingHeaderBytes + dim * width}`);
+    if (view.getUint32(20, true) !== crc32(bytes.subarray(embeddingHeaderBytes), crc32(bytes.subarray(0, 20)))) {
+      throw damaged('are damaged: their checksum does not match');
+    }
+    if (dtype !== undefined && dtype !== type) throw damaged(`hold ${type} values, not ${dtype}`);
+    if (dim !== model.dim) {
+      throw new MaskFaceError(`The embedding bytes hold ${dim} values; model ${model.name ?? model.id.slice(0, 12)} gives ${model.dim}`, 'ERR_DIMENSION_MISMATCH');
+    }
+    if (!modelTag(model).every((b, i) => bytes[12 + i] === b)) {
+      throw new MaskFaceError(`The embedding bytes come from another model than ${model.name ?? model.id.slice(0, 12)}`, 'ERR_MODEL_MISMATCH');
+    }
+    const vector = new Float32Array(dim);
+    for (let i = 0; i < dim; i++) {
+      const offset = embeddingHeaderBytes + i * width;
+      vector[i] = type === 'f32' ? view.getFloat32(offset, true) : float16ToFloat32(view.getUint16(offset, true));
     }
     return new FaceEmbedding(normalised(vector, 'bytes'), { ...model });
   }
@@ -173,6 +225,11 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
     regionSize?: { width: number; height: number },
     classes: readonly RegionClass[] = regionClasses,
   ) {
+    if (!(data instanceof Float32Array)) throw invalidArgument('data', 'Float32Array', data);
+    checkModel(model);
+    if (data.length === 0 || data.length % model.dim !== 0) {
+      throw new MaskFaceError(`A batch of ${model.dim}-value embeddings cannot hold ${data.length} values`, 'ERR_DIMENSION_MISMATCH');
+    }
     this.data = data;
     this.model = model;
     this.count = data.length / model.dim;

@@ -9,12 +9,20 @@ export const errorCodes = [
   'ERR_IMAGE_DECODE',
   'ERR_PROVIDER_UNAVAILABLE',
   'ERR_INFERENCE',
+  'ERR_CUDA',
   'ERR_OUT_OF_MEMORY',
   'ERR_DISPOSED',
   'ERR_ABORTED',
   'ERR_INTERNAL',
 ] as const;
 export type MaskFaceErrorCode = (typeof errorCodes)[number];
+
+/**
+ * The codes only the TypeScript layer raises; every other code of `errorCodes` comes from native
+ * code too (test/unit/errors.test.ts checks both lists against the addon's).
+ * @internal
+ */
+export const typescriptOnlyErrorCodes: readonly MaskFaceErrorCode[] = ['ERR_MODEL_MISMATCH', 'ERR_MODEL_FETCH', 'ERR_IMAGE_DECODE', 'ERR_ABORTED'];
 
 export interface MaskFaceErrorOptions {
   cause?: unknown;

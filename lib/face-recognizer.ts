@@ -51,6 +51,11 @@ export interface FaceRecognizerOptions {
   };
   /** Runs in flight at once; more calls wait in a queue. Default: max(1, cores / intraOpThreads). */
   maxConcurrency?: number;
+  /**
+   * Faces per ONNX Runtime run: a larger embedBatch runs in chunks of this size, which bounds the
+   * working memory (about 5 MB per face for MobileFaceNet on the CPU). Default 32.
+   */
+  maxBatchSize?: number;
   /** Overrides the preprocessing read from the model's metadata (mean, std, colour order, template). */
   preprocessing?: Partial<{
     mean: number | readonly [number, number, number];
@@ -119,22 +124,32 @@ export interface ModelInfo {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-function tripleOf(name: string, value: unknown): [number, number, number] {
+/** Why a normalisation triple is unusable, or undefined when it is fine. */
+function tripleProblem(values: readonly number[], divisor: boolean): string | undefined {
+  if (values.length !== 3 || !values.every(Number.isFinite)) return 'is not 1 or 3 finite numbers';
+  // The native side divides in float32: a std whose reciprocal overflows would turn pixels into Infinity.
+  if (divisor && !values.every((v) => v !== 0 && Number.isFinite(Math.fround(1 / Math.fround(v))))) {
+    return 'has a zero std, or one too small to divide by in float32';
+  }
+  return undefined;
+}
+
+function tripleOf(name: string, value: unknown, divisor: boolean): [number, number, number] {
   const list = typeof value === 'number' ? [value, value, value] : value;
-  if (!Array.isArray(list) || list.length !== 3 || !list.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-    throw invalidArgument(name, 'a finite number or 3 finite numbers', value);
+  if (!Array.isArray(list) || list.some((v) => typeof v !== 'number') || tripleProblem(list as number[], divisor)) {
+    throw invalidArgument(name, `a finite number or 3 finite numbers${divisor ? ', not zero' : ''}`, value);
   }
   return list as [number, number, number];
 }
 
-function metadataTriple(metadata: Record<string, string>, key: string): [number, number, number] | undefined {
+/** A model's own preprocessing that cannot work is a fault of the model: ERR_MODEL_LOAD, named by its metadata key. */
+function metadataTriple(metadata: Record<string, string>, key: string, divisor: boolean): [number, number, number] | undefined {
   const text = metadata[key];
   if (text === undefined) return undefined;
   const values = text.split(',').map(Number);
   if (values.length === 1) values.push(values[0]!, values[0]!);
-  if (values.length !== 3 || !values.every(Number.isFinite)) {
-    throw new MaskFaceError(`Model metadata ${key}='${text}' is not 1 or 3 numbers`, 'ERR_MODEL_LOAD');
-  }
+  const problem = tripleProblem(values, divisor);
+  if (problem) throw new MaskFaceError(`Model metadata ${key}='${text}' ${problem}`, 'ERR_MODEL_LOAD', { details: { key } });
   return values as [number, number, number];
 }
 
@@ -152,11 +167,18 @@ function resolvePreprocessing(
   overrides: FaceRecognizerOptions['preprocessing'] = {},
 ): Preprocessing {
   const metadata = description.metadata;
-  const color = overrides.colorOrder ?? metadata['maskface.color'] ?? 'rgb';
+  const colorOrders = ['rgb', 'bgr'] as const;
+  const metadataColor = metadata['maskface.color'];
+  if (overrides.colorOrder === undefined && metadataColor !== undefined && !(colorOrders as readonly string[]).includes(metadataColor)) {
+    throw new MaskFaceError(`Model metadata maskface.color='${metadataColor}' is not 'rgb' or 'bgr'`, 'ERR_MODEL_LOAD', {
+      details: { key: 'maskface.color' },
+    });
+  }
+  const color = overrides.colorOrder ?? metadataColor ?? 'rgb';
   return {
-    mean: overrides.mean !== undefined ? tripleOf('preprocessing.mean', overrides.mean) : (metadataTriple(metadata, 'maskface.mean') ?? [127.5, 127.5, 127.5]),
-    std: overrides.std !== undefined ? tripleOf('preprocessing.std', overrides.std) : (metadataTriple(metadata, 'maskface.std') ?? [127.5, 127.5, 127.5]),
-    colorOrder: assertOneOf('preprocessing.colorOrder', color, ['rgb', 'bgr'] as const),
+    mean: overrides.mean !== undefined ? tripleOf('preprocessing.mean', overrides.mean, false) : (metadataTriple(metadata, 'maskface.mean', false) ?? [127.5, 127.5, 127.5]),
+    std: overrides.std !== undefined ? tripleOf('preprocessing.std', overrides.std, true) : (metadataTriple(metadata, 'maskface.std', true) ?? [127.5, 127.5, 127.5]),
+    colorOrder: assertOneOf('preprocessing.colorOrder', color, colorOrders),
     template: resolveTemplate(
       overrides.template ?? metadata['maskface.template'] ?? 'arcface',
       description.inputWidth,
@@ -240,6 +262,7 @@ export class FaceRecognizer implements AsyncDisposable {
       1024,
     );
     if (options.preprocessing !== undefined) assertObject('options.preprocessing', options.preprocessing);
+    const maxBatchSize = assertInteger('options.maxBatchSize', options.maxBatchSize ?? 32, 1, 4096);
 
     let bytes: Uint8Array;
     let name: string;
@@ -273,6 +296,7 @@ export class FaceRecognizer implements AsyncDisposable {
       native().loadSession(bytes, {
         intraOpThreads,
         interOpThreads,
+        maxBatchSize,
         provider: chosen.provider,
         deviceId,
         fp16,

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { native } from './binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
@@ -84,6 +84,30 @@ export class BatchMatches<Id> {
 
 type Id = string | number;
 
+/**
+ * `data` (rows of `dim` values) with every row scaled to unit length, so that scores are cosines
+ * whatever made the vectors. Returns `data` itself when every row already is (within float
+ * rounding) unless `copy`; a row with NaN, Infinity or only zeros is refused, named.
+ */
+function unitRows(data: Float32Array, dim: number, name: string, copy: boolean): Float32Array {
+  const rows = data.length / dim;
+  let out: Float32Array | undefined = copy ? data : undefined;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let i = r * dim; i < (r + 1) * dim; i++) sum += data[i]! * data[i]!;
+    if (!Number.isFinite(sum) || sum === 0) {
+      const row = rows === 1 ? name : `${name} row ${r}`;
+      throw invalidArgument(row, 'finite values, not all zero', Number.isFinite(sum) ? 'all zeros' : 'NaN or Infinity');
+    }
+    if (Math.abs(sum - 1) > 1e-5) {
+      out ??= data.slice();
+      const scale = 1 / Math.sqrt(sum);
+      for (let i = r * dim; i < (r + 1) * dim; i++) out[i] = data[i]! * scale;
+    }
+  }
+  return out ?? data;
+}
+
 function assertId(name: string, id: unknown): void {
   if (typeof id === 'string' ? id.length === 0 : typeof id !== 'number' || !Number.isFinite(id)) {
     throw invalidArgument(name, 'non-empty string or finite number', id);
@@ -109,9 +133,12 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   readonly #rowIds: (GalleryId | undefined)[] = [];
   readonly #idRows = new Map<GalleryId, number[]>();
   readonly #freeRows: number[] = [];
-  readonly #removedRows: number[] = []; // freed once no search may still report them
+  /** Killed rows and the epoch of their kill: freed once no search that started by then is running. */
+  readonly #removedRows: { row: number; epoch: number }[] = [];
+  /** Searches in flight by the epoch they started in. */
+  readonly #activeSearches = new Map<number, number>();
+  #epoch = 0;
   readonly #inFlight = new Set<Promise<unknown>>();
-  #searches = 0;
   #pendingWrites = 0;
   #writeTail: Promise<void> = Promise.resolve();
   #size = 0;
@@ -141,33 +168,50 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         });
       }
     }
+    if (options.capacity !== undefined) {
+      const capacity = assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2);
+      const bytes = capacity * (model.dim * 4 + 1);
+      if (bytes > totalmem()) {
+        throw new MaskFaceError(
+          `A capacity of ${capacity} rows of ${model.dim} values needs ${(bytes / 2 ** 30).toFixed(1)} GiB; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+          'ERR_OUT_OF_MEMORY',
+          { details: { capacity, bytes } },
+        );
+      }
+    }
     this.#store = new (native().GalleryStore)(model.dim);
-    if (options.capacity !== undefined) this.#store.reserve(assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2));
+    if (options.capacity !== undefined) this.#store.reserve(options.capacity);
     if (this.device === 'cuda') this.#store.attachDevice(deviceId);
   }
 
-  /** Number of embeddings held. */
+  /** Number of embeddings held (0 once disposed). */
   get size(): number {
-    return this.#size;
+    return this.#disposed ? 0 : this.#size;
   }
 
   get disposed(): boolean {
     return this.#disposed;
   }
 
-  /** Memory held by the vectors: on the host, and on the GPU for a 'cuda' gallery (0 otherwise). */
-  get memory(): { hostBytes: number; deviceBytes: number } {
+  /**
+   * Memory of the vectors: `hostBytes` of the rows written, `reservedBytes` set aside on the host
+   * for rows to come (the `capacity` option, and the rest of the last block; its pages are
+   * committed as rows are written), and `deviceBytes` on the GPU for a 'cuda' gallery (0 otherwise).
+   */
+  get memory(): { hostBytes: number; reservedBytes: number; deviceBytes: number } {
     this.#assertLive();
     const stats = this.#store.stats();
-    return { hostBytes: stats.bytes, deviceBytes: stats.deviceBytes };
+    return { hostBytes: stats.bytes, reservedBytes: stats.reservedBytes, deviceBytes: stats.deviceBytes };
   }
 
   has(id: GalleryId): boolean {
+    this.#assertLive();
     return this.#idRows.has(id);
   }
 
   /** The ids held, in insertion order of their first embedding. */
   ids(): GalleryId[] {
+    this.#assertLive();
     return [...this.#idRows.keys()];
   }
 
@@ -188,8 +232,8 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   #allocateRow(): number {
-    // A removed row is reused only when no search can still read it and no write is queued.
-    if (this.#searches === 0 && this.#pendingWrites === 0 && this.#freeRows.length > 0) return this.#freeRows.pop()!;
+    // Free rows are dead, and no search that could still report their old id is running.
+    if (this.#freeRows.length > 0) return this.#freeRows.pop()!;
     this.#rowIds.push(undefined);
     return this.#rowIds.length - 1;
   }
@@ -229,10 +273,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#assertLive();
     assertId('id', id);
     const checked = this.#checkEmbedding('embedding', embedding);
-    const vector = checked.vector.slice();
-    if (!vector.every(Number.isFinite) || vector.every((v) => v === 0)) {
-      throw invalidArgument('embedding.vector', 'finite values, not all zero', 'NaN, Infinity or all zeros');
-    }
+    const vector = unitRows(checked.vector.slice(), this.model.dim, 'embedding.vector', true);
     const row = this.#allocateRow();
     try {
       this.#write(
@@ -261,24 +302,26 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
       throw invalidArgument('ids', `array of ${batch.count} ids (one per embedding)`, ids);
     }
     ids.forEach((id, i) => assertId(`ids[${i}]`, id));
+    const vectors = unitRows(batch.data, this.model.dim, 'batch', false); // checked before any row is taken
+    // Free rows first, then new ones at the end (in order: the store appends them one by one).
     const rows = new Uint32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      rows[i] = this.#rowIds.length + i;
-    }
-    this.#rowIds.push(...new Array<undefined>(ids.length));
+    const reused = Math.min(ids.length, this.#freeRows.length);
+    for (let i = 0; i < reused; i++) rows[i] = this.#freeRows.pop()!;
+    for (let i = reused; i < ids.length; i++) rows[i] = this.#rowIds.length + (i - reused);
+    this.#rowIds.push(...new Array<undefined>(ids.length - reused));
     ids.forEach((id, i) => this.#bind(id, rows[i]!));
 
     this.#pendingWrites++;
-    const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, batch.data)));
+    const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, vectors)));
     this.#writeTail = write.then(
       () => undefined,
       () => undefined,
     );
     const tracked = write
       .catch((error: unknown) => {
-        // Undo: the rows may be partly written; kill them and forget their ids.
-        ids.forEach((id, i) => this.#unbind(id, rows[i]!));
+        // Undo: the rows may be partly written; kill them, then forget their ids.
         if (!this.#disposed) this.#store.kill(rows);
+        ids.forEach((id, i) => this.#unbind(id, rows[i]!));
         throw error;
       })
       .finally(() => {
@@ -301,7 +344,14 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     rows.splice(at, 1);
     if (rows.length === 0) this.#idRows.delete(id);
     this.#size--;
-    this.#removedRows.push(row);
+    this.#retire([row]);
+  }
+
+  /** Rows just killed (or never written): free once the searches that may still report them end. */
+  #retire(rows: Iterable<number>): void {
+    const epoch = this.#epoch++;
+    for (const row of rows) this.#removedRows.push({ row, epoch });
+    this.#releaseRemovedRows();
   }
 
   /** Removes every embedding of `id`; returns how many there were. */
@@ -313,21 +363,38 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     const removed = Uint32Array.from(rows);
     this.#idRows.delete(id);
     this.#size -= removed.length;
-    this.#removedRows.push(...removed);
+    // Retired once the kill has run: it may wait behind queued writes.
     this.#write(
-      () => this.#store.kill(removed),
+      () => {
+        this.#store.kill(removed);
+        this.#retire(removed);
+      },
       () => {},
     );
-    this.#releaseRemovedRows();
     return removed.length;
   }
 
+  /**
+   * Frees the removed rows that no running search can report: a row killed in epoch k may be
+   * reported (under its old id) by a search that started in epoch k or before, never by a later
+   * one. Under steady search traffic rows are reclaimed as the older searches end.
+   */
   #releaseRemovedRows(): void {
-    if (this.#searches > 0 || this.#pendingWrites > 0) return;
-    for (const row of this.#removedRows.splice(0)) {
-      this.#rowIds[row] = undefined;
-      this.#freeRows.push(row);
+    // A GPU gallery's device copy is read without a snapshot of the live flags: its rows are
+    // reused only while no search runs at all.
+    if (this.device === 'cuda' && this.#activeSearches.size > 0) return;
+    let oldest = Infinity;
+    for (const epoch of this.#activeSearches.keys()) oldest = Math.min(oldest, epoch);
+    let kept = 0;
+    for (const removed of this.#removedRows) {
+      if (removed.epoch < oldest) {
+        this.#rowIds[removed.row] = undefined;
+        this.#freeRows.push(removed.row);
+      } else {
+        this.#removedRows[kept++] = removed;
+      }
     }
+    this.#removedRows.length = kept;
   }
 
   #searchOptions(options: SearchOptions): { k: number; threshold: number } {
@@ -339,7 +406,8 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   async #search(queries: Float32Array, count: number, k: number, threshold: number, callSite: Error, signal?: AbortSignal) {
-    this.#searches++;
+    const epoch = this.#epoch;
+    this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
     const task = (async () => {
       try {
         if (this.#pendingWrites > 0) await this.#writeTail;
@@ -351,7 +419,9 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         const ids = Array.from(result.rows, (row) => (row < 0 ? undefined : this.#rowIds[row]));
         return { ...result, ids };
       } finally {
-        this.#searches--;
+        const left = this.#activeSearches.get(epoch)! - 1;
+        if (left === 0) this.#activeSearches.delete(epoch);
+        else this.#activeSearches.set(epoch, left);
         this.#releaseRemovedRows();
       }
     })();
@@ -371,7 +441,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#assertLive();
     const checked = this.#checkEmbedding('query', query);
     const { k, threshold } = this.#searchOptions(options);
-    const result = await this.#search(checked.vector, 1, k, threshold, callSite, options.signal);
+    const result = await this.#search(unitRows(checked.vector, this.model.dim, 'query', false), 1, k, threshold, callSite, options.signal);
     const matches: Match<GalleryId>[] = [];
     for (let i = 0; i < result.counts[0]!; i++) matches.push({ id: result.ids[i] as GalleryId, score: result.scores[i]! });
     return matches;
@@ -384,7 +454,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     if (!(queries instanceof EmbeddingBatch)) throw invalidArgument('queries', 'EmbeddingBatch', queries);
     this.#checkModel('queries', queries.model);
     const { k, threshold } = this.#searchOptions(options);
-    const result = await this.#search(queries.data, queries.count, k, threshold, callSite, options.signal);
+    const result = await this.#search(unitRows(queries.data, this.model.dim, 'queries', false), queries.count, k, threshold, callSite, options.signal);
     return new BatchMatches<GalleryId>(k, result.rows, result.scores, result.counts, result.ids);
   }
 

@@ -123,7 +123,7 @@ export interface NativeGalleryStore {
   kill(rows: Uint32Array): number;
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
-  stats(): { rows: number; live: number; bytes: number; dim: number; deviceBytes: number };
+  stats(): { rows: number; live: number; bytes: number; reservedBytes: number; dim: number; deviceBytes: number };
   attachDevice(deviceId: number): void;
   dispose(): void;
 }
@@ -165,9 +165,10 @@ export interface NativeBinding {
   loadRuntime(path: string): NativeRuntime;
   probeGpu(options: { libraries: string[]; kernelLibrary: string; tensorrt: boolean }): NativeGpuProbe;
   versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
+  errorCodes(): string[];
   loadSession(
     bytes: Uint8Array,
-    options: { intraOpThreads: number; interOpThreads: number } & NativeProviderOptions,
+    options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number) => NativeGalleryStore;

@@ -5,6 +5,13 @@
  * @module
  */
 
+import { MaskFaceError } from './errors.js';
+
+/** A byte string that is not the protobuf it should be. */
+function malformed(what: string, offset: number): MaskFaceError {
+  return new MaskFaceError(`Malformed ONNX protobuf: ${what} at byte ${offset}`, 'ERR_MODEL_LOAD', { details: { offset } });
+}
+
 /** @internal */
 export interface Field {
   number: number;
@@ -17,12 +24,12 @@ function readVarint(bytes: Uint8Array, offset: number): [bigint, number] {
   let result = 0n;
   let shift = 0n;
   for (;;) {
-    if (offset >= bytes.length) throw new Error('truncated varint');
+    if (offset >= bytes.length) throw malformed('truncated varint', offset);
     const byte = bytes[offset++]!;
     result |= BigInt(byte & 0x7f) << shift;
     if ((byte & 0x80) === 0) return [result, offset];
     shift += 7n;
-    if (shift > 70n) throw new Error('varint too long');
+    if (shift > 70n) throw malformed('varint too long', offset);
   }
 }
 
@@ -51,16 +58,16 @@ export function decode(bytes: Uint8Array): Field[] {
     } else if (wire === 2) {
       const [length, next] = readVarint(bytes, offset);
       const end = next + Number(length);
-      if (end > bytes.length) throw new Error('truncated field');
+      if (end > bytes.length) throw malformed('truncated field', next);
       fields.push({ number, wire, value: bytes.subarray(next, end) });
       offset = end;
     } else if (wire === 1 || wire === 5) {
       const size = wire === 1 ? 8 : 4;
-      if (offset + size > bytes.length) throw new Error('truncated field');
+      if (offset + size > bytes.length) throw malformed('truncated field', offset);
       fields.push({ number, wire, value: bytes.subarray(offset, offset + size) });
       offset += size;
     } else {
-      throw new Error(`unsupported wire type ${wire}`);
+      throw malformed(`unsupported wire type ${wire}`, offset);
     }
   }
   return fields;

@@ -75,6 +75,12 @@ export function toLandmarks(name: string, value: unknown, points: number): Float
   const out = new Float64Array(points * 2);
   const nested = list.length === points && Array.isArray(list[0]);
   if (!nested && list.length !== points * 2) throw invalidArgument(name, `${points} (x, y) points`, value);
+  if (nested) {
+    for (let p = 0; p < points; p++) {
+      const pair = list[p] as ArrayLike<unknown> | undefined;
+      if (!Array.isArray(pair) || pair.length !== 2) throw invalidArgument(`${name}[${p}]`, 'an (x, y) pair', pair);
+    }
+  }
   for (let i = 0; i < points * 2; i++) {
     const item = nested ? (list[i >> 1] as ArrayLike<unknown> | undefined)?.[i & 1] : list[i];
     if (typeof item !== 'number' || !Number.isFinite(item)) {
@@ -85,10 +91,48 @@ export function toLandmarks(name: string, value: unknown, points: number): Float
   return out;
 }
 
+/**
+ * Refuses landmarks that cannot be a face of this image: points far outside it (more than its own
+ * width or height beyond an edge: landmarks of another, larger image, or of the wrong frame), or
+ * points whose RMS distance from their centre is under 1 pixel (all equal, or fractions of the
+ * image size rather than pixels: those span under 0.71). Both would
+ * align a crop of empty border and give an embedding that looks like any other.
+ * @internal
+ */
+export function assertPlausibleLandmarks(name: string, points: Float64Array, width: number, height: number): void {
+  const n = points.length / 2;
+  let cx = 0;
+  let cy = 0;
+  for (let i = 0; i < n; i++) {
+    const x = points[2 * i]!;
+    const y = points[2 * i + 1]!;
+    if (x < -width || x > 2 * width || y < -height || y > 2 * height) {
+      throw new MaskFaceError(
+        `${name}: point ${i} (${x}, ${y}) lies far outside the ${width}x${height} image; landmarks are image pixels of this image`,
+        'ERR_INVALID_ARGUMENT',
+        { details: { argument: name } },
+      );
+    }
+    cx += x / n;
+    cy += y / n;
+  }
+  let spread = 0;
+  for (let i = 0; i < n; i++) spread += ((points[2 * i]! - cx) ** 2 + (points[2 * i + 1]! - cy) ** 2) / n;
+  if (!(Math.sqrt(spread) >= 1)) {
+    throw new MaskFaceError(
+      `${name}: the points span ${Math.sqrt(spread).toFixed(3)} pixels: degenerate, or fractions of the image size (landmarks are image pixels)`,
+      'ERR_INVALID_ARGUMENT',
+      { details: { argument: name } },
+    );
+  }
+}
+
 /** @internal */
 export function toNativeFace(name: string, face: unknown, templatePoints: number): NativeFace {
   const image = toNativeImage(name, face);
   const landmarks = (face as FaceImage).landmarks;
   if (landmarks === undefined) return image;
-  return { ...image, landmarks: toLandmarks(`${name}.landmarks`, landmarks, templatePoints) };
+  const points = toLandmarks(`${name}.landmarks`, landmarks, templatePoints);
+  assertPlausibleLandmarks(`${name}.landmarks`, points, image.width, image.height);
+  return { ...image, landmarks: points };
 }

@@ -103,23 +103,34 @@ export async function readGalleryFile(path: string): Promise<GalleryContents> {
   } catch (error) {
     throw new UsageError(`cannot read the gallery ${path}: ${(error as Error).message}`);
   }
+  return parseGalleryFile(text, path);
+}
+
+/** A gallery file's text (`path` names it in messages): ERR_INVALID_ARGUMENT when it is not one, or damaged. */
+export function parseGalleryFile(text: string, path: string): GalleryContents {
   let file: GalleryFile;
   try {
     file = JSON.parse(text) as GalleryFile;
   } catch (error) {
     throw new MaskFaceError(`${path} is not a maskface gallery file: ${(error as Error).message}`, 'ERR_INVALID_ARGUMENT');
   }
-  if (file?.format !== 'maskface-gallery-json' || file.version !== 1 || !Array.isArray(file.entries)) {
+  if (typeof file !== 'object' || file === null || file.format !== 'maskface-gallery-json' || file.version !== 1 || !Array.isArray(file.entries)) {
     throw new MaskFaceError(`${path} is not a maskface gallery file (format ${String(file?.format)}, version ${String(file?.version)})`, 'ERR_INVALID_ARGUMENT');
   }
-  const bytes = Buffer.from(file.vectors, 'base64');
   const dim = file.model?.dim;
-  if (!Number.isInteger(dim) || bytes.length !== file.entries.length * dim * 4) {
-    throw new MaskFaceError(`${path} is damaged: ${bytes.length} vector bytes for ${file.entries.length} entries of ${dim} values`, 'ERR_INVALID_ARGUMENT');
+  const damaged = (why: string) => new MaskFaceError(`${path} is damaged: ${why}`, 'ERR_INVALID_ARGUMENT');
+  if (typeof file.model?.id !== 'string' || !Number.isInteger(dim) || dim < 1 || typeof file.vectors !== 'string') throw damaged('no model fingerprint or vectors');
+  if (!file.entries.every((e) => typeof e === 'object' && e !== null && typeof e.id === 'string' && e.id.length > 0 && typeof e.source === 'string')) {
+    throw damaged('an entry is not { id, source }');
+  }
+  const bytes = Buffer.from(file.vectors, 'base64');
+  if (bytes.length !== file.entries.length * dim * 4) {
+    throw damaged(`${bytes.length} vector bytes for ${file.entries.length} entries of ${dim} values`);
   }
   const vectors = new Float32Array(bytes.length / 4);
   new Uint8Array(vectors.buffer).set(bytes);
-  return { model: file.model, entries: file.entries, vectors };
+  if (!vectors.every(Number.isFinite)) throw damaged('a vector holds NaN or Infinity');
+  return { model: { id: file.model.id, dim, ...(typeof file.model.name === 'string' ? { name: file.model.name } : {}) }, entries: file.entries, vectors };
 }
 
 export async function writeGalleryFile(path: string, contents: GalleryContents): Promise<void> {

@@ -25,6 +25,15 @@ Napi::Value InitErrors(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// errorCodes(): every code a native failure can carry.
+Napi::Value ErrorCodes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array codes = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (JsCode code : kAllJsCodes) codes.Set(i++, CodeString(code));
+  return codes;
+}
+
 Napi::Value Versions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -55,6 +64,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  exports.Set("errorCodes", Napi::Function::New(env, ErrorCodes, "errorCodes"));
   exports.Set("loadRuntime", Napi::Function::New(env, LoadRuntime, "loadRuntime"));
   exports.Set("probeGpu", Napi::Function::New(env, ProbeGpu, "probeGpu"));
   exports.Set("loadSession", Napi::Function::New(env, SessionWrap::Load, "loadSession"));

@@ -15,6 +15,7 @@ JsCode FromCore(ErrorCode code) {
     case ErrorCode::kOutOfMemory: return JsCode::kOutOfMemory;
     case ErrorCode::kProviderUnavailable: return JsCode::kProviderUnavailable;
     case ErrorCode::kRuntimeLoad: return JsCode::kBindingLoad;
+    case ErrorCode::kCuda: return JsCode::kCuda;
     case ErrorCode::kInternal: return JsCode::kInternal;
   }
   return JsCode::kInternal;
@@ -30,6 +31,7 @@ const char* CodeString(JsCode code) {
     case JsCode::kDisposed: return "ERR_DISPOSED";
     case JsCode::kProviderUnavailable: return "ERR_PROVIDER_UNAVAILABLE";
     case JsCode::kBindingLoad: return "ERR_BINDING_LOAD";
+    case JsCode::kCuda: return "ERR_CUDA";
     case JsCode::kInternal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

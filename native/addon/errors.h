@@ -19,8 +19,15 @@ enum class JsCode {
   kDisposed,
   kProviderUnavailable,
   kBindingLoad,
+  kCuda,
   kInternal,
 };
+
+// Every code, for errorCodes() (lib/ checks its list against this one).
+inline constexpr JsCode kAllJsCodes[] = {JsCode::kInvalidArgument, JsCode::kDimensionMismatch, JsCode::kModelLoad,
+                                         JsCode::kInference,       JsCode::kOutOfMemory,       JsCode::kDisposed,
+                                         JsCode::kProviderUnavailable, JsCode::kBindingLoad,  JsCode::kCuda,
+                                         JsCode::kInternal};
 
 JsCode FromCore(ErrorCode code);
 const char* CodeString(JsCode code);

@@ -9,8 +9,8 @@
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
 #include "core/vector_math.h"
-#include "cuda/gpu_gallery.h"
-#include "cuda/kernel_library.h"
+#include "gpu/gpu_gallery.h"
+#include "gpu/kernel_library.h"
 
 namespace maskface::addon {
 namespace {
@@ -23,7 +23,7 @@ constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
 // unit vectors): a bad vector leaves the store untouched. Rows past the end extend the store;
 // rows skipped on the way are written dead, so row numbers stay those lib/ allocated.
 // With a device copy, the same normalised rows are uploaded to it afterwards.
-void PutRows(GalleryStore& store, cuda::GpuGallery* device, const uint32_t* rows, size_t count, const float* vectors,
+void PutRows(GalleryStore& store, gpu::GpuGallery* device, const uint32_t* rows, size_t count, const float* vectors,
              int active_searches) {
   const size_t dim = store.dim();
   for (size_t i = 0; i < count; ++i) {
@@ -35,8 +35,11 @@ void PutRows(GalleryStore& store, cuda::GpuGallery* device, const uint32_t* rows
     if (std::all_of(source, source + dim, [](float v) { return v == 0.0f; })) {
       throw Error(ErrorCode::kInvalidArgument, "vector " + std::to_string(i) + " has zero length");
     }
-    if (rows[i] < store.rows() && active_searches > 0) {
-      throw Error(ErrorCode::kInternal, "row " + std::to_string(rows[i]) + " rewritten while a search may read it");
+    // The CPU search reads a snapshot of the live flags, so lib/ may rewrite a dead row while
+    // searches run; the GPU copy has no such snapshot, and lib/ does not rewrite rows of a GPU
+    // gallery while any search runs.
+    if (device != nullptr && rows[i] < store.rows() && active_searches > 0) {
+      throw Error(ErrorCode::kInternal, "row " + std::to_string(rows[i]) + " of a GPU gallery rewritten while a search may read it");
     }
   }
   const std::vector<float> dead(dim, 0.0f);
@@ -59,7 +62,7 @@ void PutRows(GalleryStore& store, cuda::GpuGallery* device, const uint32_t* rows
 class PutWorker : public PromiseWorker {
  public:
   PutWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<GalleryStore> store,
-            std::shared_ptr<cuda::GpuGallery> device, std::shared_ptr<std::atomic<int>> active_searches,
+            std::shared_ptr<gpu::GpuGallery> device, std::shared_ptr<std::atomic<int>> active_searches,
             Napi::Uint32Array rows, Napi::Float32Array vectors)
       : PromiseWorker(env, "maskface:gallery.put"),
         owner_(Napi::Persistent(owner)),
@@ -81,7 +84,7 @@ class PutWorker : public PromiseWorker {
   Napi::Reference<Napi::Uint32Array> rows_ref_;      // pinned until the copy is done
   Napi::Reference<Napi::Float32Array> vectors_ref_;  // pinned until the copy is done
   std::shared_ptr<GalleryStore> store_;
-  std::shared_ptr<cuda::GpuGallery> device_;
+  std::shared_ptr<gpu::GpuGallery> device_;
   std::shared_ptr<std::atomic<int>> active_searches_;
   const uint32_t* rows_;
   size_t count_;
@@ -91,7 +94,7 @@ class PutWorker : public PromiseWorker {
 class SearchWorker : public PromiseWorker {
  public:
   SearchWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const GalleryStore> store,
-               std::shared_ptr<cuda::GpuGallery> device, std::shared_ptr<std::atomic<int>> active_searches,
+               std::shared_ptr<gpu::GpuGallery> device, std::shared_ptr<std::atomic<int>> active_searches,
                Napi::Float32Array queries, SearchParams params)
       : PromiseWorker(env, "maskface:gallery.search"),
         owner_(Napi::Persistent(owner)),
@@ -137,7 +140,7 @@ class SearchWorker : public PromiseWorker {
   Napi::ObjectReference owner_;
   Napi::Reference<Napi::Float32Array> queries_ref_;
   std::shared_ptr<const GalleryStore> store_;
-  std::shared_ptr<cuda::GpuGallery> device_;
+  std::shared_ptr<gpu::GpuGallery> device_;
   std::shared_ptr<std::atomic<int>> active_searches_;
   SearchParams params_;
   std::vector<int32_t> rows_;
@@ -295,6 +298,7 @@ Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {
     stats.Set("rows", static_cast<double>(store->rows()));
     stats.Set("live", static_cast<double>(store->live()));
     stats.Set("bytes", static_cast<double>(store->bytes()));
+    stats.Set("reservedBytes", static_cast<double>(store->reserved_bytes()));
     stats.Set("dim", static_cast<double>(store->dim()));
     stats.Set("deviceBytes", device_ ? static_cast<double>(device_->DeviceBytes()) : 0.0);
     return stats;
@@ -310,11 +314,11 @@ Napi::Value GalleryWrap::AttachDevice(const Napi::CallbackInfo& info) {
     auto store = Live(env);
     const int device = static_cast<int>(IntegerArg(env, info[0], "deviceId", 0, 1023));
     if (device_) ThrowInvalid(env, "the gallery already has a GPU copy");
-    const cuda::KernelLibrary* library = cuda::LoadedKernelLibrary();
+    const gpu::KernelLibrary* library = gpu::LoadedKernelLibrary();
     if (library == nullptr) {
       throw MakeError(env, JsCode::kProviderUnavailable, "libmaskface_cuda.so is not loaded: no GPU gallery");
     }
-    auto copy = std::make_shared<cuda::GpuGallery>(*library, device, store->dim());
+    auto copy = std::make_shared<gpu::GpuGallery>(*library, device, store->dim());
     std::vector<float> row(store->dim());
     for (uint32_t r = 0; r < store->rows(); ++r) {
       if (!store->IsLive(r)) continue;

@@ -8,7 +8,7 @@
 
 #include "addon/instance_data.h"
 #include "core/gallery_store.h"
-#include "cuda/gpu_gallery.h"
+#include "gpu/gpu_gallery.h"
 
 namespace maskface::addon {
 
@@ -36,7 +36,7 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   void ReportMemory(Napi::Env env);
 
   std::shared_ptr<GalleryStore> store_;
-  std::shared_ptr<cuda::GpuGallery> device_;  // the GPU copy, when attached
+  std::shared_ptr<gpu::GpuGallery> device_;  // the GPU copy, when attached
   std::shared_ptr<std::atomic<int>> active_searches_ = std::make_shared<std::atomic<int>>(0);
   int64_t reported_bytes_ = 0;
   LiveRegistration registration_;

@@ -4,8 +4,8 @@
 
 #include "addon/args.h"
 #include "addon/errors.h"
-#include "cuda/gpu_probe.h"
-#include "cuda/kernel_library.h"
+#include "gpu/gpu_probe.h"
+#include "gpu/kernel_library.h"
 #include "ort/runtime.h"
 
 namespace maskface::addon {
@@ -29,14 +29,14 @@ Napi::Value ProbeGpu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     Napi::Object options = ObjectArg(env, info[0], "options");
-    const cuda::DriverProbe driver = cuda::ProbeDriver();
+    const gpu::DriverProbe driver = gpu::ProbeDriver();
     Napi::Object driver_out = Napi::Object::New(env);
     driver_out.Set("loaded", driver.loaded);
     driver_out.Set("error", driver.error);
     driver_out.Set("version", driver.driver_version);
     Napi::Array devices = Napi::Array::New(env, driver.devices.size());
     for (size_t i = 0; i < driver.devices.size(); ++i) {
-      const cuda::GpuDevice& d = driver.devices[i];
+      const gpu::GpuDevice& d = driver.devices[i];
       Napi::Object device = Napi::Object::New(env);
       device.Set("index", d.index);
       device.Set("name", d.name);
@@ -52,13 +52,13 @@ Napi::Value ProbeGpu(const Napi::CallbackInfo& info) {
       Napi::Array names = options.Get("libraries").As<Napi::Array>();
       for (uint32_t i = 0; i < names.Length(); ++i) {
         const std::string name = names.Get(i).ToString();
-        libraries.Set(name, cuda::ProbeLibrary(name));
+        libraries.Set(name, gpu::ProbeLibrary(name));
       }
     }
 
     Napi::Object kernels = Napi::Object::New(env);
     if (options.Get("kernelLibrary").IsString()) {
-      const cuda::KernelLibrary& library = cuda::LoadKernelLibrary(options.Get("kernelLibrary").ToString());
+      const gpu::KernelLibrary& library = gpu::LoadKernelLibrary(options.Get("kernelLibrary").ToString());
       kernels.Set("loaded", library.loaded);
       kernels.Set("path", library.path);
       kernels.Set("error", library.error);
@@ -68,7 +68,7 @@ Napi::Value ProbeGpu(const Napi::CallbackInfo& info) {
     out.Set("driver", driver_out);
     out.Set("libraries", libraries);
     const bool tensorrt = options.Get("tensorrt").ToBoolean();
-    out.Set("tensorrtVersion", have_gpu && tensorrt ? cuda::TensorRtVersion() : std::string());
+    out.Set("tensorrtVersion", have_gpu && tensorrt ? gpu::TensorRtVersion() : std::string());
     out.Set("kernels", kernels);
     return out;
   });

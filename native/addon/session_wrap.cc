@@ -10,15 +10,15 @@
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
 #include "core/vector_math.h"
-#include "cuda/gpu_preprocess.h"
-#include "cuda/kernel_library.h"
+#include "gpu/gpu_preprocess.h"
+#include "gpu/kernel_library.h"
 
 namespace maskface::addon {
 namespace {
 
 // Handed from LoadWorker::Result to the constructor, so JS cannot construct a Session itself.
 thread_local std::shared_ptr<ort::InferenceSession> pending_session;
-thread_local std::shared_ptr<cuda::GpuPreprocessor> pending_preprocessor;
+thread_local std::shared_ptr<gpu::GpuPreprocessor> pending_preprocessor;
 
 class LoadWorker : public PromiseWorker {
  public:
@@ -34,12 +34,12 @@ class LoadWorker : public PromiseWorker {
   void Compute() override {
     if (device_input_) {
       // Checked before the (slow) session build: device input needs a GPU session and the kernels.
-      const cuda::KernelLibrary* kernels = cuda::LoadedKernelLibrary();
+      const gpu::KernelLibrary* kernels = gpu::LoadedKernelLibrary();
       if (config_.provider.provider == ort::Provider::kCpu || kernels == nullptr) {
         throw Error(ErrorCode::kProviderUnavailable,
                     "alignment on the GPU needs a CUDA or TensorRT session and libmaskface_cuda.so loaded");
       }
-      preprocessor_ = std::make_shared<cuda::GpuPreprocessor>(*kernels, config_.provider.device_id);
+      preprocessor_ = std::make_shared<gpu::GpuPreprocessor>(*kernels, config_.provider.device_id);
     }
     session_ = ort::InferenceSession::Create(data_, size_, config_);
   }
@@ -60,7 +60,7 @@ class LoadWorker : public PromiseWorker {
   ort::SessionConfig config_;
   bool device_input_;
   std::unique_ptr<ort::InferenceSession> session_;
-  std::shared_ptr<cuda::GpuPreprocessor> preprocessor_;
+  std::shared_ptr<gpu::GpuPreprocessor> preprocessor_;
 };
 
 struct FaceInput {
@@ -87,7 +87,7 @@ Affine FaceMap(const FaceInput& face, const Preprocessing& preprocessing, size_t
 // Alignment on the GPU must give what the CPU gives. Checked once per session, when its
 // preprocessing is set: a probe image under a rotated, scaled map partly outside the image goes
 // through both paths, then through the network from each tensor. A disagreement fails the load.
-void CheckDeviceAlignment(const ort::InferenceSession& session, cuda::GpuPreprocessor& preprocessor,
+void CheckDeviceAlignment(const ort::InferenceSession& session, gpu::GpuPreprocessor& preprocessor,
                           const Preprocessing& preprocessing) {
   const TensorSpec& spec = preprocessing.spec;
   constexpr int kWidth = 97, kHeight = 83;
@@ -133,7 +133,7 @@ void CheckDeviceAlignment(const ort::InferenceSession& session, cuda::GpuPreproc
 class EmbedWorker : public PromiseWorker {
  public:
   EmbedWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const ort::InferenceSession> session,
-              std::shared_ptr<const Preprocessing> preprocessing, std::shared_ptr<cuda::GpuPreprocessor> preprocessor,
+              std::shared_ptr<const Preprocessing> preprocessing, std::shared_ptr<gpu::GpuPreprocessor> preprocessor,
               std::vector<FaceInput> faces, bool want_regions)
       : PromiseWorker(env, "maskface:embed"),
         owner_(Napi::Persistent(owner)),
@@ -216,7 +216,7 @@ class EmbedWorker : public PromiseWorker {
   Napi::ObjectReference owner_;  // keeps the Session wrapper alive while the run is in flight
   std::shared_ptr<const ort::InferenceSession> session_;
   std::shared_ptr<const Preprocessing> preprocessing_;
-  std::shared_ptr<cuda::GpuPreprocessor> preprocessor_;  // null: alignment on the CPU
+  std::shared_ptr<gpu::GpuPreprocessor> preprocessor_;  // null: alignment on the CPU
   std::vector<FaceInput> faces_;
   bool want_regions_;
   std::vector<float> embeddings_;
@@ -285,6 +285,7 @@ Napi::Value SessionWrap::Load(const Napi::CallbackInfo& info) {
     ort::SessionConfig config;
     config.intra_op_threads = static_cast<int>(IntegerArg(env, options.Get("intraOpThreads"), "intraOpThreads", 1, 1024));
     config.inter_op_threads = static_cast<int>(IntegerArg(env, options.Get("interOpThreads"), "interOpThreads", 1, 1024));
+    config.max_batch = IntegerArg(env, options.Get("maxBatchSize"), "maxBatchSize", 1, 4096);
     config.provider = ProviderArg(env, options);
     return (new LoadWorker(env, bytes, config, options.Get("deviceInput").ToBoolean()))->Start();
   });

@@ -7,7 +7,7 @@
 
 #include "addon/instance_data.h"
 #include "core/align.h"
-#include "cuda/gpu_preprocess.h"
+#include "gpu/gpu_preprocess.h"
 #include "ort/session.h"
 
 namespace maskface::addon {
@@ -44,7 +44,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap>, public Releasable {
 
   std::shared_ptr<const ort::InferenceSession> session_;
   std::shared_ptr<const Preprocessing> preprocessing_;
-  std::shared_ptr<cuda::GpuPreprocessor> preprocessor_;  // alignment on the GPU (gpu.alignOnDevice), or null
+  std::shared_ptr<gpu::GpuPreprocessor> preprocessor_;  // alignment on the GPU (gpu.alignOnDevice), or null
   LiveRegistration registration_;
 };
 

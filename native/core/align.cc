@@ -223,6 +223,15 @@ void ValidateWarpArguments(const char* caller, const ImageView& image, const Aff
   MF_CHECK_ARG(out_width > 0 && out_height > 0, prefix + "output size must be positive");
   MF_CHECK_ARG(out_channels == 1 || out_channels == 3, prefix + "output channels must be 1 or 3");
   MF_CHECK_ARG(AllFiniteDoubles(out_to_src.m, 6), prefix + "transform is not finite");
+  // Every term of an output pixel's source position must stay within 2^40 pixels: beyond, the
+  // terms can overflow to opposite infinities (a NaN position) or round so far that the interior
+  // span's 32.32 fixed-point positions overflow. No image is that large; such a map is a mistake.
+  const double last_x = out_width - 1.0, last_y = out_height - 1.0;
+  constexpr double kMaxTerm = 1099511627776.0;  // 2^40
+  const double* m = out_to_src.m;
+  for (double term : {m[0] * last_x, m[1] * last_y, m[2], m[3] * last_x, m[4] * last_y, m[5]}) {
+    MF_CHECK_ARG(std::fabs(term) <= kMaxTerm, prefix + "transform sends output pixels more than 2^40 pixels away");
+  }
   MF_CHECK_ARG(out != nullptr, prefix + "output buffer is null");
 }
 

@@ -13,6 +13,7 @@ enum class ErrorCode {
   kOutOfMemory,        // ERR_OUT_OF_MEMORY
   kProviderUnavailable,  // ERR_PROVIDER_UNAVAILABLE
   kRuntimeLoad,        // ERR_BINDING_LOAD (libonnxruntime could not be loaded)
+  kCuda,               // ERR_CUDA (the CUDA runtime or a kernel failed)
   kInternal,           // ERR_INTERNAL
 };
 

@@ -40,7 +40,9 @@ float BoxIoU(const FaceBox& a, const FaceBox& b) {
   const float h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
   if (w <= 0 || h <= 0) return 0.0f;
   const float overlap = w * h;
-  return overlap / (Area(a) + Area(b) - overlap);
+  const float joint = Area(a) + Area(b) - overlap;
+  // Boxes of denormal size have areas that underflow to 0: no share to speak of (not 0 / 0).
+  return joint > 0.0f ? overlap / joint : 0.0f;
 }
 
 float AreaInside(const FaceBox& b, const FaceBox& a) {

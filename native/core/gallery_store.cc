@@ -52,6 +52,11 @@ GalleryStore::~GalleryStore() = default;
 // touched, so they cost address space, not memory.
 size_t GalleryStore::bytes() const { return rows() * (dim_ * sizeof(float) + sizeof(uint8_t)); }
 
+size_t GalleryStore::capacity() const {
+  std::lock_guard<std::mutex> lock(blocks_mutex_);
+  return blocks_.size() * rows_per_block_;
+}
+
 void GalleryStore::AddBlocksUpTo(size_t rows) {
   const size_t needed = (rows + rows_per_block_ - 1) / rows_per_block_;
   size_t have;
@@ -124,12 +129,21 @@ void GalleryStore::Search(const SearchParams& params, TopKOutput out) const {
   RethrowingOutOfMemory("GalleryStore::Search", [&] {
     size_t n_rows = 0;
     const std::vector<Block*> blocks = SnapshotBlocks(&n_rows);
+    // The live flags as of now, copied (1 byte a row against the row's 4 * dim): a row dead now
+    // is never reported, even if it is written again while the scan runs. The scan computes a
+    // score before it looks at the flag, so reading the flags live would let a row rewritten
+    // mid-scan (a torn vector) be reported as its new self. Rows live now are not rewritten
+    // before this search ends: lib/ reuses a row only after the searches that started before
+    // its removal have ended.
+    std::vector<uint8_t> live(n_rows);
     std::vector<RowSegment> segments(blocks.size());
     for (size_t b = 0; b < blocks.size(); ++b) {
       segments[b].data = blocks[b]->data.get();
       segments[b].first_row = b * rows_per_block_;
       segments[b].n_rows = std::min(rows_per_block_, n_rows - segments[b].first_row);
-      segments[b].live_flags = blocks[b]->live.get();
+      uint8_t* flags = live.data() + segments[b].first_row;
+      for (size_t i = 0; i < segments[b].n_rows; ++i) flags[i] = blocks[b]->live[i].load(std::memory_order_acquire);
+      segments[b].live = flags;
     }
     SearchSegments(segments.data(), segments.size(), dim_, params, out, DetectSimdLevel());
   });

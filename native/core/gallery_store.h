@@ -54,6 +54,9 @@ class GalleryStore {
   size_t live() const { return live_.load(std::memory_order_relaxed); }
   // Bytes of the rows written so far (for memory reporting; reserved, untouched pages excluded).
   size_t bytes() const;
+  // Rows that fit without another allocation, and the bytes reserved for them (vectors and flags).
+  size_t capacity() const;
+  size_t reserved_bytes() const { return capacity() * (dim_ * sizeof(float) + sizeof(uint8_t)); }
 
   // Reserves space so that rows up to `rows` need no allocation.
   void Reserve(size_t rows);

@@ -113,6 +113,13 @@ void LaunchAttentionMask(const AttentionMaskParams& p, cudaStream_t stream) {
   const int64_t slices = a.out_features ? (p.channels + a.channels_per_slice - 1) / a.channels_per_slice : 1;
   const int64_t blocks = (pixels + kThreads - 1) / kThreads;
   MF_CHECK_ARG(blocks <= std::numeric_limits<int32_t>::max(), "attention_mask: too many pixels for one launch");
+  // ONNX Runtime calls custom-op kernels from its own threads, whose current device need not be
+  // the session's: launch on the device that holds the tensors (and owns the stream).
+  cudaPointerAttributes attributes{};
+  MF_CUDA_CHECK(cudaPointerGetAttributes(&attributes, p.logits));
+  int current = -1;
+  MF_CUDA_CHECK(cudaGetDevice(&current));
+  if (attributes.type == cudaMemoryTypeDevice && attributes.device != current) MF_CUDA_CHECK(cudaSetDevice(attributes.device));
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(std::max<int64_t>(slices, 1)));
   if (p.dtype == MASKFACE_CUDA_F16) {
     attention_mask_kernel<__half><<<grid, kThreads, 0, stream>>>(a);

@@ -75,11 +75,13 @@ MASKFACE_CUDA_API int maskface_cuda_device_count(int* count) {
     CheckOut(count, "count");
     *count = 0;
     const cudaError_t status = cudaGetDeviceCount(count);
-    if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver) {
+    if (status == cudaErrorNoDevice) {
       cudaGetLastError();  // not an error here: the answer is "no device"
       *count = 0;
       return;
     }
+    // Anything else, an insufficient driver included, is a failure with the runtime's message:
+    // "0 devices" would hide why.
     MF_CUDA_CHECK(status);
   });
 }

@@ -8,7 +8,7 @@
 
 #include "core/attention_mask.h"
 #include "core/error.h"
-#include "cuda/kernel_library.h"
+#include "gpu/kernel_library.h"
 #include "ort/shape_text.h"
 
 namespace maskface::ort {
@@ -29,7 +29,7 @@ bool ShapesMatch(const std::vector<int64_t>& features, const std::vector<int64_t
 class AttentionMaskKernel {
  public:
   // `node` names the op and its node in error messages.
-  AttentionMaskKernel(AttentionGating gating, std::string node, const cuda::KernelLibrary* cuda)
+  AttentionMaskKernel(AttentionGating gating, std::string node, const gpu::KernelLibrary* cuda)
       : gating_(gating), node_(std::move(node)), cuda_(cuda) {}
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const {
@@ -80,17 +80,17 @@ class AttentionMaskKernel {
  private:
   AttentionGating gating_;
   std::string node_;
-  const cuda::KernelLibrary* cuda_;
+  const gpu::KernelLibrary* cuda_;
 };
 
 // The op for one execution provider: the CPU (cuda == null) or CUDA.
 struct AttentionMaskOp : Ort::CustomOpBase<AttentionMaskOp, AttentionMaskKernel, /*WithStatus=*/true> {
-  explicit AttentionMaskOp(const cuda::KernelLibrary* cuda_kernels) : cuda(cuda_kernels) {
+  explicit AttentionMaskOp(const gpu::KernelLibrary* cuda_kernels) : cuda(cuda_kernels) {
     // CustomOpBase sets only the status-returning callbacks: the others must read as absent.
     OrtCustomOp::CreateKernel = nullptr;
     OrtCustomOp::KernelCompute = nullptr;
   }
-  const cuda::KernelLibrary* cuda;
+  const gpu::KernelLibrary* cuda;
 
   // Called once per node when a session is created: a bad attribute fails the model load.
   OrtStatusPtr CreateKernelV2(const OrtApi& /*api*/, const OrtKernelInfo* raw_info, void** kernel) const {
@@ -127,7 +127,7 @@ struct AttentionMaskOp : Ort::CustomOpBase<AttentionMaskOp, AttentionMaskKernel,
 
 }  // namespace
 
-void AddMaskfaceOps(Ort::SessionOptions& options, const cuda::KernelLibrary* cuda_kernels) {
+void AddMaskfaceOps(Ort::SessionOptions& options, const gpu::KernelLibrary* cuda_kernels) {
   // Leaked on purpose, like the Ort::Env (ort_env.h): sessions released at exit from cleanup hooks
   // or finalisers still point to the domains and ops. The kernel library is loaded once per
   // process, so there are at most these two variants.

@@ -7,7 +7,7 @@
 // The CPU kernel is maskface::ApplyAttentionMask (native/core/attention_mask.h).
 #pragma once
 
-namespace maskface::cuda {
+namespace maskface::gpu {
 struct KernelLibrary;
 }
 namespace Ort {
@@ -24,6 +24,6 @@ inline constexpr char kAttentionMaskOp[] = "AttentionMask";
 // `cuda_kernels` (libmaskface_cuda.so, loaded) it also has a CUDAExecutionProvider kernel that
 // runs maskface_cuda_attention_mask on ONNX Runtime's compute stream. The domains and ops are
 // created once per variant and never destroyed: each session keeps pointers to them.
-void AddMaskfaceOps(Ort::SessionOptions& options, const cuda::KernelLibrary* cuda_kernels);
+void AddMaskfaceOps(Ort::SessionOptions& options, const gpu::KernelLibrary* cuda_kernels);
 
 }  // namespace maskface::ort

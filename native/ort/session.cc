@@ -3,12 +3,13 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <new>
 
 #include "core/error.h"
 #include "core/flush_denormals.h"
-#include "cuda/kernel_library.h"
+#include "gpu/kernel_library.h"
 #include "ort/attention_op.h"
 #include "ort/ort_env.h"
 #include "ort/shape_text.h"
@@ -59,6 +60,7 @@ int64_t PerItemSize(const std::vector<int64_t>& shape) {
 struct InferenceSession::Impl {
   Ort::Session session{nullptr};
   ProviderConfig provider;
+  int64_t max_batch = 32;
   std::string input_name;
   std::vector<std::string> output_names;  // the outputs Run fetches: embedding, then regions
 };
@@ -70,8 +72,10 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
                                                            const SessionConfig& config) {
   MF_CHECK_ARG(model != nullptr && size > 0, "model bytes are empty");
   MF_CHECK_ARG(config.intra_op_threads >= 1 && config.inter_op_threads >= 1, "thread counts must be >= 1");
+  MF_CHECK_ARG(config.max_batch >= 1, "max_batch must be >= 1");
   auto impl = std::make_unique<Impl>();
   impl->provider = config.provider;
+  impl->max_batch = config.max_batch;
   ModelDescription d;
   try {
     Ort::SessionOptions options;
@@ -86,7 +90,7 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     AppendProvider(options, config.provider);
     // Models exported with fused attention use maskface::AttentionMask; GPU sessions also get its
     // CUDA kernel when libmaskface_cuda.so is loaded.
-    AddMaskfaceOps(options, config.provider.provider == Provider::kCpu ? nullptr : cuda::LoadedKernelLibrary());
+    AddMaskfaceOps(options, config.provider.provider == Provider::kCpu ? nullptr : gpu::LoadedKernelLibrary());
     impl->session = Ort::Session(GetEnv(), model, size, options);
 
     Ort::AllocatorWithDefaultOptions allocator;
@@ -149,9 +153,13 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
   if (embedding < 0) FailLoad("no embedding output: expected an output named 'embedding' or one [N,D] output");
   d.embedding_output = embedding;
   const auto& out = d.outputs[embedding];
-  if (out.element_type != "float32" || out.shape.size() < 2) {
+  // [N, D], or [N, D, 1, ...]: the batch first (symbolic, or 1), then the embedding. Anything else
+  // (an image, [D, N]) would read as an embedding of the wrong values.
+  bool batch_first = out.shape.size() >= 2 && (out.shape[0] < 0 || out.shape[0] == 1);
+  for (size_t i = 2; i < out.shape.size(); ++i) batch_first = batch_first && out.shape[i] == 1;
+  if (out.element_type != "float32" || !batch_first) {
     FailLoad("embedding output '" + out.name + "' is " + out.element_type + " " + ShapeText(out.shape) +
-             "; expected float32 [N,D]");
+             "; expected float32 [N,D] (the batch first, then the embedding)");
   }
   d.embedding_dim = PerItemSize(out.shape);
   if (d.regions_output >= 0) {
@@ -186,7 +194,45 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
       FailLoad(std::string("probe run to find the embedding size failed: ") + e.what());
     }
   }
+  if (config.provider.provider == Provider::kCpu && d.fixed_batch != 1 && config.max_batch >= 2) session->SelfCheck();
   return session;
+}
+
+// A batch of two must give what two single runs give. Catches models whose output is not [N, D]
+// with the batch first although its declared shape says so (or says nothing), and models that
+// mix the faces of a batch (batch statistics left in): both answer plausibly for one face and
+// wrongly for a batch. CPU sessions only: a GPU provider may build an engine per batch size.
+void InferenceSession::SelfCheck() const {
+  const auto& d = description_;
+  const size_t item = static_cast<size_t>(d.input_channels) * d.input_height * d.input_width;
+  const size_t dim = static_cast<size_t>(d.embedding_dim);
+  std::vector<float> inputs(2 * item);
+  for (size_t i = 0; i < item; ++i) {
+    inputs[i] = 0.8f * std::sin(0.37f * static_cast<float>(i % 9973));
+    inputs[item + i] = 0.8f * std::cos(0.11f * static_cast<float>(i % 7919)) - 0.1f;
+  }
+  std::vector<float> batched(2 * dim), single(2 * dim);
+  try {
+    Run(inputs.data(), 2, batched.data(), nullptr);
+    Run(inputs.data(), 1, single.data(), nullptr);
+    Run(inputs.data() + item, 1, single.data() + dim, nullptr);
+  } catch (const Error& e) {
+    FailLoad(std::string("the self-check run (a batch of two probe inputs) failed: ") + e.what());
+  }
+  for (size_t row = 0; row < 2; ++row) {
+    double difference = 0, norm = 0;
+    for (size_t i = 0; i < dim; ++i) {
+      const double s = single[row * dim + i], b = batched[row * dim + i];
+      difference += (b - s) * (b - s);
+      norm += s * s;
+    }
+    if (!(difference <= 1e-6 * norm)) {
+      FailLoad("a batch of two faces does not give what each face gives alone (row " + std::to_string(row) +
+               " differs by " + std::to_string(std::sqrt(difference / std::max(norm, 1e-30))) +
+               " of its length): the embedding output must be [N,D] with the batch first, and faces must not "
+               "depend on each other (batch statistics)");
+    }
+  }
 }
 
 // The batch loop of Run and RunDeviceInput: `make_input(start, step, shape)` gives the input
@@ -201,10 +247,11 @@ void InferenceSession::RunBatches(int64_t batch, float* embeddings, float* regio
   const bool want_regions = regions != nullptr && d.regions_output >= 0;
   const size_t n_outputs = want_regions ? 2 : 1;
   const Ort::MemoryInfo host = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-  const int64_t step = d.fixed_batch == 1 ? 1 : batch;
+  const int64_t chunk = d.fixed_batch == 1 ? 1 : std::min(batch, impl_->max_batch);
   ScopedFlushDenormals flush_denormals;
 
-  for (int64_t start = 0; start < batch; start += step) {
+  for (int64_t start = 0; start < batch; start += chunk) {
+    const int64_t step = std::min(chunk, batch - start);
     const std::vector<int64_t> shape = {step, d.input_channels, d.input_height, d.input_width};
     std::vector<Ort::Value> outputs;
     try {
@@ -215,7 +262,12 @@ void InferenceSession::RunBatches(int64_t batch, float* embeddings, float* regio
       impl_->session.Run(Ort::RunOptions{nullptr}, binding);
       outputs = binding.GetOutputValues();
     } catch (const Ort::Exception& e) {
-      throw Error(ErrorCode::kInference, std::string("ONNX Runtime Run failed: ") + e.what());
+      // ONNX Runtime reports a failed allocation as a plain failure whose message says so.
+      const std::string message = e.what();
+      const bool allocation = message.find("Failed to allocate") != std::string::npos ||
+                              message.find("bad_alloc") != std::string::npos;
+      throw Error(allocation ? ErrorCode::kOutOfMemory : ErrorCode::kInference,
+                  std::string(allocation ? "out of memory in ONNX Runtime (a batch of " + std::to_string(step) + " faces): " : "ONNX Runtime Run failed: ") + message);
     } catch (const std::bad_alloc&) {
       throw Error(ErrorCode::kOutOfMemory, "out of memory during inference");
     }

@@ -14,6 +14,7 @@ namespace maskface::ort {
 struct SessionConfig {
   int intra_op_threads = 1;  // threads inside one Run
   int inter_op_threads = 1;  // threads across independent graph branches
+  int64_t max_batch = 32;    // faces per ONNX Runtime run: larger batches run in chunks, bounding working memory
   ProviderConfig provider;
 };
 
@@ -44,7 +45,11 @@ class InferenceSession {
  public:
   // Parses and prepares a model held in memory. Throws maskface::Error(kModelLoad) with ONNX
   // Runtime's message when the bytes are not a usable model, or when its inputs and outputs are
-  // not those of a face-embedding network ([N,C,H,W] float input, [N,D] float embedding).
+  // not those of a face-embedding network ([N,C,H,W] float input, [N,D] float embedding: the
+  // batch first, then one embedding dimension, or D followed by 1s). CPU sessions of models with
+  // a symbolic batch also run a self-check: a batch of two probe inputs must give the rows their
+  // single runs give (a model that mixes the faces of a batch, or puts the batch elsewhere in its
+  // output, fails it).
   static std::unique_ptr<InferenceSession> Create(const uint8_t* model, size_t size, const SessionConfig& config);
   ~InferenceSession();
 
@@ -52,7 +57,9 @@ class InferenceSession {
 
   // Runs `batch` preprocessed faces (batch x C x H x W floats) and writes the raw (not
   // normalised) embeddings (batch x dim), and the region maps (batch x 3 x h x w) when the model
-  // has them and `regions` is not null. Models with a fixed batch of 1 run once per face.
+  // has them and `regions` is not null. Runs at most max_batch faces at a time (models with a
+  // fixed batch of 1 run once per face). An allocation ONNX Runtime cannot make is
+  // Error(kOutOfMemory).
   // Thread-safe: several threads may call Run on one session at once. Throws
   // maskface::Error(kInference) on failure.
   void Run(const float* input, int64_t batch, float* embeddings, float* regions) const;
@@ -68,6 +75,7 @@ class InferenceSession {
   explicit InferenceSession(std::unique_ptr<Impl> impl);
   template <typename BindInput>
   void RunBatches(int64_t batch, float* embeddings, float* regions, BindInput&& bind_input) const;
+  void SelfCheck() const;
   std::unique_ptr<Impl> impl_;
   ModelDescription description_;
 };

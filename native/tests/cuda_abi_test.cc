@@ -46,7 +46,12 @@ int main() {
   Check(maskface_cuda_abi_version() == MASKFACE_CUDA_ABI_VERSION, "ABI version matches the header");
   int devices = -1;
   const int count_status = maskface_cuda_device_count(&devices);
-  Check(count_status == MASKFACE_CUDA_OK && devices >= 0, "device_count answers OK (" + std::to_string(devices) + " devices)");
+  // A count, or (no driver, or one older than the runtime) CUDA_ERROR with the runtime's reason:
+  // never "0 devices, OK" for a driver that cannot run the kernels.
+  Check((count_status == MASKFACE_CUDA_OK && devices >= 0) ||
+            (count_status == MASKFACE_CUDA_CUDA_ERROR && devices == 0 && std::strlen(maskface_cuda_last_error()) > 0),
+        "device_count: " + (count_status == MASKFACE_CUDA_OK ? std::to_string(devices) + " devices"
+                                                             : std::string("CUDA_ERROR \"") + maskface_cuda_last_error() + "\""));
   Rejected(maskface_cuda_device_count(nullptr), "null", "device_count(null)");
 
   // Attention masking: the launcher checks everything before it launches.
@@ -132,7 +137,8 @@ int main() {
     Check(malloc_status == MASKFACE_CUDA_CUDA_ERROR && memory == nullptr,
           std::string("no device: malloc -> CUDA_ERROR (\"") + maskface_cuda_last_error() + "\")");
   }
-  const int last_status = maskface_cuda_device_count(&devices);
+  a.n_images = 0;
+  const int last_status = maskface_cuda_align_normalize(&a, nullptr);  // a no-op: succeeds without a device
   Check(last_status == MASKFACE_CUDA_OK && std::strlen(maskface_cuda_last_error()) == 0,
         "a successful call clears the last error");
 

@@ -7,7 +7,9 @@
 //   cuda_kernels_test            correctness + quick timings (ctest)
 //   cuda_kernels_test --bench    correctness + the full timings of bench/gpu/check.sh
 //                                (1M x 512 fp16 gallery, copy bandwidth, batches, attention)
-//   cuda_kernels_test --check-only   correctness alone (for compute-sanitizer)
+//   cuda_kernels_test --check-only   correctness alone
+//   cuda_kernels_test --quick    correctness alone on smaller inputs with the same shapes and
+//                                code paths (compute-sanitizer runs each launch ~100x slower)
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -138,6 +140,9 @@ maskface::Affine RandomMap(std::mt19937& rng, const HostImage& image, int out_w,
   return maskface::Affine{{a, -b, cx - (a * ox - b * oy), b, a, cy - (b * ox + a * oy)}};
 }
 
+// --quick: smaller galleries and images, every code path kept (bench/gpu/check.sh under compute-sanitizer).
+bool g_quick = false;
+
 void TestAlign(std::mt19937& rng, cudaStream_t stream) {
   std::printf("align_normalize\n");
   struct Case {
@@ -145,7 +150,7 @@ void TestAlign(std::mt19937& rng, cudaStream_t stream) {
     bool bgr;
   };
   // Odd sizes, row padding, 1x1, grey and RGBA; 45 images so that the 40-per-launch split runs.
-  std::vector<Case> cases = {{640, 480, 3, 0, true}, {37, 53, 1, 3}, {200, 150, 4, 8, false}, {1, 1, 3, 0, false},
+  std::vector<Case> cases = {{g_quick ? 96 : 640, g_quick ? 72 : 480, 3, 0, true}, {37, 53, 1, 3}, {200, 150, 4, 8, false}, {1, 1, 3, 0, false},
                              {113, 97, 3, 5, false}, {2, 2, 1, 0, false}};
   std::uniform_int_distribution<int> side(1, 90);
   std::uniform_int_distribution<int> channel_pick(0, 2);
@@ -663,14 +668,17 @@ void TestTopK(std::mt19937& rng, cudaStream_t stream) {
     std::vector<int> ks;
     std::vector<int64_t> query_counts;
   };
+  // --quick keeps every shape that picks a code path (k buckets, padded rows, two batched passes,
+  // a partial K stage) with fewer rows.
+  const int64_t rows = g_quick ? 1200 : 20000;
   const std::vector<Config> configs = {
-      {3000, 512, {1, 10, 32, 33, 128, 129, 1024}, {1, 3, 9}},
-      {20000, 100, {1, 10, 100, 1024}, {1, 8, 70}},  // stride 104: padded rows
+      {g_quick ? 1100 : 3000, 512, {1, 10, 32, 33, 128, 129, 1024}, {1, 3, 9}},
+      {rows, 100, {1, 10, 100, 1024}, {1, 8, 70}},  // stride 104: padded rows
       {777, 7, {1, 5, 777, 1024}, {1, 2, 65}},       // k = size, k > size
       {1, 64, {1, 10}, {1, 9}},
       {0, 32, {1, 7}, {2, 9}},                       // empty gallery
       {2000, 64, {10, 200}, {1100}},                 // two batched passes (1024 + 76 queries)
-      {5000, 136, {16}, {3, 130}},                   // depth 192: a partial last K stage
+      {g_quick ? 1300 : 5000, 136, {16}, {3, 130}},  // depth 192: a partial last K stage
   };
   const char* path_names[] = {"auto", "scan", "batched"};
   for (const Config& config : configs) {
@@ -848,7 +856,8 @@ void BenchTopK(std::mt19937& rng, cudaStream_t stream, int64_t n, int dim, bool 
 
 int main(int argc, char** argv) {
   const bool full = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
-  const bool check_only = argc > 1 && std::strcmp(argv[1], "--check-only") == 0;
+  g_quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool check_only = g_quick || (argc > 1 && std::strcmp(argv[1], "--check-only") == 0);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int count = 0;
   if (maskface_cuda_device_count(&count) != MASKFACE_CUDA_OK || count == 0) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/align.h"
+#include "core/error.h"
 #include "core/face_geometry.h"
 #include "core/image_pyramid.h"
 #include "tests/test_check.h"
@@ -381,6 +382,27 @@ void TestBlendFaces() {
         "AreaInside: all, half, none");
 }
 
+// Two inputs the fuzzers found (test/fuzz-corpus/*/crash-*), as regression checks.
+void TestFuzzFindings() {
+  const float tiny = 1.4e-45f;  // a denormal: the areas underflow to 0
+  const float iou = maskface::BoxIoU(FaceBox{0, 0, tiny, tiny, 1}, FaceBox{0, 0, tiny, tiny, 1});
+  Check(iou == 0.0f, "BoxIoU of boxes whose areas underflow: 0, not 0/0 = NaN (" + std::to_string(iou) + ")");
+  uint8_t pixels[4 * 4 * 3] = {};
+  ImageView image;
+  image.data = pixels;
+  image.width = image.height = 4;
+  image.channels = 3;
+  std::vector<uint8_t> out(8 * 8 * 3);
+  bool refused = false;
+  try {
+    // Terms of 1e300 and -1e300 in one source position: finite, but its sum overflows or rounds away.
+    maskface::WarpToImage(image, Affine{{1e300, 0, -1e300, 0, 1, 0}}, 8, 8, 3, false, out.data());
+  } catch (const maskface::Error& e) {
+    refused = e.code() == maskface::ErrorCode::kInvalidArgument;
+  }
+  Check(refused, "a map sending output pixels beyond 2^40 pixels is refused, not sampled with undefined behaviour");
+}
+
 int main() {
   std::mt19937 rng(20240612);
   TestSelectFaces();
@@ -391,6 +413,7 @@ int main() {
   TestHalveImage(rng);
   TestPyramid();
   TestBlendFaces();
+  TestFuzzFindings();
   std::printf("%s: %d of %d check(s) failed\n", g_failures == 0 ? "PASS" : "FAIL", g_failures, maskface::test::g_checks);
   return g_failures == 0 ? 0 : 1;
 }

@@ -22,10 +22,13 @@ t.test('bytes round trip in f32 exactly and in f16 closely', async (t) => {
   const f32 = FaceEmbedding.fromBytes(a.toBytes(), model);
   t.same(Array.from(f32.vector), Array.from(a.vector));
   const f16 = FaceEmbedding.fromBytes(a.toBytes('f16'), model, 'f16');
-  t.equal(a.toBytes('f16').length, 8);
+  t.equal(a.toBytes('f16').length, 24 + 8, 'a 24-byte header, then 2 bytes a value');
+  t.equal(a.toBytes().length, 24 + 16);
+  t.same(Array.from(a.toBytes().subarray(0, 4)), [0x4d, 0x46, 0x45, 0x42], 'MFEB');
   t.ok(a.similarity(f16) > 0.9999);
-  t.throws(() => FaceEmbedding.fromBytes(new Uint8Array(12), model), { code: 'ERR_DIMENSION_MISMATCH' });
-  t.throws(() => FaceEmbedding.fromBytes(new Uint8Array(16), model), { code: 'ERR_INVALID_ARGUMENT' }, 'zero vector');
+  t.throws(() => FaceEmbedding.fromBytes(new Uint8Array(16), model), { code: 'ERR_INVALID_ARGUMENT' }, 'no header');
+  t.throws(() => FaceEmbedding.fromBytes(a.toBytes(), { ...model, dim: 5 }), { code: 'ERR_DIMENSION_MISMATCH' });
+  t.throws(() => FaceEmbedding.fromBytes(a.toBytes(), other), { code: 'ERR_MODEL_MISMATCH' });
   t.throws(() => a.toBytes('f64' as 'f32'), { code: 'ERR_INVALID_ARGUMENT' });
 });
 

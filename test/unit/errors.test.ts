@@ -27,3 +27,19 @@ t.test('async native failures get the caller stack and keep their code', async (
   t.equal(error.code, 'ERR_INFERENCE');
   t.match(error.stack, /errors\.test\.ts/);
 });
+
+t.test('one list of error codes: the addon, the TypeScript list and the docs agree', async (t) => {
+  const { native } = await import('../../dist/esm/binding-loader.js');
+  const { typescriptOnlyErrorCodes } = await import('../../dist/esm/errors.js');
+  const nativeCodes = native().errorCodes();
+  for (const code of nativeCodes) t.ok((errorCodes as readonly string[]).includes(code), `${code} (native) is in errorCodes`);
+  for (const code of errorCodes) {
+    t.ok(nativeCodes.includes(code) !== typescriptOnlyErrorCodes.includes(code), `${code} comes from native code or is listed as TypeScript-only, not both`);
+  }
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../helpers/data.js');
+  const api = readFileSync(join(repoRoot, 'docs', 'api.md'), 'utf8');
+  const documented = [...api.matchAll(/^\| `(ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+  t.same([...documented].sort(), [...errorCodes].sort(), 'the error table of docs/api.md lists every code, once');
+});
