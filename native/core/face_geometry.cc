@@ -102,6 +102,10 @@ std::vector<KeypointFace> BlendFaces(const std::vector<KeypointFace>& candidates
       box[3] += w * c.box.y2;
       for (int k = 0; k < 12; ++k) points[k] += w * c.keypoints[k];
     }
+    if (!(weight > 0)) {
+      faces.push_back(best);  // scores of 0 (min_score 0): nothing to weigh by, keep the best as it is
+      continue;
+    }
     KeypointFace face;
     face.box = FaceBox{static_cast<float>(box[0] / weight), static_cast<float>(box[1] / weight), static_cast<float>(box[2] / weight),
                        static_cast<float>(box[3] / weight), best.box.score};

@@ -374,6 +374,9 @@ void TestBlendFaces() {
     Check(Near(faces[1].box.x1, 50, 1e-7) && Near(faces[1].keypoints[0], 9, 1e-7), "BlendFaces: a lone face is kept as it is");
   }
   Check(maskface::BlendFaces(candidates, 0.95f, 0.3f).empty(), "BlendFaces: nothing above the threshold, nothing out");
+  const auto zero = maskface::BlendFaces({make(0, 0, 10, 10, 0.0f, 1), make(1, 1, 11, 11, 0.0f, 2)}, 0.0f, 0.3f);
+  Check(zero.size() == 1 && zero[0].box.x2 == 10 && std::isfinite(zero[0].keypoints[0]),
+        "BlendFaces: scores of 0 at min_score 0 give the first face as it is, not a 0/0 blend");
   Check(maskface::BlendFaces({make(0, 0, 10, 10, 0.9f, 0), make(1, 1, 11, 11, 0.8f, 0)}, 0.5f, 0.7f).size() == 2,
         "BlendFaces: IoU below the blend limit stays apart");
   Check(maskface::AreaInside(FaceBox{2, 2, 4, 4, 0}, FaceBox{0, 0, 10, 10, 0}) == 1.0f &&
