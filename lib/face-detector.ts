@@ -101,7 +101,7 @@ export interface DetectedFace {
   readonly quality: FaceQuality;
 }
 
-/** How the 5 points are resolved by the detector's options. @internal */
+/** Checks detect() options and fills in their defaults, as the addon takes them. @internal */
 export function nativeDetectOptions(options: DetectOptions): NativeDetectOptions {
   assertObject('options', options);
   const retry = options.retryPadding ?? 0.4;

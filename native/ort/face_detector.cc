@@ -229,23 +229,22 @@ std::vector<DetectedFace> FaceDetector::Detect(ImagePyramid& photo, const Detect
   if (options.max_faces != 0 && found.size() > options.max_faces) found.resize(options.max_faces);
 
   std::vector<DetectedFace> faces(found.size());
-  std::vector<FaceBox> boxes(found.size());
-  for (size_t i = 0; i < found.size(); ++i) boxes[i] = found[i].face.box;
-  for (size_t i = 0; i < boxes.size(); ++i) {
+  for (size_t i = 0; i < found.size(); ++i) {
+    const FaceBox& box = found[i].face.box;
     DetectedFace& face = faces[i];
     face.padded = found[i].padded;
     face.has_keypoints = blazeface_;
     std::copy(found[i].face.keypoints, found[i].face.keypoints + 12, face.keypoints);
-    Landmarks(photo, boxes[i], false, face.landmarks68);
+    Landmarks(photo, box, false, face.landmarks68);
     if (options.mirror_landmarks) {
       float mirrored[136];
-      Landmarks(photo, boxes[i], true, mirrored);
+      Landmarks(photo, box, true, mirrored);
       face.landmark_disagreement = LandmarkDisagreement(face.landmarks68, mirrored);
       for (int j = 0; j < 136; ++j) face.landmarks68[j] = (face.landmarks68[j] + mirrored[j]) / 2;
     }
     FivePointsFrom68(face.landmarks68, face.landmarks5);
     face.pose = PoseFromFivePoints(face.landmarks5);
-    face.box = boxes[i];
+    face.box = box;
     face.box.x1 = std::max(0.0f, face.box.x1);
     face.box.y1 = std::max(0.0f, face.box.y1);
     face.box.x2 = std::min(static_cast<float>(image.width), face.box.x2);

@@ -24,13 +24,9 @@ using maskface::ImageView;
 using maskface::TensorSpec;
 
 using maskface::test::Check;
+using maskface::test::Format;
 using maskface::test::g_failures;
 
-std::string Format(const char* format, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
 
 // An 8-bit interleaved image with optional row padding, filled with noise or a smooth pattern.
 struct TestImage {

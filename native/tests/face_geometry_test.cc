@@ -23,13 +23,9 @@ using maskface::ImageView;
 using maskface::kMirror68;
 using maskface::MapPoint;
 using maskface::test::Check;
+using maskface::test::Format;
 using maskface::test::g_failures;
 
-std::string Format(const char* format, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
 
 bool Near(double a, double b, double tolerance = 1e-9) { return std::abs(a - b) <= tolerance; }
 
