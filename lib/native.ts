@@ -161,10 +161,12 @@ export interface NativeProviderOptions {
 
 /** @internal */
 export interface NativeBinding {
-  init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): void;
+  /** Sets the error class native failures use; false when an earlier call set one (it stays). */
+  init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): boolean;
   loadRuntime(path: string): NativeRuntime;
   probeGpu(options: { libraries: string[]; kernelLibrary: string; tensorrt: boolean }): NativeGpuProbe;
-  versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
+  /** searchSimd: the instruction set of the gallery scan on this CPU (avx512, avx2 or scalar) */
+  versions(): { onnxruntime: string; napi: number; hardwareThreads: number; searchSimd: string };
   errorCodes(): string[];
   loadSession(
     bytes: Uint8Array,

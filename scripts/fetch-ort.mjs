@@ -8,8 +8,8 @@
 import { mkdir, readdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setSoname } from '../dist/esm/elf-soname.js';
-import { exists, fetchPackageMembers, sha256File } from '../dist/esm/npm-fetch.js';
+import { setSoname } from '../dist/cjs/elf-soname.js';
+import { exists, fetchPackageMembers, sha256File } from '../dist/cjs/npm-fetch.js';
 
 export const ORT = {
   name: 'com.github.asus4.onnxruntime',

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (name) => import(join(root, 'dist', 'esm', name));
+const dist = (name) => import(join(root, 'dist', 'cjs', name));
 const { MaskFaceError, FaceEmbedding, decodeImage } = await dist('index.js');
 const { parsePairSet } = await dist('pair-set.js');
 const { makeBatchSymbolic, setMetadata } = await dist('onnx-proto.js');

@@ -3,12 +3,25 @@
  * @internal
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EmbeddingBatch } from '../embedding.js';
 import { FaceRecognizer } from '../face-recognizer.js';
 import { Gallery } from '../gallery.js';
+import { native } from '../binding-loader.js';
 import { versions } from '../versions.js';
+
+/** The SIMD extensions the kernel reports for this CPU (those that matter to ONNX Runtime and the scan). */
+function cpuFlags(): string {
+  try {
+    const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? []);
+    const wanted = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_int8'];
+    return wanted.filter((flag) => flags.has(flag)).join(' ') || 'none of sse4_2/avx/avx2/avx512';
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -17,6 +30,10 @@ function percentile(sorted: number[], p: number): number {
 export async function bench(options: { model: string; threads: number; gallery: number; iterations: number }): Promise<void> {
   const v = versions();
   console.log(`maskface ${v.maskface}, ONNX Runtime ${v.onnxruntime}, Node ${v.node}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}`);
+  console.log(
+    `threads: ${options.threads} intra-op per ONNX Runtime session, ${availableParallelism()} for gallery search (its default); ` +
+      `gallery scan SIMD: ${native().versions().searchSimd}; CPU flags: ${cpuFlags()}`,
+  );
   await using rec = await FaceRecognizer.load(options.model, {
     cpu: { intraOpThreads: options.threads },
     onProgress: (m) => console.log(`  ${m}`),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { defaultModel, ensureModel } from '../../dist/esm/index.js';
-import { verifyBundledModel } from '../../dist/esm/models.js';
+import { verifyBundledModel } from '../../dist/cjs/models.js';
 import { inFreshProcess, repoRoot, unreachableRegistry } from '../helpers/data.js';
 
 const name = 'maskface-mbf-cal';

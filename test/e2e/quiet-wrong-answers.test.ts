@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { EmbeddingBatch, FaceEmbedding, FaceRecognizer, Gallery, MaskFaceError, alignFace, faceTensor } from '../../dist/esm/index.js';
-import { setMetadata } from '../../dist/esm/onnx-proto.js';
+import { setMetadata } from '../../dist/cjs/onnx-proto.js';
 import { repoRoot } from '../helpers/data.js';
 import { syntheticFace } from '../helpers/faces.js';
 

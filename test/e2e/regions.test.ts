@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { FaceRecognizer, ensureModel } from '../../dist/esm/index.js';
-import { setMetadata } from '../../dist/esm/onnx-proto.js';
+import { setMetadata } from '../../dist/cjs/onnx-proto.js';
 import { syntheticFace } from '../helpers/faces.js';
 import { referenceMaskProbability, regionSize } from '../helpers/regions.js';
 

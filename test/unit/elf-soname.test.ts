@@ -2,8 +2,8 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadedRuntime } from '../../dist/esm/binding-loader.js';
-import { MASKFACE_ORT_SONAME, readSoname, setSoname } from '../../dist/esm/elf-soname.js';
+import { loadedRuntime } from '../../dist/cjs/binding-loader.js';
+import { MASKFACE_ORT_SONAME, readSoname, setSoname } from '../../dist/cjs/elf-soname.js';
 
 t.test('renames the SONAME in place, idempotently, never longer', async (t) => {
   const dir = t.testdir({});

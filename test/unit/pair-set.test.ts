@@ -5,8 +5,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { MaskFaceError } from '../../dist/esm/errors.js';
-import { parsePairSet, readPairSet } from '../../dist/esm/pair-set.js';
+import { MaskFaceError } from '../../dist/cjs/errors.js';
+import { parsePairSet, readPairSet } from '../../dist/cjs/pair-set.js';
 import { dataDir, repoRoot } from '../helpers/data.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EmbeddingBatch, FaceEmbedding, regionClasses } from '../../dist/esm/index.js';
-import { parseRegionClasses } from '../../dist/esm/regions.js';
+import { parseRegionClasses } from '../../dist/cjs/regions.js';
 import { referenceMaskProbability, regionSize } from '../helpers/regions.js';
 
 const model = { id: 'c'.repeat(64), dim: 2, name: 'test' };
