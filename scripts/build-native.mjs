@@ -39,7 +39,7 @@ function sourceBuildTools() {
 }
 
 export async function buildNative(extra = []) {
-  if (!existsSync(join(root, 'dist', 'cjs', 'npm-fetch.js'))) {
+  if (!existsSync(join(root, 'dist', 'cjs', 'setup', 'npm-fetch.js'))) {
     execFileSync(process.execPath, [join(root, 'scripts', 'build-ts.mjs')], { stdio: 'inherit' });
   }
   const { fetchOrt } = await import('./fetch-ort.mjs');

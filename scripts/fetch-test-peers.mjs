@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetchPackageMembers } from '../dist/cjs/npm-fetch.js';
+import { fetchPackageMembers } from '../dist/cjs/setup/npm-fetch.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const testPeersDir = join(root, '.cache', 'test-peers', 'node_modules');

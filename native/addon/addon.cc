@@ -1,5 +1,5 @@
 // Module entry: registers the native classes and functions. Everything JS sees from here is
-// internal to lib/ (declared in lib/native.ts); the public API lives in lib/.
+// internal to lib/ (declared in lib/runtime/native.ts); the public API lives in lib/.
 #include <napi.h>
 
 #include "addon/detector_wrap.h"

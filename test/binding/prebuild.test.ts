@@ -84,7 +84,7 @@ for (const [name, flags] of [
     t.notOk(existsSync(join(installed, 'build')), 'nothing was compiled');
     const cudaLibrary = existsSync(join(repoRoot, 'prebuilds', platform, 'libmaskface_cuda.so')) ? ['libmaskface_cuda.so'] : [];
     t.same(readdirSync(join(installed, 'prebuilds', platform)).sort(), [...cudaLibrary, 'libonnxruntime.so.1', 'maskface.napi.glibc.node', 'maskface.sources.json'].sort());
-    const script = `import('maskface').then((m) => m.ensureModel(m.defaultModel).then((model) => console.log(JSON.stringify({ ort: m.versions().onnxruntime, model }))))`;
+    const script = `Promise.all([import('maskface'), import('maskface/setup')]).then(([m, setup]) => setup.ensureModel(m.defaultModel).then((model) => console.log(JSON.stringify({ ort: m.versions().onnxruntime, model }))))`;
     const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, env, encoding: 'utf8' }));
     t.same(out, { ort: '1.29.0', model: join(installed, 'models', 'maskface-mbf-cal.onnx') }, 'ONNX Runtime loads; the default model is the bundled file');
     t.notOk(existsSync(join(env.MASKFACE_CACHE_DIR!, 'models', 'maskface-mbf-cal.onnx')), 'the bundled model was not downloaded');

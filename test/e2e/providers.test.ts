@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadedRuntime, native, runtimeLibrary } from '../../dist/cjs/binding-loader.js';
-import { GPU_RUNTIME_FILES, gpuRuntimeDir } from '../../dist/cjs/gpu-runtime.js';
+import { loadedRuntime, native, runtimeLibrary } from '../../dist/cjs/runtime/binding-loader.js';
+import { GPU_RUNTIME_FILES, gpuRuntimeDir } from '../../dist/cjs/setup/gpu-runtime.js';
 import { FaceRecognizer, MaskFaceError, gpuStatus, listProviders } from '../../dist/esm/index.js';
-import { MASKFACE_ORT_SONAME, readSoname } from '../../dist/cjs/elf-soname.js';
-import { engineCacheKey } from '../../dist/cjs/providers.js';
+import { MASKFACE_ORT_SONAME, readSoname } from '../../dist/cjs/setup/elf-soname.js';
+import { engineCacheKey } from '../../dist/cjs/api/providers.js';
 import { inFreshProcess, repoRoot } from '../helpers/data.js';
 
 t.test('listProviders: cpu is always available; a GPU provider that is not says why', async (t) => {
@@ -202,7 +202,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
   const cuda = listProviders().find((p) => p.name === 'cuda')!;
   if (!cuda.available) {
     const direct = inFreshProcess(
-      `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'cjs', 'binding-loader.js'))});
+      `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'cjs', 'runtime', 'binding-loader.js'))});
        const { readFileSync } = await import('node:fs');
        const bytes = readFileSync(${JSON.stringify(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'))});
        await native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, maxBatchSize: 32, provider: 'cuda', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: false });

@@ -2,8 +2,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { cacheRoot } from '../../dist/cjs/models.js';
-import { gpuRuntimeDir } from '../../dist/cjs/gpu-runtime.js';
+import { cacheRoot } from '../../dist/cjs/setup/models.js';
+import { gpuRuntimeDir } from '../../dist/cjs/setup/gpu-runtime.js';
 
 t.test('cache root: MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface, else ~/.cache/maskface', async (t) => {
   t.equal(cacheRoot({ MASKFACE_CACHE_DIR: '/srv/mf', XDG_CACHE_HOME: '/xdg' }), '/srv/mf');

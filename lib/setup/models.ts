@@ -1,10 +1,10 @@
 import { readFile, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { MaskFaceError } from './errors.js';
+import { MaskFaceError } from '../api/errors.js';
 import { exists, fetchPackageMembers, sha256File } from './npm-fetch.js';
-import { makeBatchSymbolic, setMetadata } from './onnx-proto.js';
-import { packageRoot } from './package-root.js';
+import { makeBatchSymbolic, setMetadata } from '../runtime/onnx-proto.js';
+import { packageRoot } from '../runtime/package-root.js';
 
 /** ArcFace 5-point template for 112x112 crops (eyes, nose tip, mouth corners). */
 export const arcfaceTemplate112: readonly number[] = Object.freeze([
@@ -123,7 +123,6 @@ function bundledModelDir(): string {
  * Root of maskface's caches (models, the GPU runtime, TensorRT engines), kept in the user's cache
  * folder so that they outlive reinstalls: $MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface,
  * else ~/.cache/maskface.
- * @internal
  */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.MASKFACE_CACHE_DIR) return env.MASKFACE_CACHE_DIR;
@@ -247,7 +246,6 @@ interface BundledModelSidecar {
 /**
  * Returns `<dir>/<name>.onnx` once its size and sha256 match the sidecar `<dir>/<name>.json`.
  * A missing or different file means the installed package is damaged: ERR_MODEL_LOAD.
- * @internal
  */
 export async function verifyBundledModel(name: string, dir: string): Promise<string> {
   const path = join(dir, `${name}.onnx`);
