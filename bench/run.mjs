@@ -172,7 +172,7 @@ function runReadBound() {
 function prepareModel() {
   if (existsSync(modelPath)) return;
   process.stderr.write(`Fetching the model into ${modelPath} ...\n`);
-  const script = "import('./dist/esm/index.js').then((m) => m.ensureModel('mobilefacenet')).then(console.log)";
+  const script = "import('./dist/esm/setup.js').then((m) => m.ensureModel('mobilefacenet')).then(console.log)";
   const { error } = runProcess(process.execPath, ['-e', script]);
   if (error || !existsSync(modelPath)) throw new Error(`Cannot fetch the model: ${error ?? `not at ${modelPath}`}`);
 }
@@ -191,7 +191,7 @@ function embeddingAgreement(results) {
 
 /** The photo cases' models (UltraFace-320, landmark68, MobileFaceNet) and their two photos, made before any case runs. */
 async function preparePhotoCases() {
-  const script = "import('./dist/esm/index.js').then((m) => Promise.all(['ultraface-320', 'blazeface-256', 'landmark68', 'mobilefacenet'].map((n) => m.ensureModel(n))))";
+  const script = "import('./dist/esm/setup.js').then((m) => Promise.all(['ultraface-320', 'blazeface-256', 'landmark68', 'mobilefacenet'].map((n) => m.ensureModel(n))))";
   const { error } = runProcess(process.execPath, ['-e', script]);
   if (error) throw new Error(`Cannot fetch the photo cases' models: ${error}`);
   await ensurePhotos();

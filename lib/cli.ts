@@ -6,12 +6,12 @@ import { bench } from './cli/bench.js';
 import { UsageError } from './cli/common.js';
 import { evaluateFolder, evaluatePairSet, formatSplits, writeRocPng, type EvalOptions } from './cli/eval.js';
 import { detect, enrol, heatmap, search, verify, type PhotoContext } from './cli/photo-commands.js';
-import { FaceDetector } from './face-detector.js';
-import { faceAlignments, FaceRecognizer, type FaceAlignment } from './face-recognizer.js';
-import { gpuStatus, listProviders } from './providers.js';
-import { installGpuRuntime, uninstallGpuRuntime } from './gpu-runtime.js';
-import { ensureModel, modelCacheDir, modelCatalogue, type ModelName } from './models.js';
-import { versions } from './versions.js';
+import { FaceDetector } from './api/face-detector.js';
+import { faceAlignments, FaceRecognizer, type FaceAlignment } from './api/face-recognizer.js';
+import { gpuStatus, listProviders } from './api/providers.js';
+import { installGpuRuntime, uninstallGpuRuntime } from './setup/gpu-runtime.js';
+import { ensureModel, modelCacheDir, modelCatalogue, type ModelName } from './setup/models.js';
+import { versions } from './api/versions.js';
 
 /**
  * Cosine thresholds of `maskface verify` for the default model (maskface-mbf-cal 0.1.0, the

@@ -2,9 +2,10 @@
 // Builds build/Release/maskface.node with cmake-js against ONNX Runtime 1.29.0 (fetched from
 // the npm registry by scripts/fetch-ort.mjs); libonnxruntime.so.1 is copied beside it.
 // Extra arguments go to cmake-js (for example --debug). Set MASKFACE_TESTS=OFF to skip the
-// native test executables, and MASKFACE_CUDA=OFF|ON|AUTO (default AUTO: where nvcc >= 12 is
-// found) to choose whether libmaskface_cuda.so, the CUDA kernel library, is built beside the addon.
-import { execFileSync } from 'node:child_process';
+// native test executables (off by default where native/tests is absent, as in the published
+// package), and MASKFACE_CUDA=OFF|ON|AUTO (default AUTO: where nvcc >= 12 is found) to choose
+// whether libmaskface_cuda.so, the CUDA kernel library, is built beside the addon.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,18 +14,37 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 
-export async function buildNative(extra = []) {
-  if (!existsSync(join(root, 'dist', 'esm', 'npm-fetch.js'))) {
-    execFileSync(process.execPath, [join(root, 'scripts', 'build-ts.mjs')], { stdio: 'inherit' });
-  }
-  const { fetchOrt } = await import('./fetch-ort.mjs');
-  const ortRoot = await fetchOrt();
+const needs =
+  'building maskface from source needs cmake >= 3.18 and a C++17 compiler on PATH, and the npm packages ' +
+  'cmake-js and node-addon-api (a clone has them after `npm install`; in an installed package: ' +
+  '`npm install --no-save cmake-js@8 node-addon-api@8` in the folder of your project, then `npm rebuild maskface`)';
+
+/** cmake-js's entry point, or an error naming every missing tool. */
+function sourceBuildTools() {
+  const missing = [];
   let cmakeJs;
   try {
     cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   } catch {
-    throw new Error('cmake-js is not installed: building maskface from source needs its devDependencies (npm install in a clone)');
+    missing.push('cmake-js');
   }
+  try {
+    require.resolve('node-addon-api');
+  } catch {
+    missing.push('node-addon-api');
+  }
+  if (spawnSync('cmake', ['--version']).error) missing.push('cmake');
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} not found: ${needs}`);
+  return cmakeJs;
+}
+
+export async function buildNative(extra = []) {
+  if (!existsSync(join(root, 'dist', 'cjs', 'setup', 'npm-fetch.js'))) {
+    execFileSync(process.execPath, [join(root, 'scripts', 'build-ts.mjs')], { stdio: 'inherit' });
+  }
+  const { fetchOrt } = await import('./fetch-ort.mjs');
+  const ortRoot = await fetchOrt();
+  const cmakeJs = sourceBuildTools();
   const parallel = process.env.CMAKE_BUILD_PARALLEL_LEVEL || '2';
   execFileSync(
     process.execPath,
@@ -34,7 +54,7 @@ export async function buildNative(extra = []) {
       '--out',
       join(root, 'build'),
       `--CDONNXRUNTIME_ROOT=${ortRoot}`,
-      `--CDMASKFACE_TESTS=${process.env.MASKFACE_TESTS ?? 'ON'}`,
+      `--CDMASKFACE_TESTS=${process.env.MASKFACE_TESTS ?? (existsSync(join(root, 'native', 'tests')) ? 'ON' : 'OFF')}`,
       `--CDMASKFACE_CUDA=${process.env.MASKFACE_CUDA ?? 'AUTO'}`,
       `--parallel`,
       parallel,

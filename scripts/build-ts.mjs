@@ -1,28 +1,36 @@
 #!/usr/bin/env node
-// Compiles lib/ twice: ESM into dist/esm and CommonJS into dist/cjs (index.cjs entry).
+// Compiles lib/ once, as CommonJS, into dist/cjs (tsconfig.build.json; tsconfig.json is the
+// ES module view that editors and the tests use); dist/esm/index.js is a thin ES module wrapper
+// that re-exports it. One implementation means one module instance: a process that imports
+// maskface and also requires it gets the same classes (one MaskFaceError, one model cache).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, rmSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-if (!readFileSync(join(root, 'lib', 'versions.ts'), 'utf8').includes(`MASKFACE_VERSION = '${version}'`)) {
-  console.error(`lib/versions.ts MASKFACE_VERSION differs from package.json version ${version}`);
+if (!readFileSync(join(root, 'lib', 'api', 'versions.ts'), 'utf8').includes(`MASKFACE_VERSION = '${version}'`)) {
+  console.error(`lib/api/versions.ts MASKFACE_VERSION differs from package.json version ${version}`);
   process.exit(1);
 }
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const tsc = require.resolve('typescript/bin/tsc');
 rmSync(join(root, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.cjs.json')], { stdio: 'inherit' });
-const cjs = join(root, 'dist', 'cjs');
-writeFileSync(join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
-// CommonJS has no import.meta: locate the package from __dirname instead.
-writeFileSync(
-  join(cjs, 'package-root.js'),
-  '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\n' +
-    'exports.packageRoot = require("node:path").join(__dirname, "..", "..");\n',
-);
-copyFileSync(join(cjs, 'index.js'), join(cjs, 'index.cjs'));
-copyFileSync(join(cjs, 'index.d.ts'), join(cjs, 'index.d.cts'));
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+writeFileSync(join(root, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
+
+// Each entry point ('maskface', 'maskface/setup') gets a wrapper that names every export, so
+// `import { FaceRecognizer } from 'maskface'` needs no guess by Node's CommonJS export detection.
+mkdirSync(join(root, 'dist', 'esm'));
+for (const entry of ['index', 'setup']) {
+  const names = Object.keys(require(join(root, 'dist', 'cjs', `${entry}.js`))).filter((name) => name !== '__esModule');
+  writeFileSync(
+    join(root, 'dist', 'esm', `${entry}.js`),
+    `// ES module entry: re-exports the CommonJS build, so both module systems share one instance.\n` +
+      `import maskface from '../cjs/${entry}.js';\n\n` +
+      `export const {\n${names.map((name) => `  ${name},`).join('\n')}\n} = maskface;\n`,
+  );
+  writeFileSync(join(root, 'dist', 'esm', `${entry}.d.ts`), `export * from '../cjs/${entry}.js';\n`);
+}

@@ -2,14 +2,14 @@
 // Puts the ONNX Runtime 1.29.0 C/C++ headers and the Linux x64 libonnxruntime into
 // .cache/onnxruntime-1.29.0/{include,lib}, from the npm package com.github.asus4.onnxruntime@0.4.9.
 // It is stored (and shipped) as libonnxruntime.so.1 with its SONAME renamed to maskface's own
-// (lib/elf-soname.ts), so that another addon linking libonnxruntime.so.1 by name, loaded after
+// (lib/setup/elf-soname.ts), so that another addon linking libonnxruntime.so.1 by name, loaded after
 // maskface, gets its own library rather than this one.
 // Prints the folder (ONNXRUNTIME_ROOT) on stdout.
 import { mkdir, readdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setSoname } from '../dist/esm/elf-soname.js';
-import { exists, fetchPackageMembers, sha256File } from '../dist/esm/npm-fetch.js';
+import { setSoname } from '../dist/cjs/setup/elf-soname.js';
+import { exists, fetchPackageMembers, sha256File } from '../dist/cjs/setup/npm-fetch.js';
 
 export const ORT = {
   name: 'com.github.asus4.onnxruntime',

@@ -17,10 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (name) => import(join(root, 'dist', 'esm', name));
+const dist = (name) => import(join(root, 'dist', 'cjs', name));
 const { MaskFaceError, FaceEmbedding, decodeImage } = await dist('index.js');
-const { parsePairSet } = await dist('pair-set.js');
-const { makeBatchSymbolic, setMetadata } = await dist('onnx-proto.js');
+const { parsePairSet } = await dist('cli/pair-set.js');
+const { makeBatchSymbolic, setMetadata } = await dist('runtime/onnx-proto.js');
 const { parseGalleryFile, UsageError } = await dist('cli/common.js');
 
 const { values } = parseArgs({
@@ -49,7 +49,7 @@ const targets = {
 function writeSeeds() {
   const unit = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i + 1));
   const norm = Math.hypot(...unit);
-  const embedding = new FaceEmbedding(unit.map((v) => v / norm), model);
+  const embedding = FaceEmbedding.fromVector(unit.map((v) => v / norm), model);
   const pgm = (w, h, type) => {
     const channels = type === '5' ? 1 : 3;
     const header = Buffer.from(`P${type}\n# fuzz seed\n${w} ${h}\n255\n`);

@@ -22,7 +22,7 @@ function ensureTypeScriptBuild() {
 // Loads the addon and its ONNX Runtime in a child process, so a crash while loading cannot take
 // the install with it.
 function bindingLoads() {
-  const probe = `import(${JSON.stringify(join(root, 'dist', 'esm', 'binding-loader.js'))})
+  const probe = `import(${JSON.stringify(join(root, 'dist', 'cjs', 'runtime', 'binding-loader.js'))})
     .then((m) => console.log(JSON.stringify(m.native().versions())))
     .catch((e) => { console.error(e.message); process.exit(1); });`;
   const result = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
@@ -42,7 +42,7 @@ async function main() {
   }
   if (process.env.MASKFACE_SKIP_MODEL_DOWNLOAD === '1') return;
   try {
-    const { ensureModel, defaultModel } = await import(join(root, 'dist', 'esm', 'models.js'));
+    const { ensureModel, defaultModel } = await import(join(root, 'dist', 'cjs', 'setup', 'models.js'));
     await ensureModel(defaultModel, { onProgress: log });
   } catch (error) {
     log(`warning: the default model is not ready (${error.message})`);

@@ -21,7 +21,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const m = await import(join(root, 'dist', 'esm', 'index.js'));
-const files = await import(join(root, 'dist', 'esm', 'cli', 'common.js'));
+const files = await import(join(root, 'dist', 'cjs', 'cli', 'common.js'));
 
 function photos() {
   const dir = process.env.MASKFACE_DATA_DIR ? join(process.env.MASKFACE_DATA_DIR, 'deepface_testset') : join(root, '..', 'shared', 'data', 'deepface_testset');

@@ -18,7 +18,7 @@ const timing = await timeEmbedding(
     embeddings = await recognizer.embedBatch(faces);
   },
   () => {
-    for (const stage of Object.keys(stages)) stages[stage] += recognizer.lastTiming[stage];
+    for (const stage of Object.keys(stages)) stages[stage] += embeddings.timing[stage];
   },
 );
 await recognizer.dispose();

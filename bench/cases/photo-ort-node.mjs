@@ -14,7 +14,7 @@
 //   node bench/cases/photo-ort-node.mjs --photo five-faces --threads 2 [--session maskface]
 import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
-import { ensureModel } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
 import { printResult } from '../lib/args.mjs';
 import { normalizeRows } from '../lib/faces.mjs';
 import { boxSummary, photoParams, photoResultBase, timePhotos } from '../lib/photo-timing.mjs';

@@ -10,14 +10,14 @@ const model = { id: 'bench-clustered', dim, name: 'bench' };
 
 const gallery = new Gallery({ model, threads, capacity: n });
 const buildStart = performance.now();
-await gallery.addMany(Array.from({ length: n }, (_, i) => i), new EmbeddingBatch(rows, model));
+await gallery.addMany(Array.from({ length: n }, (_, i) => i), EmbeddingBatch.fromVectors(rows, model));
 const buildS = (performance.now() - buildStart) / 1000;
 
 const single = await timeSingleQueries(params.singleQueries, async (q) => {
-  const matches = await gallery.search(new FaceEmbedding(query(q), model), { k });
+  const matches = await gallery.search(FaceEmbedding.fromVector(query(q), model), { k });
   return matches.map((m) => m.id);
 });
-const batchQueries = new EmbeddingBatch(queries.subarray(0, params.batchQueries * dim), model);
+const batchQueries = EmbeddingBatch.fromVectors(queries.subarray(0, params.batchQueries * dim), model);
 const batch = await timeBatch(params.batchQueries, async () => {
   const matches = await gallery.searchBatch(batchQueries, { k });
   return (q) => matches.rows.subarray(q * k, (q + 1) * k);

@@ -1,14 +1,26 @@
 /**
  * `maskface bench`: embed latency and throughput, then exact gallery search queries/s.
- * @internal
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { EmbeddingBatch } from '../embedding.js';
-import { FaceRecognizer } from '../face-recognizer.js';
-import { Gallery } from '../gallery.js';
-import { versions } from '../versions.js';
+import { EmbeddingBatch } from '../api/embedding.js';
+import { FaceRecognizer } from '../api/face-recognizer.js';
+import { Gallery } from '../api/gallery.js';
+import { native } from '../runtime/binding-loader.js';
+import { versions } from '../api/versions.js';
+
+/** The SIMD extensions the kernel reports for this CPU (those that matter to ONNX Runtime and the scan). */
+function cpuFlags(): string {
+  try {
+    const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? []);
+    const wanted = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_int8'];
+    return wanted.filter((flag) => flags.has(flag)).join(' ') || 'none of sse4_2/avx/avx2/avx512';
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -17,6 +29,10 @@ function percentile(sorted: number[], p: number): number {
 export async function bench(options: { model: string; threads: number; gallery: number; iterations: number }): Promise<void> {
   const v = versions();
   console.log(`maskface ${v.maskface}, ONNX Runtime ${v.onnxruntime}, Node ${v.node}, ${cpus()[0]?.model ?? 'cpu'} x ${availableParallelism()}`);
+  console.log(
+    `threads: ${options.threads} intra-op per ONNX Runtime session, ${availableParallelism()} for gallery search (its default); ` +
+      `gallery scan SIMD: ${native().versions().searchSimd}; CPU flags: ${cpuFlags()}`,
+  );
   await using rec = await FaceRecognizer.load(options.model, {
     cpu: { intraOpThreads: options.threads },
     onProgress: (m) => console.log(`  ${m}`),
@@ -39,9 +55,9 @@ export async function bench(options: { model: string; threads: number; gallery: 
     loop.enable();
     for (let i = 0; i < options.iterations; i++) {
       const start = performance.now();
-      await rec.embedBatch(faces);
+      const { timing } = await rec.embedBatch(faces);
       times.push(performance.now() - start);
-      const timing = rec.lastTiming!;
+      if (!timing) throw new Error('embedBatch gave no timing');
       overhead += timing.preprocessMs + timing.postprocessMs;
       total += timing.preprocessMs + timing.inferenceMs + timing.postprocessMs;
     }
@@ -59,10 +75,10 @@ export async function bench(options: { model: string; threads: number; gallery: 
   const data = new Float32Array(n * dim);
   let state = 12345;
   for (let i = 0; i < data.length; i++) data[i] = ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32) - 0.5;
-  const batch = new EmbeddingBatch(data, rec.model);
+  const batch = EmbeddingBatch.fromVectors(data, rec.model);
   await using gallery = new Gallery<number>({ model: rec.model });
   await gallery.addMany(Array.from({ length: n }, (_, i) => i), batch);
-  const queries = new EmbeddingBatch(data.slice(0, 1000 * dim), rec.model);
+  const queries = EmbeddingBatch.fromVectors(data.slice(0, 1000 * dim), rec.model);
   for (let i = 0; i < 5; i++) await gallery.search(queries.at(i), { k: 10 }); // warm-up
   let start = performance.now();
   const single = 100;

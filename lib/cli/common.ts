@@ -1,17 +1,16 @@
 /**
  * Shared pieces of the command line: photo folders, the gallery file, a progress line, output.
- * @internal
  * @module
  */
 import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
-import { EmbeddingBatch, FaceEmbedding } from '../embedding.js';
-import { assertSameModel } from '../embedding.js';
-import { MaskFaceError } from '../errors.js';
-import type { PhotoFace } from '../face-recognizer.js';
-import { Gallery } from '../gallery.js';
-export { exists } from '../npm-fetch.js';
-import type { ModelFingerprint } from '../types.js';
+import { EmbeddingBatch, FaceEmbedding } from '../api/embedding.js';
+import { assertSameModel } from '../api/embedding.js';
+import { MaskFaceError } from '../api/errors.js';
+import type { PhotoFace } from '../api/face-recognizer.js';
+import { Gallery } from '../api/gallery.js';
+export { exists } from '../setup/npm-fetch.js';
+import type { ModelFingerprint } from '../api/types.js';
 
 /** File extensions read as photos. */
 export const photoExtensions = new Set(['.jpg', '.jpeg', '.png', '.webp', '.avif', '.tif', '.tiff', '.gif', '.pgm', '.ppm']);
@@ -170,7 +169,7 @@ export async function galleryFrom(contents: GalleryContents, model: ModelFingerp
   if (contents.entries.length > 0) {
     await gallery.addMany(
       contents.entries.map((e) => e.id),
-      new EmbeddingBatch(contents.vectors, model),
+      EmbeddingBatch.fromVectors(contents.vectors, model),
     );
   }
   return gallery;

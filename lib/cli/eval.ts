@@ -1,14 +1,13 @@
 /**
  * `maskface eval`: recognition measures on a labelled photo folder (masked probes against bare
  * photos, and bare against bare) or on an insightface pair set (.bin).
- * @internal
  * @module
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { decodeImage, loadSharp } from '../image-input.js';
-import { dot, rank1, rocCurve, verificationMetrics, type IdentificationMetrics, type VerificationMetrics } from '../evaluation.js';
-import { readPairSet } from '../pair-set.js';
+import { decodeImage, loadSharp } from '../api/image-input.js';
+import { dot, rank1, rocCurve, verificationMetrics, type IdentificationMetrics, type VerificationMetrics } from './evaluation.js';
+import { readPairSet } from './pair-set.js';
 import { labelledPhotos, mainFace, Progress, UsageError, type LabelledPhoto } from './common.js';
 import { facesOf, type PhotoContext } from './photo-commands.js';
 

@@ -1,15 +1,14 @@
 /**
  * The photo commands of the command line: enrol, search, verify, detect, heatmap.
- * @internal
  * @module
  */
 import { writeFile } from 'node:fs/promises';
-import { alignFace } from '../align.js';
-import { decodeImage, loadSharp, type DecodedImage } from '../image-input.js';
-import type { FaceAlignment, FaceRecognizer, PhotoFace } from '../face-recognizer.js';
-import type { FaceDetector } from '../face-detector.js';
-import { arcfaceTemplate112 } from '../models.js';
-import { regionPlane } from '../regions.js';
+import { alignFace } from '../api/align.js';
+import { decodeImage, loadSharp, type DecodedImage } from '../api/image-input.js';
+import type { FaceAlignment, FaceRecognizer, PhotoFace } from '../api/face-recognizer.js';
+import type { FaceDetector } from '../api/face-detector.js';
+import { arcfaceTemplate112 } from '../setup/models.js';
+import { regionPlane } from '../api/regions.js';
 import {
   displayPath,
   exists,

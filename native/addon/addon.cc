@@ -1,5 +1,5 @@
 // Module entry: registers the native classes and functions. Everything JS sees from here is
-// internal to lib/ (declared in lib/native.ts); the public API lives in lib/.
+// internal to lib/ (declared in lib/runtime/native.ts); the public API lives in lib/.
 #include <napi.h>
 
 #include "addon/detector_wrap.h"
@@ -9,20 +9,26 @@
 #include "addon/instance_data.h"
 #include "addon/runtime_functions.h"
 #include "addon/session_wrap.h"
+#include "core/cpu_search.h"
 #include "core/thread_pool.h"
 #include "ort/runtime.h"
 
 namespace maskface::addon {
 namespace {
 
-// init({ MaskFaceError }): the error class every native failure is an instance of.
+// init({ MaskFaceError }): the error class every native failure is an instance of. Returns
+// whether this call set it (false: an earlier call did, and its class stays).
 Napi::Value InitErrors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("MaskFaceError").IsFunction()) {
     throw Napi::TypeError::New(env, "init expects { MaskFaceError }");
   }
-  InstanceData::Get(env)->error_class = Napi::Persistent(info[0].As<Napi::Object>().Get("MaskFaceError").As<Napi::Function>());
-  return env.Undefined();
+  // The first class stays: errors thrown by native code must be instances of the class that the
+  // first loader of this addon handed out, whatever loads it later in this environment.
+  InstanceData* data = InstanceData::Get(env);
+  if (!data->error_class.IsEmpty()) return Napi::Boolean::New(env, false);
+  data->error_class = Napi::Persistent(info[0].As<Napi::Object>().Get("MaskFaceError").As<Napi::Function>());
+  return Napi::Boolean::New(env, true);
 }
 
 // errorCodes(): every code a native failure can carry.
@@ -41,6 +47,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
     versions.Set("onnxruntime", ort::CurrentRuntime().version);
     versions.Set("napi", NAPI_VERSION);
     versions.Set("hardwareThreads", HardwareThreads());
+    versions.Set("searchSimd", SimdLevelName(DetectSimdLevel()));
     return versions;
   });
 }

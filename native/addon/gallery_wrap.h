@@ -1,5 +1,5 @@
 // JS handle for gallery storage: rows of unit vectors, exact top-k search on a worker thread.
-// lib/gallery.ts owns ids and row allocation; this layer only sees row numbers.
+// lib/api/gallery.ts owns ids and row allocation; this layer only sees row numbers.
 #pragma once
 #include <napi.h>
 

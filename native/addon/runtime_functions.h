@@ -5,7 +5,7 @@
 namespace maskface::addon {
 
 // loadRuntime(path) -> { path, version, providers: string[] }: dlopens ONNX Runtime (once per
-// process; lib/binding-loader.ts picks the path) before any session exists.
+// process; lib/runtime/binding-loader.ts picks the path) before any session exists.
 Napi::Value LoadRuntime(const Napi::CallbackInfo& info);
 // probeGpu({ libraries: string[], kernelLibrary: string, tensorrt: boolean }) ->
 //   { driver: { loaded, error, version, devices: [{ index, name, totalMemory, computeCapability }] },

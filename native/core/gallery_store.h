@@ -5,7 +5,7 @@
 //   - Search reads rows [0, rows()) as of its start; rows appended later are not seen.
 //   - Put(row == rows()) appends; Kill(row) is an atomic flag; both may run during a Search.
 //   - Put(row < rows()) overwrites a row and must not run while a Search may read it: the owner
-//     (lib/gallery.ts) only reuses rows of removed entries when no search is in flight.
+//     (lib/api/gallery.ts) only reuses rows of removed entries when no search is in flight.
 //   - Put and Kill themselves are called from one thread at a time.
 // Vectors are stored as given: callers normalise them, so the dot product is the cosine.
 #pragma once

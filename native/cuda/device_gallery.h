@@ -2,7 +2,7 @@
 // overwriting rows uploads only those rows; capacity grows geometrically, copying on the device.
 // Rows are stored with a stride padded to a multiple of 8 halfs (16 bytes, so the kernels read
 // them with 16-byte loads), zeros in the padding. One live byte per row; rows never written are
-// dead. Not thread-safe: the owner serialises calls (as lib/gallery.ts does for the CPU store).
+// dead. Not thread-safe: the owner serialises calls (as lib/api/gallery.ts does for the CPU store).
 #pragma once
 #include <cuda_runtime_api.h>
 

@@ -67,7 +67,7 @@ void AppendTensorRt(Ort::SessionOptions& options, const ProviderConfig& config) 
   list.Add("device_id", std::to_string(config.device_id));
   list.Add("trt_fp16_enable", config.fp16 ? "1" : "0");
   // Building an engine takes minutes; the folder is keyed by model, TensorRT version and GPU (in
-  // lib/providers.ts), so a cached engine is only ever reused where it was built.
+  // lib/api/providers.ts), so a cached engine is only ever reused where it was built.
   list.Add("trt_engine_cache_enable", "1");
   list.Add("trt_engine_cache_path", config.engine_cache_dir);
   list.Add("trt_timing_cache_enable", "1");

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { MaskFaceError, versions } from '../../dist/esm/index.js';
-import { adviceFor, bindingCandidates, loadBinding, native } from '../../dist/esm/binding-loader.js';
+import { adviceFor, bindingCandidates, loadBinding, native } from '../../dist/cjs/runtime/binding-loader.js';
 
 t.test('the addon loads beside its ONNX Runtime and reports versions', async (t) => {
   const v = versions();

@@ -2,7 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { FaceRecognizer, MaskFaceError, ensureModel } from '../../dist/esm/index.js';
+import { FaceRecognizer, MaskFaceError } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
 import { syntheticFace } from '../helpers/faces.js';
 
 const modelPath = await ensureModel('mobilefacenet');
@@ -47,7 +48,7 @@ t.test('BAD CALL - corrupt, truncated, empty and missing model files', async (t)
   const truncated = join(dir, 'truncated.onnx');
   writeFileSync(truncated, bytes.subarray(0, bytes.length >> 1));
   const corrupt = Buffer.from(bytes);
-  for (let i = 64; i < 4096; i += 7) corrupt[i] ^= 0xff;
+  for (let i = 64; i < 4096; i += 7) corrupt[i] = corrupt[i]! ^ 0xff;
   await t.rejects(FaceRecognizer.load(truncated), { code: 'ERR_MODEL_LOAD' });
   await t.rejects(FaceRecognizer.load(corrupt), { code: 'ERR_MODEL_LOAD' });
   await t.rejects(FaceRecognizer.load(new Uint8Array(0)), { code: 'ERR_MODEL_LOAD' });

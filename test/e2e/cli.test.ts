@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { dataDir, missingData, repoRoot } from '../helpers/data.js';
 
-const cli = join(repoRoot, 'dist', 'esm', 'cli.js');
+const cli = join(repoRoot, 'dist', 'cjs', 'cli.js');
 const run = promisify(execFile);
 
 async function maskface(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -157,4 +157,12 @@ t.test('eval: a labelled folder and an insightface pair set', { skip: missingDat
   t.equal(measured.splits[0].verification.genuinePairs, 2);
   t.equal(measured.splits[0].verification.impostorPairs, 2);
   t.equal(measured.bestAccuracy, 1, 'the 4 LFW pairs are told apart');
+});
+
+t.test('bench names the threads, the gallery scan SIMD level and the CPU flags it ran with', async (t) => {
+  const result = await maskface('bench', '--iterations', '1', '--gallery', '500', '--threads', '1', '--model', 'maskface-mbf-cal');
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /^threads: 1 intra-op per ONNX Runtime session, \d+ for gallery search/m);
+  t.match(result.stdout, /gallery scan SIMD: (avx512|avx2|scalar); CPU flags: /);
+  t.match(result.stdout, /^\s+8\s+[\d.]+\s+[\d.]+\s+[\d.]+/m, 'a row for batch 8');
 });

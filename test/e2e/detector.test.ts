@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import sharp from 'sharp';
 import t from 'tap';
-import { FaceDetector, FaceRecognizer, MaskFaceError, decodeImage, ensureModel, type DetectedFace } from '../../dist/esm/index.js';
+import { FaceDetector, FaceRecognizer, MaskFaceError, decodeImage, type DetectedFace, type PhotoFace } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
 import { dataDir, missingData, readPairs } from '../helpers/data.js';
 import { syntheticFace } from '../helpers/faces.js';
 
@@ -182,7 +183,7 @@ t.test('real photos', { skip }, async (t) => {
 
   t.test('concurrent calls give what sequential calls give; the event loop stays free', async (t) => {
     const paths = [couple, join(dataDir, 'deepface_testset', 'img1.jpg'), join(dataDir, 'deepface_testset', 'img2.jpg')];
-    const sequential = [];
+    const sequential: PhotoFace[][] = [];
     for (const path of paths) sequential.push(await recognizer.embedFaces(path, { detector }));
     const loop = monitorEventLoopDelay({ resolution: 5 });
     loop.enable();

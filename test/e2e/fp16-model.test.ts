@@ -3,7 +3,8 @@
 // CPU, where ONNX Runtime computes most ops in float32 from the float16 weights, so this checks the
 // converted weights and graph (training/docs/fp16_agreement.json also emulates float16 rounding).
 import t from 'tap';
-import { FaceRecognizer, Gallery, ensureModel, modelCatalogue } from '../../dist/esm/index.js';
+import { FaceRecognizer, Gallery, modelCatalogue } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
 import { cosine, missingData } from '../helpers/data.js';
 import { realFaces } from '../helpers/real-faces.js';
 

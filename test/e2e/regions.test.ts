@@ -2,8 +2,9 @@
 // be provisional: the checks are about shapes, plane order and arithmetic, not about quality.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { FaceRecognizer, ensureModel } from '../../dist/esm/index.js';
-import { setMetadata } from '../../dist/esm/onnx-proto.js';
+import { FaceRecognizer } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
+import { setMetadata } from '../../dist/cjs/runtime/onnx-proto.js';
 import { syntheticFace } from '../helpers/faces.js';
 import { referenceMaskProbability, regionSize } from '../helpers/regions.js';
 

@@ -14,11 +14,12 @@ export const dataDir = process.env.MASKFACE_DATA_DIR ?? join(repoRoot, '..', 'sh
 export const unreachableRegistry = { npm_config_registry: 'http://127.0.0.1:9/', npm_config_fetch_retries: '0' };
 
 /**
- * Runs `body` (an async function's body, with `m` = maskface's dist/esm/index.js) in a fresh Node
- * process with `env` added, and returns `{ ok: what it returned }` or `{ error: { code, message } }`.
+ * Runs `body` (an async function's body, with `m` = maskface's dist/esm/index.js and `setup` =
+ * dist/esm/setup.js) in a fresh Node process with `env` added, and returns `{ ok: what it
+ * returned }` or `{ error: { code, message } }`.
  */
 export function inFreshProcess(body: string, env: NodeJS.ProcessEnv = {}): any {
-  const script = `import(${JSON.stringify(join(repoRoot, 'dist', 'esm', 'index.js'))}).then(async (m) => {
+  const script = `Promise.all([${JSON.stringify(join(repoRoot, 'dist', 'esm', 'index.js'))}, ${JSON.stringify(join(repoRoot, 'dist', 'esm', 'setup.js'))}].map((p) => import(p))).then(async ([m, setup]) => {
       try { return { ok: await (async () => { ${body} })() }; }
       catch (e) { return { error: { code: e.code, message: e.message } }; }
     }).then((r) => console.log(JSON.stringify(r)));`;

@@ -2,7 +2,8 @@
 // fr_landmark from faceplugin-face-recognition-js@0.0.1), run by onnxruntime-node in another
 // process, one process per model for the whole batch. Pre- and post-processing follow that
 // package's lib/fr_detect.js and lib/fr_landmark.js; the resizes are maskface's own faceTensor.
-import { ensureModel, faceTensor } from '../../dist/esm/index.js';
+import { faceTensor } from '../../dist/esm/index.js';
+import { ensureModel } from '../../dist/esm/setup.js';
 import { fivePointsFrom68, ortOutputs, ortReference } from './data.js';
 
 export interface RgbImage {

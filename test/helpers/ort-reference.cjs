@@ -7,7 +7,9 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const ort = require('onnxruntime-node');
+// Fetched by scripts/fetch-test-peers.mjs (npm test runs it), not installed as a dependency.
+const ortDir = path.join(__dirname, '..', '..', '.cache', 'test-peers', 'node_modules', 'onnxruntime-node');
+const ort = require(ortDir);
 
 async function main() {
   const [model, inputPath, shapeText, outputPath, namesText] = process.argv.slice(2);
@@ -31,7 +33,7 @@ async function main() {
     fs.mkdirSync(outputPath, { recursive: true });
     names.forEach((name, i) => fs.writeFileSync(path.join(outputPath, `${name}.f32`), Buffer.concat(chunks[i])));
   }
-  process.stdout.write(JSON.stringify({ ortVersion: require('onnxruntime-node/package.json').version, items: chunks[0].length }));
+  process.stdout.write(JSON.stringify({ ortVersion: require(path.join(ortDir, 'package.json')).version, items: chunks[0].length }));
 }
 
 main().catch((error) => {

@@ -1,5 +1,5 @@
 // The lower-face mask probability written out from its definition, independently of
-// lib/regions.ts: 28x28 cells of 4x4 template pixels, cell (i, j) centred at (4j + 1.5, 4i + 1.5);
+// lib/api/regions.ts: 28x28 cells of 4x4 template pixels, cell (i, j) centred at (4j + 1.5, 4i + 1.5);
 // the cells inside the face-prior ellipse (centre (56, 58), semi-axes 40 x 52) and at or below
 // the nose tip line y = 72; the mean of P[mask] over them.
 export const regionSize = 28;

@@ -14,7 +14,7 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const noNvccPath = '/usr/bin:/bin';
 
 function configure(name: string, args: string[], path = noNvccPath) {
-  const env = { ...process.env, PATH: path };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: path };
   delete env.CUDACXX;
   const result = spawnSync('cmake', ['-S', repoRoot, '-B', join(work, name), '-DMASKFACE_ADDON=OFF', ...args], { env, encoding: 'utf8' });
   return { status: result.status, output: result.stdout + result.stderr };

@@ -1,6 +1,9 @@
 // Compiled (not run) by test/types/types.test.ts against the published declarations: the README
 // example and the public types must type-check for a consumer with strict settings.
+import * as maskface from 'maskface';
+import { ensureModel, gpuRuntimeDir } from 'maskface/setup';
 import {
+  BatchMatches,
   EmbeddingBatch,
   FaceDetector,
   FaceEmbedding,
@@ -8,7 +11,7 @@ import {
   Gallery,
   MaskFaceError,
   alignFace,
-  type BatchMatches,
+  type EmbedTiming,
   type DetectedFace,
   type PhotoFace,
   type FaceImage,
@@ -85,4 +88,22 @@ export function regionValues(embedding: FaceEmbedding, batch: EmbeddingBatch): n
   const map: Float32Array | undefined = embedding.visibleFace ?? embedding.maskMap;
   const classes: readonly RegionClass[] | undefined = embedding.regions?.classes;
   return (embedding.maskProbability ?? 0) + (batch.maskProbabilities()?.[0] ?? 0) + (map?.length ?? 0) + (classes?.length ?? 0);
+}
+
+// Values users must not construct have no public constructor; factories and setup helpers do.
+export async function constructionAndSetup(model: ModelFingerprint, batch: EmbeddingBatch): Promise<number> {
+  // @ts-expect-error the constructor is private: use FaceEmbedding.fromVector, fromBytes or fromJSON
+  void new FaceEmbedding(new Float32Array(512), model);
+  // @ts-expect-error the constructor is private: use EmbeddingBatch.fromVectors or from
+  void new EmbeddingBatch(new Float32Array(512), model);
+  // @ts-expect-error the constructor is private: Gallery.searchBatch makes these
+  void new BatchMatches(1, new Int32Array(1), new Float32Array(1), new Uint32Array(1), []);
+  const one = FaceEmbedding.fromVector([0.6, 0.8], model);
+  const many = EmbeddingBatch.fromVectors(new Float32Array(2 * model.dim), model);
+  const timing: EmbedTiming | undefined = batch.timing;
+  const path: string = await ensureModel('mobilefacenet');
+  const folder: string = gpuRuntimeDir();
+  // @ts-expect-error install helpers live in 'maskface/setup', not in 'maskface'
+  void maskface.installGpuRuntime;
+  return one.dim + many.count + (timing?.inferenceMs ?? 0) + path.length + folder.length;
 }

@@ -1,9 +1,9 @@
-// lib/elf-soname.ts on a real shared library (a copy of the loaded ONNX Runtime) and on bad input.
+// lib/setup/elf-soname.ts on a real shared library (a copy of the loaded ONNX Runtime) and on bad input.
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadedRuntime } from '../../dist/esm/binding-loader.js';
-import { MASKFACE_ORT_SONAME, readSoname, setSoname } from '../../dist/esm/elf-soname.js';
+import { loadedRuntime } from '../../dist/cjs/runtime/binding-loader.js';
+import { MASKFACE_ORT_SONAME, readSoname, setSoname } from '../../dist/cjs/setup/elf-soname.js';
 
 t.test('renames the SONAME in place, idempotently, never longer', async (t) => {
   const dir = t.testdir({});

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { MaskFaceError, errorCodes } from '../../dist/esm/index.js';
-import { invalidArgument, withCallSite } from '../../dist/esm/errors.js';
+import { invalidArgument, withCallSite } from '../../dist/cjs/api/errors.js';
 
 t.test('MaskFaceError carries name, code, details and cause', async (t) => {
   const cause = new Error('inner');
@@ -29,8 +29,8 @@ t.test('async native failures get the caller stack and keep their code', async (
 });
 
 t.test('one list of error codes: the addon, the TypeScript list and the docs agree', async (t) => {
-  const { native } = await import('../../dist/esm/binding-loader.js');
-  const { typescriptOnlyErrorCodes } = await import('../../dist/esm/errors.js');
+  const { native } = await import('../../dist/cjs/runtime/binding-loader.js');
+  const { typescriptOnlyErrorCodes } = await import('../../dist/cjs/api/errors.js');
   const nativeCodes = native().errorCodes();
   for (const code of nativeCodes) t.ok((errorCodes as readonly string[]).includes(code), `${code} (native) is in errorCodes`);
   for (const code of errorCodes) {

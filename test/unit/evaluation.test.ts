@@ -1,6 +1,6 @@
 // The measures `maskface eval` reports, against brute-force definitions.
 import t from 'tap';
-import { rank1, rocCurve, verificationMetrics } from '../../dist/esm/evaluation.js';
+import { rank1, rocCurve, verificationMetrics } from '../../dist/cjs/cli/evaluation.js';
 
 function random(seed: number): () => number {
   let state = seed;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { ensureModel, sourceModelPath } from '../../dist/esm/index.js';
-import { decode, encode, fieldString, makeBatchSymbolic, setMetadata } from '../../dist/esm/onnx-proto.js';
+import { ensureModel, sourceModelPath } from '../../dist/esm/setup.js';
+import { decode, encode, fieldString, makeBatchSymbolic, setMetadata } from '../../dist/cjs/runtime/onnx-proto.js';
 
 t.test('decode then encode reproduces a real model byte for byte', async (t) => {
   await ensureModel('mobilefacenet');

@@ -1,12 +1,12 @@
-// lib/pair-set.ts: the insightface verification pair sets (lfw.bin, agedb_30.bin, ...), pickles read
+// lib/cli/pair-set.ts: the insightface verification pair sets (lfw.bin, agedb_30.bin, ...), pickles read
 // by a restricted stack machine. Fixtures (test/fixtures/README.md, written by
 // test/fixtures/make-pair-set.py): 4 LFW pairs as Python 3 writes them (protocol 4) and as Python 2
 // writes them (protocol 2, images as str); the other pickles here are built opcode by opcode.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
-import { MaskFaceError } from '../../dist/esm/errors.js';
-import { parsePairSet, readPairSet } from '../../dist/esm/pair-set.js';
+import t, { type Test } from 'tap';
+import { MaskFaceError } from '../../dist/cjs/api/errors.js';
+import { parsePairSet, readPairSet } from '../../dist/cjs/cli/pair-set.js';
 import { dataDir, repoRoot } from '../helpers/data.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
@@ -82,7 +82,7 @@ function pickle4(images: readonly Uint8Array[], issame: readonly boolean[]): Uin
 }
 
 /** Asserts that parsing `bytes` throws ERR_INVALID_ARGUMENT matching `pattern`, and returns the error. */
-function refusal(t: typeof import('tap').t, bytes: Uint8Array, pattern: RegExp, message: string): MaskFaceError {
+function refusal(t: Test, bytes: Uint8Array, pattern: RegExp, message: string): MaskFaceError {
   const error = (() => {
     try {
       parsePairSet(bytes);
@@ -135,9 +135,9 @@ t.test('both fixtures read to the 4 pairs the generator wrote', async (t) => {
   t.equal(a.images[0]!.buffer, p4.buffer, 'images are views into the bytes parsed, not copies');
 });
 
-t.test('the fixture images are the JPEG files of the data set, byte for byte', async (t) => {
-  const dir = join(dataDir, 'lfw_aligned_100pair');
-  if (!existsSync(dir)) return t.skip(`${dir} is absent`);
+const lfwDir = join(dataDir, 'lfw_aligned_100pair');
+t.test('the fixture images are the JPEG files of the data set, byte for byte', { skip: existsSync(lfwDir) ? false : `${lfwDir} is absent` }, async (t) => {
+  const dir = lfwDir;
   const set = parsePairSet(p4);
   for (const [i, source] of sources.entries()) {
     t.ok(Buffer.from(set.images[i]!).equals(readFileSync(join(dir, source))), `image ${i} is ${source}`);

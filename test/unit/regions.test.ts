@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EmbeddingBatch, FaceEmbedding, regionClasses } from '../../dist/esm/index.js';
-import { parseRegionClasses } from '../../dist/esm/regions.js';
+import { parseRegionClasses } from '../../dist/cjs/api/regions.js';
 import { referenceMaskProbability, regionSize } from '../helpers/regions.js';
 
 const model = { id: 'c'.repeat(64), dim: 2, name: 'test' };
@@ -34,6 +34,7 @@ t.test('the plane order comes from maskface.regions metadata, default face,mask,
 t.test('visibleFace and maskMap are views of the planes the class order names', async (t) => {
   const data = regionData(1);
   for (const classes of [['face', 'mask', 'background'], ['background', 'mask', 'face'], ['mask', 'face', 'background']] as const) {
+    // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
     const e = new FaceEmbedding(Float32Array.of(1, 0), model, { width: size, height: size, classes, data });
     const faceIndex = classes.indexOf('face');
     const maskIndex = classes.indexOf('mask');
@@ -59,17 +60,21 @@ t.test('maskProbability reads only the lower face: ~1 for a worn mask, ~0 for a 
     }
   }
   const classes = regionClasses;
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   t.equal(new FaceEmbedding(Float32Array.of(1, 0), model, { width: size, height: size, classes, data: masked }).maskProbability, 1);
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   t.equal(new FaceEmbedding(Float32Array.of(1, 0), model, { width: size, height: size, classes, data: bare }).maskProbability, 0);
 });
 
 t.test('plain models have no region values; serialisation keeps the vector only', async (t) => {
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   const plain = new FaceEmbedding(Float32Array.of(0.6, 0.8), model);
   t.equal(plain.visibleFace, undefined);
   t.equal(plain.maskMap, undefined);
   t.equal(plain.maskProbability, undefined);
   t.equal(EmbeddingBatch.from([plain]).maskProbabilities(), undefined);
 
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   const withRegions = new FaceEmbedding(Float32Array.of(0.6, 0.8), model, { width: size, height: size, classes: regionClasses, data: regionData(2) });
   const json = JSON.parse(JSON.stringify(withRegions));
   t.same(Object.keys(json).sort(), ['model', 'type', 'vector'], 'no region data or getters in JSON');
@@ -84,6 +89,7 @@ t.test('EmbeddingBatch.maskProbabilities() gives each face its maskProbability',
   const regions = new Float32Array(count * 3 * plane);
   for (let i = 0; i < count; i++) regions.set(regionData(10 + i), i * 3 * plane);
   const classes = ['mask', 'face', 'background'] as const;
+  // @ts-expect-error -- the constructor is private; JavaScript callers can still reach it
   const batch = new EmbeddingBatch(Float32Array.of(1, 0, 0, 1, 0.6, 0.8), model, regions, { width: size, height: size }, classes);
   const probabilities = batch.maskProbabilities()!;
   t.equal(probabilities.length, count);

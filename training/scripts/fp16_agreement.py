@@ -49,7 +49,7 @@ def normalise(crops_rgb: np.ndarray, metadata: dict[str, str]) -> np.ndarray:
 
 
 def lower_face_cells(size: int = 28) -> np.ndarray:
-    """Cells whose centre lies in the face prior at or below the nose tip (lib/regions.ts)."""
+    """Cells whose centre lies in the face prior at or below the nose tip (lib/api/regions.ts)."""
     centres = (np.arange(size) + 0.5) * (112 / size) - 0.5
     y, x = np.meshgrid(centres, centres, indexing="ij")
     inside = (((x - 56) / 40) ** 2 + ((y - 58) / 52) ** 2 <= 1) & (y >= 72)

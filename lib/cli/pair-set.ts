@@ -6,13 +6,12 @@
  * The pickle is read by a small stack machine that knows only the opcodes such a file is made of
  * (bytes or Python-2 binary strings, lists, tuples, booleans, memo, framing); every other opcode
  * (GLOBAL, REDUCE, ...) is refused, so no pickled code ever runs, and every read is bounds-checked.
- * @internal
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { MaskFaceError, invalidArgument } from './errors.js';
+import { MaskFaceError, invalidArgument } from '../api/errors.js';
 
-/** An insightface verification pair set: pair i is `images[2i]` and `images[2i + 1]`. @internal */
+/** An insightface verification pair set: pair i is `images[2i]` and `images[2i + 1]`. */
 export interface PairSet {
   /** The encoded images (JPEG or PNG bytes, not decoded here): views into the bytes parsed. */
   readonly images: readonly Uint8Array[];
@@ -322,7 +321,6 @@ function shapeError(message: string): MaskFaceError {
  * on a truncated or malformed pickle or any opcode beyond plain data (no code is run); and where
  * the data is not a 2-tuple of a list of non-empty images and a list of bools, at least one pair,
  * with twice as many images as bools. The images returned are views into `bytes`.
- * @internal
  */
 export function parsePairSet(bytes: Uint8Array): PairSet {
   if (!(bytes instanceof Uint8Array)) throw invalidArgument('bytes', 'a Uint8Array', bytes);
@@ -352,7 +350,6 @@ export function parsePairSet(bytes: Uint8Array): PairSet {
 /**
  * Reads and parses an insightface pair-set `.bin` file (see parsePairSet). Every failure, the
  * file's reading included, is ERR_INVALID_ARGUMENT with the path in its message and details.
- * @internal
  */
 export async function readPairSet(path: string): Promise<PairSet> {
   if (typeof path !== 'string' || path.length === 0) throw invalidArgument('path', 'a non-empty string', path);

@@ -20,7 +20,6 @@ export type MaskFaceErrorCode = (typeof errorCodes)[number];
 /**
  * The codes only the TypeScript layer raises; every other code of `errorCodes` comes from native
  * code too (test/unit/errors.test.ts checks both lists against the addon's).
- * @internal
  */
 export const typescriptOnlyErrorCodes: readonly MaskFaceErrorCode[] = ['ERR_MODEL_MISMATCH', 'ERR_MODEL_FETCH', 'ERR_IMAGE_DECODE', 'ERR_ABORTED'];
 

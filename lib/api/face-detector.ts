@@ -1,12 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
-import { native } from './binding-loader.js';
+import { native } from '../runtime/binding-loader.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import { toNativePhoto, type ImageInput } from './image-input.js';
-import { ensureModel, isModelName } from './models.js';
-import type { NativeDetectResult, NativeDetector, NativeDetectOptions, NativeDetectEmbed } from './native.js';
-import { RunQueue } from './run-queue.js';
-import { assertFinite, assertInteger, assertObject, throwIfAborted } from './validate.js';
+import { ensureModel, isModelName } from '../setup/models.js';
+import type { NativeDetectResult, NativeDetector, NativeDetectOptions, NativeDetectEmbed } from '../runtime/native.js';
+import { RunQueue } from '../runtime/run-queue.js';
+import { assertFinite, assertInteger, assertObject, throwIfAborted } from '../runtime/validate.js';
 
 export interface FaceDetectorOptions {
   /**
@@ -101,7 +101,7 @@ export interface DetectedFace {
   readonly quality: FaceQuality;
 }
 
-/** Checks detect() options and fills in their defaults, as the addon takes them. @internal */
+/** Checks detect() options and fills in their defaults, as the addon takes them. */
 export function nativeDetectOptions(options: DetectOptions): NativeDetectOptions {
   assertObject('options', options);
   const retry = options.retryPadding ?? 0.4;
@@ -130,7 +130,7 @@ function pairs(values: ArrayLike<number>, offset: number, count: number): (reado
   return Array.from({ length: count }, (_, i) => Object.freeze([values[offset + 2 * i]!, values[offset + 2 * i + 1]!] as const));
 }
 
-/** The faces of a native detect result, as the public records. @internal */
+/** The faces of a native detect result, as the public records. */
 export function detectedFaces(result: NativeDetectResult): DetectedFace[] {
   return Array.from({ length: result.count }, (_, i) => {
     const [x1, y1, x2, y2, score] = result.boxes.subarray(5 * i, 5 * i + 5) as unknown as number[];

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { MaskFaceError } from './errors.js';
-import { gpuRuntimeComplete, gpuRuntimeDir } from './gpu-runtime.js';
+import { MaskFaceError } from '../api/errors.js';
+import { gpuRuntimeComplete, gpuRuntimeDir } from '../setup/gpu-runtime.js';
 import type { NativeBinding, NativeRuntime } from './native.js';
 import { packageRoot } from './package-root.js';
 
@@ -11,7 +11,6 @@ const requireNative = createRequire(join(packageRoot, 'package.json'));
 /**
  * Where the loader looks for the addon, in order. MASKFACE_BINDING, when set, is the only
  * candidate: an explicit choice never falls back to another binary.
- * @internal
  */
 export function bindingCandidates(root: string = packageRoot, env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.MASKFACE_BINDING) return [env.MASKFACE_BINDING];
@@ -19,7 +18,7 @@ export function bindingCandidates(root: string = packageRoot, env: NodeJS.Proces
   return [join(root, 'build', 'Release', 'maskface.node'), join(root, 'prebuilds', platform, 'maskface.napi.glibc.node')];
 }
 
-/** Turns a dlopen failure into advice a user can act on. @internal */
+/** Turns a dlopen failure into advice a user can act on. */
 export function adviceFor(message: string): string | undefined {
   if (/GLIBC_|GLIBCXX_|CXXABI_/.test(message)) {
     return 'the binary needs a newer C/C++ runtime than this system has; build from source with `npm run build:native`';
@@ -36,7 +35,6 @@ export function adviceFor(message: string): string | undefined {
 /**
  * Loads the first addon that exists and loads, or throws ERR_BINDING_LOAD listing every place
  * tried and why each failed.
- * @internal
  */
 export function loadBinding(candidates: readonly string[] = bindingCandidates()): { binding: NativeBinding; path: string } {
   const failures: string[] = [];
@@ -73,7 +71,6 @@ export function loadBinding(candidates: readonly string[] = bindingCandidates())
  * The ONNX Runtime library to load, and why: MASKFACE_ORT_LIBRARY when set (alone, never
  * falling back), else the GPU runtime when `maskface install-gpu` put a complete one in the cache
  * folder, else the CPU runtime copied beside the addon.
- * @internal
  */
 export function runtimeLibrary(bindingPath: string, env: NodeJS.ProcessEnv = process.env): { path: string; origin: string } {
   if (env.MASKFACE_ORT_LIBRARY) return { path: env.MASKFACE_ORT_LIBRARY, origin: 'MASKFACE_ORT_LIBRARY' };
@@ -113,17 +110,17 @@ function load(): NonNullable<typeof loaded> {
   return loaded;
 }
 
-/** The addon, loaded on first use, initialised with the MaskFaceError class, with ONNX Runtime loaded. @internal */
+/** The addon, loaded on first use, initialised with the MaskFaceError class, with ONNX Runtime loaded. */
 export function native(): NativeBinding {
   return load().binding;
 }
 
-/** Path of the loaded addon. @internal */
+/** Path of the loaded addon. */
 export function nativeBindingPath(): string {
   return load().path;
 }
 
-/** The ONNX Runtime library this process loaded. @internal */
+/** The ONNX Runtime library this process loaded. */
 export function loadedRuntime(): NativeRuntime {
   return load().runtime;
 }

@@ -3,7 +3,6 @@
  * shorter). maskface loads its ONNX Runtime privately; with the upstream SONAME
  * (libonnxruntime.so.1), another addon loaded later that links libonnxruntime.so.1 by name (such
  * as onnxruntime-node) would bind to maskface's copy instead of its own, and fail.
- * @internal
  * @module
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +16,7 @@ const DT_NULL = 0n;
 const DT_STRTAB = 5n;
 const DT_SONAME = 14n;
 
-/** The file offset and current value of the SONAME, or undefined when there is none. @internal */
+/** The file offset and current value of the SONAME, or undefined when there is none. */
 export function readSoname(elf: Buffer): { offset: number; value: string } | undefined {
   if (elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1) {
     throw new Error('not a 64-bit little-endian ELF file');
@@ -52,7 +51,7 @@ export function readSoname(elf: Buffer): { offset: number; value: string } | und
   return { offset, value: elf.toString('latin1', offset, end) };
 }
 
-/** Sets the SONAME of the library at `path` to `name`, which must not be longer than the current one. @internal */
+/** Sets the SONAME of the library at `path` to `name`, which must not be longer than the current one. */
 export function setSoname(path: string, name: string = MASKFACE_ORT_SONAME): void {
   const elf = readFileSync(path);
   const current = readSoname(elf);

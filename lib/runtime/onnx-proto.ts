@@ -1,18 +1,16 @@
 /**
  * Just enough protobuf to rewrite an ONNX ModelProto: decode a message into its fields, change
  * a few, encode it again. Unknown fields pass through untouched.
- * @internal
  * @module
  */
 
-import { MaskFaceError } from './errors.js';
+import { MaskFaceError } from '../api/errors.js';
 
 /** A byte string that is not the protobuf it should be. */
 function malformed(what: string, offset: number): MaskFaceError {
   return new MaskFaceError(`Malformed ONNX protobuf: ${what} at byte ${offset}`, 'ERR_MODEL_LOAD', { details: { offset } });
 }
 
-/** @internal */
 export interface Field {
   number: number;
   wire: 0 | 1 | 2 | 5;
@@ -42,7 +40,6 @@ function writeVarint(value: bigint, out: number[]): void {
   } while (v);
 }
 
-/** @internal */
 export function decode(bytes: Uint8Array): Field[] {
   const fields: Field[] = [];
   let offset = 0;
@@ -73,7 +70,6 @@ export function decode(bytes: Uint8Array): Field[] {
   return fields;
 }
 
-/** @internal */
 export function encode(fields: readonly Field[]): Uint8Array {
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -103,12 +99,10 @@ export function encode(fields: readonly Field[]): Uint8Array {
 const text = new TextDecoder();
 const utf8 = new TextEncoder();
 
-/** @internal */
 export function stringField(number: number, value: string): Field {
   return { number, wire: 2, value: utf8.encode(value) };
 }
 
-/** @internal */
 export function fieldString(fields: readonly Field[], number: number): string | undefined {
   const field = fields.find((f) => f.number === number && f.wire === 2);
   return field ? text.decode(field.value as Uint8Array) : undefined;
@@ -185,7 +179,6 @@ function batchFromInput(tensor: Field[]): Field[] | undefined {
   return tensor.map((f) => (f === data[0] ? { ...f, value: 0n } : f));
 }
 
-/** @internal */
 export interface BatchRewrite {
   model: Uint8Array;
   /** Reshape shape constants that were changed from [1, ...] to [0, ...]. */
@@ -197,7 +190,6 @@ export interface BatchRewrite {
  * and outputs get batch 'N', intermediate shape hints are dropped (ONNX Runtime infers them),
  * and Reshape targets of the form [1, ...] become [0, ...] (0 copies the input's batch).
  * Returns undefined when a Reshape target is not a constant it can rewrite.
- * @internal
  */
 export function makeBatchSymbolic(model: Uint8Array): BatchRewrite | undefined {
   const top = decode(model);
@@ -238,7 +230,7 @@ export function makeBatchSymbolic(model: Uint8Array): BatchRewrite | undefined {
   return { model: encode(out), reshapes: rewritten };
 }
 
-/** Adds (or replaces) metadata_props entries of a ModelProto. @internal */
+/** Adds (or replaces) metadata_props entries of a ModelProto. */
 export function setMetadata(model: Uint8Array, entries: Record<string, string>): Uint8Array {
   const keys = new Set(Object.keys(entries));
   const top = decode(model).filter(

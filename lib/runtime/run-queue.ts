@@ -1,7 +1,6 @@
 /**
  * The concurrency policy of a native handle: at most `limit` runs at once (the rest wait in
  * FIFO order), and a record of every run in flight so that dispose() can wait for them.
- * @internal
  */
 export class RunQueue {
   readonly #limit: number;

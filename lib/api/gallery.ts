@@ -1,11 +1,11 @@
 import { availableParallelism, totalmem } from 'node:os';
-import { native } from './binding-loader.js';
+import { native } from '../runtime/binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
-import type { NativeGalleryStore } from './native.js';
+import type { NativeGalleryStore } from '../runtime/native.js';
 import { cudaStatus } from './providers.js';
 import type { ModelFingerprint } from './types.js';
-import { assertFinite, assertInteger, assertObject, throwIfAborted } from './validate.js';
+import { assertFinite, assertInteger, assertObject, throwIfAborted } from '../runtime/validate.js';
 
 /** Largest k a search accepts. */
 export const maxTopK = 4096;
@@ -60,14 +60,18 @@ export class BatchMatches<Id> {
   /** count x k ids, resolved when the search completed. */
   readonly ids: readonly (Id | undefined)[];
 
-  /** @internal */
-  constructor(k: number, rows: Int32Array, scores: Float32Array, counts: Uint32Array, ids: (Id | undefined)[]) {
+  private constructor(k: number, rows: Int32Array, scores: Float32Array, counts: Uint32Array, ids: (Id | undefined)[]) {
     this.k = k;
     this.count = counts.length;
     this.rows = rows;
     this.scores = scores;
     this.counts = counts;
     this.ids = ids;
+  }
+
+  /** @internal */
+  static _of<Id>(k: number, rows: Int32Array, scores: Float32Array, counts: Uint32Array, ids: (Id | undefined)[]): BatchMatches<Id> {
+    return new BatchMatches<Id>(k, rows, scores, counts, ids);
   }
 
   /** The matches of query `index`, best first. */
@@ -455,7 +459,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#checkModel('queries', queries.model);
     const { k, threshold } = this.#searchOptions(options);
     const result = await this.#search(unitRows(queries.data, this.model.dim, 'queries', false), queries.count, k, threshold, callSite, options.signal);
-    return new BatchMatches<GalleryId>(k, result.rows, result.scores, result.counts, result.ids);
+    return BatchMatches._of<GalleryId>(k, result.rows, result.scores, result.counts, result.ids);
   }
 
   /** Open-set identification: the best match if its similarity reaches `threshold`, else null. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { crc32 } from './crc32.js';
+import { crc32 } from '../runtime/crc32.js';
 import { MaskFaceError, invalidArgument } from './errors.js';
 import { lowerFaceMaskProbability, regionClasses, regionPlane, type RegionClass, type RegionMap } from './regions.js';
 import type { ModelFingerprint } from './types.js';
-import { assertInteger, assertObject } from './validate.js';
+import { assertInteger, assertObject } from '../runtime/validate.js';
 
 function checkModel(model: unknown): ModelFingerprint {
   const m = assertObject('model', model);
@@ -12,7 +12,7 @@ function checkModel(model: unknown): ModelFingerprint {
   return model as ModelFingerprint;
 }
 
-/** Throws ERR_MODEL_MISMATCH unless both fingerprints name the same network. @internal */
+/** Throws ERR_MODEL_MISMATCH unless both fingerprints name the same network. */
 export function assertSameModel(a: ModelFingerprint, b: ModelFingerprint, what: string): void {
   if (a.id !== b.id || a.dim !== b.dim) {
     // The sha256 prefix tells apart files that share a name (a model and its float16 variant).
@@ -60,8 +60,8 @@ export class FaceEmbedding {
   readonly regions: RegionMap | undefined;
   #maskProbability: number | undefined;
 
-  /** @internal Use FaceRecognizer.embed(), FaceEmbedding.fromBytes() or fromJSON(). */
-  constructor(vector: Float32Array, model: ModelFingerprint, regions?: RegionMap) {
+  /** Made by FaceRecognizer.embed(), EmbeddingBatch.at(), fromVector(), fromBytes() or fromJSON(). */
+  private constructor(vector: Float32Array, model: ModelFingerprint, regions?: RegionMap) {
     if (!(vector instanceof Float32Array)) throw invalidArgument('vector', 'Float32Array', vector);
     checkModel(model);
     if (vector.length !== model.dim) {
@@ -70,6 +70,25 @@ export class FaceEmbedding {
     this.vector = vector;
     this.model = model;
     this.regions = regions;
+  }
+
+  /** @internal A view of a vector maskface made (already unit length); no copy. */
+  static _view(vector: Float32Array, model: ModelFingerprint, regions?: RegionMap): FaceEmbedding {
+    return new FaceEmbedding(vector, model, regions);
+  }
+
+  /**
+   * An embedding from a vector of `model` made elsewhere (stored in your own database, say):
+   * copied and L2-normalised. Non-finite values or an all-zero vector are ERR_INVALID_ARGUMENT,
+   * another length ERR_DIMENSION_MISMATCH.
+   */
+  static fromVector(vector: Float32Array | readonly number[], model: ModelFingerprint): FaceEmbedding {
+    if (!(vector instanceof Float32Array) && !Array.isArray(vector)) throw invalidArgument('vector', 'Float32Array or array of numbers', vector);
+    checkModel(model);
+    if (vector.length !== model.dim) {
+      throw new MaskFaceError(`The vector has ${vector.length} values; model ${model.name ?? model.id.slice(0, 12)} gives ${model.dim}`, 'ERR_DIMENSION_MISMATCH');
+    }
+    return new FaceEmbedding(normalised(Float32Array.from(vector), 'vector'), { ...model });
   }
 
   get dim(): number {
@@ -202,6 +221,16 @@ function invalidDtype(dtype: unknown): never {
   throw invalidArgument('dtype', "'f32' or 'f16'", dtype);
 }
 
+/** Time spent in each stage of a run, in milliseconds (measured in native code). */
+export interface EmbedTiming {
+  /** alignment or resize, normalisation and layout of every face */
+  readonly preprocessMs: number;
+  /** the ONNX Runtime run(s) */
+  readonly inferenceMs: number;
+  /** checks and L2 normalisation of the embeddings */
+  readonly postprocessMs: number;
+}
+
 /**
  * Embeddings of a batch, struct-of-arrays: one Float32Array of count x dim values.
  * `at(i)` gives a FaceEmbedding viewing row i without copying.
@@ -217,13 +246,19 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
   /** Order of the 3 planes of each face in `regions`. */
   readonly regionClasses: readonly RegionClass[];
 
-  /** @internal */
-  constructor(
+  /**
+   * Native milliseconds of the embedBatch() run that made this batch; undefined for batches
+   * built with from() or fromVectors().
+   */
+  readonly timing: EmbedTiming | undefined;
+
+  private constructor(
     data: Float32Array,
     model: ModelFingerprint,
     regions?: Float32Array,
     regionSize?: { width: number; height: number },
     classes: readonly RegionClass[] = regionClasses,
+    timing?: EmbedTiming,
   ) {
     if (!(data instanceof Float32Array)) throw invalidArgument('data', 'Float32Array', data);
     checkModel(model);
@@ -236,6 +271,36 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
     this.regions = regions;
     this.regionSize = regionSize;
     this.regionClasses = classes;
+    this.timing = timing;
+  }
+
+  /** @internal The output of a run: unit-length rows, no copy. */
+  static _ofRun(
+    data: Float32Array,
+    model: ModelFingerprint,
+    regions: Float32Array | undefined,
+    regionSize: { width: number; height: number } | undefined,
+    classes: readonly RegionClass[],
+    timing: EmbedTiming | undefined,
+  ): EmbeddingBatch {
+    return new EmbeddingBatch(data, model, regions, regionSize, classes, timing);
+  }
+
+  /**
+   * A batch from count x dim values of `model` made elsewhere (row-major): copied, each row
+   * L2-normalised. A row with a non-finite value or all zeros is ERR_INVALID_ARGUMENT.
+   */
+  static fromVectors(data: Float32Array, model: ModelFingerprint): EmbeddingBatch {
+    if (!(data instanceof Float32Array)) throw invalidArgument('data', 'Float32Array', data);
+    checkModel(model);
+    if (data.length === 0 || data.length % model.dim !== 0) {
+      throw new MaskFaceError(`A batch of ${model.dim}-value embeddings cannot hold ${data.length} values`, 'ERR_DIMENSION_MISMATCH');
+    }
+    const rows = new Float32Array(data.length);
+    for (let offset = 0, i = 0; offset < data.length; offset += model.dim, i++) {
+      rows.set(normalised(data.subarray(offset, offset + model.dim), `data (row ${i})`), offset);
+    }
+    return new EmbeddingBatch(rows, { ...model });
   }
 
   /** Builds a batch from embeddings of one model (copies the vectors). */
@@ -256,7 +321,7 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
   at(index: number): FaceEmbedding {
     assertInteger('index', index, 0, this.count - 1);
     const dim = this.model.dim;
-    return new FaceEmbedding(this.data.subarray(index * dim, (index + 1) * dim), this.model, this.#regionMap(index));
+    return FaceEmbedding._view(this.data.subarray(index * dim, (index + 1) * dim), this.model, this.#regionMap(index));
   }
 
   /**
@@ -288,7 +353,6 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** @internal */
 export function float32ToFloat16(value: number): number {
   f32[0] = value;
   const x = u32[0]!;
@@ -314,7 +378,6 @@ export function float32ToFloat16(value: number): number {
   return sign | result;
 }
 
-/** @internal */
 export function float16ToFloat32(half: number): number {
   const sign = half & 0x8000 ? -1 : 1;
   const exponent = (half >>> 10) & 0x1f;

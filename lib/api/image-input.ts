@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { MaskFaceError, invalidArgument } from './errors.js';
-import type { NativeImage } from './native.js';
+import type { NativeImage } from '../runtime/native.js';
 import type { FaceImage } from './types.js';
-import { toNativeImage } from './validate.js';
+import { toNativeImage } from '../runtime/validate.js';
 
 /**
  * A photo: a file path, the bytes of a JPEG, PNG, WebP, AVIF, TIFF or GIF file (decoded with
@@ -18,7 +18,7 @@ export interface DecodedImage extends FaceImage {
 type Sharp = (typeof import('sharp'))['default'];
 let sharpModule: Promise<Sharp> | undefined;
 
-/** sharp, loaded on first use, with a load failure reported as what it is. @internal */
+/** sharp, loaded on first use, with a load failure reported as what it is. @internal (its type differs between module systems) */
 export function loadSharp(): Promise<Sharp> {
   sharpModule ??= import('sharp').then(
     (m) => m.default,
@@ -109,7 +109,7 @@ function decodeNetpbm(bytes: Uint8Array): DecodedImage | undefined {
   return { data: bytes.slice(start, start + size), width, height, format: channels === 1 ? 'gray' : 'rgb' };
 }
 
-/** Any ImageInput to the record the addon takes. @internal */
+/** Any ImageInput to the record the addon takes. */
 export async function toNativePhoto(name: string, input: unknown): Promise<NativeImage> {
   if (typeof input === 'string' || input instanceof Uint8Array) return toNativeImage(name, await decodeImage(input));
   return toNativeImage(name, input);

@@ -1,4 +1,4 @@
-/** Execution providers maskface knows. This build runs 'cpu'; the GPU providers arrive with the CUDA build. */
+/** Execution providers maskface knows: 'cpu', and the GPU providers where the GPU runtime is installed. */
 export const providers = ['cpu', 'cuda', 'tensorrt'] as const;
 export type Provider = (typeof providers)[number];
 /** 'auto' picks the best provider that is available and reports it in `recognizer.provider`. */

@@ -1,9 +1,9 @@
-import { native } from './binding-loader.js';
+import { native } from '../runtime/binding-loader.js';
 import { MaskFaceError } from './errors.js';
-import { arcfaceTemplate112 } from './models.js';
+import { arcfaceTemplate112 } from '../setup/models.js';
 import type { FaceImage } from './types.js';
 import { invalidArgument } from './errors.js';
-import { assertInteger, assertObject, assertOneOf, assertPlausibleLandmarks, toLandmarks, toNativeImage } from './validate.js';
+import { assertInteger, assertObject, assertOneOf, assertPlausibleLandmarks, toLandmarks, toNativeImage } from '../runtime/validate.js';
 
 export interface AlignOptions {
   /** Output width and height. Default 112 x 112. */

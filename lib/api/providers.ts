@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { loadedRuntime, native, nativeBindingPath } from './binding-loader.js';
+import { loadedRuntime, native, nativeBindingPath } from '../runtime/binding-loader.js';
 import { MaskFaceError } from './errors.js';
-import { gpuRuntimeDir } from './gpu-runtime.js';
-import type { NativeGpuProbe } from './native.js';
+import { gpuRuntimeDir } from '../setup/gpu-runtime.js';
+import type { NativeGpuProbe } from '../runtime/native.js';
 import type { Provider, ProviderPreference } from './types.js';
 
 /** A GPU as the NVIDIA driver reports it. */
@@ -45,7 +45,7 @@ export interface GpuStatus {
   readonly kernels: { readonly loaded: boolean; readonly path: string; readonly error: string | undefined };
 }
 
-/** System libraries each GPU provider needs (beyond the driver), in the order they are reported. @internal */
+/** System libraries each GPU provider needs (beyond the driver), in the order they are reported. */
 export const providerLibraries: Record<'cuda' | 'tensorrt', readonly string[]> = {
   cuda: ['libcudart.so.13', 'libcublasLt.so.13', 'libcublas.so.13', 'libcurand.so.10', 'libcudnn.so.9'],
   tensorrt: ['libnvinfer.so.10', 'libnvonnxparser.so.10'],
@@ -108,12 +108,12 @@ export function gpuStatus(): GpuStatus {
   return statusFrom(probe(true));
 }
 
-/** gpuStatus() without asking about TensorRT (its tensorrtVersion is not looked up). @internal */
+/** gpuStatus() without asking about TensorRT (its tensorrtVersion is not looked up). */
 export function cudaStatus(): GpuStatus {
   return statusFrom(probe(false));
 }
 
-/** Why `provider` cannot run here, or undefined when it can. @internal */
+/** Why `provider` cannot run here, or undefined when it can. */
 export function unavailableReason(provider: Provider, found: NativeGpuProbe = probe(provider === 'tensorrt')): string | undefined {
   if (provider === 'cpu') return undefined;
   const status = statusFrom(found);
@@ -160,7 +160,6 @@ export function listProviders(): ProviderInfo[] {
  * The provider a session gets, and why. 'auto' takes CUDA when it is available and the CPU
  * otherwise (TensorRT only when asked for: building its engine takes minutes on first use). An
  * explicit provider that cannot run throws ERR_PROVIDER_UNAVAILABLE: it never falls back.
- * @internal
  */
 export function resolveProvider(preference: ProviderPreference, deviceId = 0): { provider: Provider; reason: string } {
   if (preference === 'cpu') return { provider: 'cpu', reason: 'asked for' };
@@ -192,7 +191,6 @@ export function resolveProvider(preference: ProviderPreference, deviceId = 0): {
 /**
  * The engine-cache subfolder of a model on a GPU: the model's sha256, the TensorRT version and
  * the GPU (name and compute capability), since an engine built for one is invalid on another.
- * @internal
  */
 export function engineCacheKey(modelSha256: string, deviceId: number, status: GpuStatus = gpuStatus()): string {
   const device = status.devices.find((d) => d.index === deviceId);

@@ -22,7 +22,6 @@ export interface RegionMap {
 /**
  * Reads the plane order of a model's region output from its `maskface.regions` metadata
  * (e.g. "face,mask,background"); absent means the contract's default order.
- * @internal
  */
 export function parseRegionClasses(text: string | undefined): readonly RegionClass[] {
   if (text === undefined) return regionClasses;
@@ -38,7 +37,7 @@ export function parseRegionClasses(text: string | undefined): readonly RegionCla
   return Object.freeze(classes as RegionClass[]);
 }
 
-/** The height x width plane of one class: a view into `map.data`, not a copy. @internal */
+/** The height x width plane of one class: a view into `map.data`, not a copy. */
 export function regionPlane(map: RegionMap, name: RegionClass): Float32Array {
   const size = map.width * map.height;
   const index = map.classes.indexOf(name);
@@ -60,7 +59,6 @@ const lowerFaceCellCache = new Map<string, Uint32Array>();
  * Indices of the cells of a height x width map whose centre, in template pixels, lies inside the
  * face prior and at or below the nose tip. On the 28x28 map a cell covers 4x4 template pixels
  * and cell (i, j) has its centre at (4j + 1.5, 4i + 1.5).
- * @internal
  */
 export function lowerFaceCells(width: number, height: number): Uint32Array {
   const key = `${width}x${height}`;
@@ -88,7 +86,6 @@ export function lowerFaceCells(width: number, height: number): Uint32Array {
 /**
  * Mean P[mask] over the lower face (mouth and chin) of the face prior: about 1 for a worn mask,
  * about 0 for a bare face. A summary of the region map, not a calibrated probability.
- * @internal
  */
 export function lowerFaceMaskProbability(map: RegionMap): number {
   const mask = regionPlane(map, 'mask');

@@ -1,4 +1,4 @@
-/** CRC-32 (IEEE 802.3, the zlib/PNG polynomial), table-driven. @internal */
+/** CRC-32 (IEEE 802.3, the zlib/PNG polynomial), table-driven. */
 const table = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -9,7 +9,7 @@ const table = (() => {
   return t;
 })();
 
-/** CRC-32 of bytes, continuing from `crc` (0 to start). @internal */
+/** CRC-32 of bytes, continuing from `crc` (0 to start). */
 export function crc32(bytes: Uint8Array, crc = 0): number {
   let c = ~crc >>> 0;
   for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);

@@ -1,8 +1,7 @@
-import { MaskFaceError, invalidArgument } from './errors.js';
+import { MaskFaceError, invalidArgument } from '../api/errors.js';
 import type { NativeFace, NativeImage } from './native.js';
-import { pixelFormats, type FaceImage, type PixelFormat } from './types.js';
+import { pixelFormats, type FaceImage, type PixelFormat } from '../api/types.js';
 
-/** @internal */
 export function assertInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidArgument(name, `integer in [${min}, ${max}]`, value);
@@ -10,19 +9,16 @@ export function assertInteger(name: string, value: unknown, min: number, max: nu
   return value;
 }
 
-/** @internal */
 export function assertFinite(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidArgument(name, 'finite number', value);
   return value;
 }
 
-/** @internal */
 export function assertObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument(name, 'object', value);
   return value as Record<string, unknown>;
 }
 
-/** @internal */
 export function assertOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
     throw invalidArgument(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
@@ -30,7 +26,7 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
   return value as T;
 }
 
-/** Throws ERR_ABORTED when the signal has fired. @internal */
+/** Throws ERR_ABORTED when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal === undefined) return;
   if (!(signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'AbortSignal', signal);
@@ -39,7 +35,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 const channelsOf: Record<PixelFormat, number> = { rgb: 3, bgr: 3, rgba: 4, bgra: 4, gray: 1 };
 
-/** Checks an image and returns the record the addon takes. @internal */
+/** Checks an image and returns the record the addon takes. */
 export function toNativeImage(name: string, image: unknown): NativeImage {
   const face = assertObject(name, image) as Partial<FaceImage>;
   const { data } = face;
@@ -66,7 +62,7 @@ export function toNativeImage(name: string, image: unknown): NativeImage {
   return { data, width, height, channels, bgr: format === 'bgr' || format === 'bgra' };
 }
 
-/** Flattens landmarks to a Float64Array of finite (x, y) pairs. @internal */
+/** Flattens landmarks to a Float64Array of finite (x, y) pairs. */
 export function toLandmarks(name: string, value: unknown, points: number): Float64Array {
   if (typeof value !== 'object' || value === null || typeof (value as ArrayLike<unknown>).length !== 'number') {
     throw invalidArgument(name, `${points} (x, y) points`, value);
@@ -97,7 +93,6 @@ export function toLandmarks(name: string, value: unknown, points: number): Float
  * points whose RMS distance from their centre is under 1 pixel (all equal, or fractions of the
  * image size rather than pixels: those span under 0.71). Both would
  * align a crop of empty border and give an embedding that looks like any other.
- * @internal
  */
 export function assertPlausibleLandmarks(name: string, points: Float64Array, width: number, height: number): void {
   const n = points.length / 2;
@@ -127,7 +122,6 @@ export function assertPlausibleLandmarks(name: string, points: Float64Array, wid
   }
 }
 
-/** @internal */
 export function toNativeFace(name: string, face: unknown, templatePoints: number): NativeFace {
   const image = toNativeImage(name, face);
   const landmarks = (face as FaceImage).landmarks;

@@ -1,12 +1,10 @@
 /**
  * The addon's surface, as lib/ uses it. Nothing outside lib/ imports this module; it is not
  * part of the public API.
- * @internal
  * @module
  */
-import type { MaskFaceErrorCode } from './errors.js';
+import type { MaskFaceErrorCode } from '../api/errors.js';
 
-/** @internal */
 export interface NativeImage {
   data: Uint8Array | Uint8ClampedArray;
   width: number;
@@ -15,19 +13,16 @@ export interface NativeImage {
   bgr: boolean;
 }
 
-/** @internal */
 export interface NativeFace extends NativeImage {
   landmarks?: Float64Array;
 }
 
-/** @internal */
 export interface NativeTensorDescription {
   name: string;
   type: string;
   shape: (number | null)[];
 }
 
-/** @internal */
 export interface NativeModelDescription {
   input: NativeTensorDescription;
   outputs: NativeTensorDescription[];
@@ -43,14 +38,12 @@ export interface NativeModelDescription {
   graphName: string;
 }
 
-/** @internal */
 export interface NativeTiming {
   preprocessMs: number;
   inferenceMs: number;
   postprocessMs: number;
 }
 
-/** @internal */
 export interface NativeSession {
   describe(): NativeModelDescription;
   setPreprocessing(options: { mean: Float32Array; std: Float32Array; bgr: boolean; template: Float64Array | null }): void;
@@ -61,7 +54,6 @@ export interface NativeSession {
   dispose(): void;
 }
 
-/** @internal */
 export interface NativeDetectOptions {
   minScore: number;
   nmsIoU: number;
@@ -71,7 +63,7 @@ export interface NativeDetectOptions {
   mirrorLandmarks: boolean;
 }
 
-/** What detect() embeds the faces it finds with. @internal */
+/** What detect() embeds the faces it finds with. */
 export interface NativeDetectEmbed {
   session: NativeSession;
   /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip; 4: BlazeFace keypoints (eyes, nose, mouth centre); 0: 5, then 3 where mean P[mask] over maskCells >= maskThreshold */
@@ -82,7 +74,6 @@ export interface NativeDetectEmbed {
   maskThreshold?: number;
 }
 
-/** @internal */
 export interface NativeDetectResult {
   count: number;
   /** count x (x1, y1, x2, y2, score) */
@@ -102,21 +93,18 @@ export interface NativeDetectResult {
   timing: { detectMs: number; embedMs: number };
 }
 
-/** @internal */
 export interface NativeDetector {
   describe(): { inputWidth: number; inputHeight: number; kind: 'ultraface' | 'blazeface' };
   detect(image: NativeImage, options: NativeDetectOptions, embed: NativeDetectEmbed | null): Promise<NativeDetectResult>;
   dispose(): void;
 }
 
-/** @internal */
 export interface NativeSearchResult {
   rows: Int32Array;
   scores: Float32Array;
   counts: Uint32Array;
 }
 
-/** @internal */
 export interface NativeGalleryStore {
   put(rows: Uint32Array, vectors: Float32Array): void;
   putAsync(rows: Uint32Array, vectors: Float32Array): Promise<void>;
@@ -128,14 +116,12 @@ export interface NativeGalleryStore {
   dispose(): void;
 }
 
-/** @internal */
 export interface NativeRuntime {
   path: string;
   version: string;
   providers: string[];
 }
 
-/** @internal */
 export interface NativeGpuProbe {
   driver: {
     loaded: boolean;
@@ -149,7 +135,6 @@ export interface NativeGpuProbe {
   kernels: { loaded: boolean; path: string; error: string };
 }
 
-/** @internal */
 export interface NativeProviderOptions {
   provider: 'cpu' | 'cuda' | 'tensorrt';
   deviceId: number;
@@ -159,12 +144,13 @@ export interface NativeProviderOptions {
   deviceInput: boolean;
 }
 
-/** @internal */
 export interface NativeBinding {
-  init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): void;
+  /** Sets the error class native failures use; false when an earlier call set one (it stays). */
+  init(classes: { MaskFaceError: new (message: string, code: MaskFaceErrorCode) => Error }): boolean;
   loadRuntime(path: string): NativeRuntime;
   probeGpu(options: { libraries: string[]; kernelLibrary: string; tensorrt: boolean }): NativeGpuProbe;
-  versions(): { onnxruntime: string; napi: number; hardwareThreads: number };
+  /** searchSimd: the instruction set of the gallery scan on this CPU (avx512, avx2 or scalar) */
+  versions(): { onnxruntime: string; napi: number; hardwareThreads: number; searchSimd: string };
   errorCodes(): string[];
   loadSession(
     bytes: Uint8Array,

@@ -12,14 +12,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MASKFACE_ORT_SONAME, setSoname } from './elf-soname.js';
-import { MaskFaceError } from './errors.js';
+import { MaskFaceError } from '../api/errors.js';
 import { fetchPackageMembers, sha256File } from './npm-fetch.js';
 import { cacheRoot } from './models.js';
 
 /** ONNX Runtime version of the GPU runtime (the same release as the bundled CPU runtime). */
 export const GPU_RUNTIME_ORT_VERSION = '1.29.0';
 
-/** @internal */
 export const GPU_RUNTIME_SOURCES = [
   {
     name: 'onnxruntime-node',
@@ -39,21 +38,21 @@ export const GPU_RUNTIME_SOURCES = [
   },
 ] as const;
 
-/** The files of an installed GPU runtime, by base name. @internal */
+/** The files of an installed GPU runtime, by base name. */
 export const GPU_RUNTIME_FILES = GPU_RUNTIME_SOURCES.flatMap((source) =>
   source.members.map((member) => member.slice(member.lastIndexOf('/') + 1)),
 );
 
 const STAMP = 'maskface-gpu-runtime.json';
 
-/** Folder of the GPU runtime: $MASKFACE_CACHE_DIR/onnxruntime-gpu-1.29.0, else .cache/ in the package. */
+/** Folder of the GPU runtime: onnxruntime-gpu-1.29.0 in the cache root ($MASKFACE_CACHE_DIR, else $XDG_CACHE_HOME/maskface, else ~/.cache/maskface). */
 export function gpuRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheRoot(env), `onnxruntime-gpu-${GPU_RUNTIME_ORT_VERSION}`);
 }
 
 /**
  * Whether `dir` holds a complete GPU runtime: the install writes its stamp file last, and the
- * stamp records the SONAME given to its libonnxruntime. @internal
+ * stamp records the SONAME given to its libonnxruntime.
  */
 export function gpuRuntimeComplete(dir: string = gpuRuntimeDir()): boolean {
   if (![STAMP, ...GPU_RUNTIME_FILES].every((file) => existsSync(join(dir, file)))) return false;

@@ -2,18 +2,18 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { native } from './binding-loader.js';
+import { native } from '../runtime/binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
-import { arcfaceTemplate112, cacheRoot, defaultModel, ensureModel, isModelName, type ModelName } from './models.js';
-import type { NativeDetectEmbed, NativeModelDescription, NativeSession } from './native.js';
+import { arcfaceTemplate112, cacheRoot, defaultModel, ensureModel, isModelName, type ModelName } from '../setup/models.js';
+import type { NativeDetectEmbed, NativeModelDescription, NativeSession } from '../runtime/native.js';
 import { engineCacheKey, resolveProvider } from './providers.js';
 import { lowerFaceCells, parseRegionClasses, type RegionClass } from './regions.js';
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
 import { detectedFaces, nativeDetectOptions, FaceDetector, type DetectedFace, type DetectOptions } from './face-detector.js';
 import type { ImageInput } from './image-input.js';
-import { RunQueue } from './run-queue.js';
-import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from './validate.js';
+import { RunQueue } from '../runtime/run-queue.js';
+import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from '../runtime/validate.js';
 
 export interface FaceRecognizerOptions {
   /**
@@ -32,7 +32,8 @@ export interface FaceRecognizerOptions {
     /**
      * TensorRT: root folder of the engine caches. Each model gets a subfolder keyed by the
      * model's sha256, the TensorRT version and the GPU, so an engine is only reused where it was
-     * built. Default: $MASKFACE_CACHE_DIR/tensorrt, else .cache/tensorrt in the package.
+     * built. Default: `tensorrt` in the cache root ($MASKFACE_CACHE_DIR, else
+     * $XDG_CACHE_HOME/maskface, else ~/.cache/maskface).
      */
     engineCacheDir?: string;
     /**
@@ -99,16 +100,6 @@ export interface PhotoFace extends DetectedFace {
   readonly maskProbability: number | undefined;
   /** The landmarks the face was aligned with ('auto' resolved). */
   readonly alignment: Exclude<FaceAlignment, 'auto'>;
-}
-
-/** Time spent in each stage of a run, in milliseconds (measured in native code). */
-export interface EmbedTiming {
-  /** alignment or resize, normalisation and layout of every face */
-  readonly preprocessMs: number;
-  /** the ONNX Runtime run(s) */
-  readonly inferenceMs: number;
-  /** checks and L2 normalisation of the embeddings */
-  readonly postprocessMs: number;
 }
 
 /** What the loaded network looks like. */
@@ -199,8 +190,6 @@ export class FaceRecognizer implements AsyncDisposable {
   readonly providerReason: string;
   readonly preprocessing: Preprocessing;
   readonly info: ModelInfo;
-  /** Timing of the most recent completed run. */
-  lastTiming: EmbedTiming | undefined;
 
   readonly #session: NativeSession;
   readonly #templatePoints: number;
@@ -366,8 +355,7 @@ export class FaceRecognizer implements AsyncDisposable {
     const batch = await this.#queue.run(async () => {
       throwIfAborted(options.signal);
       const result = await withCallSite(callSite, this.#session.embed(nativeFaces, this.#regionSize !== undefined));
-      this.lastTiming = result.timing;
-      return new EmbeddingBatch(result.embeddings, this.model, result.regions, this.#regionSize, this.#regionClasses);
+      return EmbeddingBatch._ofRun(result.embeddings, this.model, result.regions, this.#regionSize, this.#regionClasses, result.timing);
     });
     throwIfAborted(options.signal);
     return batch;
@@ -414,7 +402,7 @@ export class FaceRecognizer implements AsyncDisposable {
     const result = await this.#queue.run(() => detector._run(callSite, image, detectOptions, embed, options.signal));
     const faces = detectedFaces(result);
     if (faces.length === 0) return [];
-    const batch = new EmbeddingBatch(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses);
+    const batch = EmbeddingBatch._ofRun(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses, undefined);
     return faces.map((face, i) => {
       const embedding = batch.at(i);
       const points = result.alignmentPoints![i];
