@@ -49,6 +49,12 @@ export interface FaceRecognizerOptions {
     intraOpThreads?: number;
     /** Threads across independent graph branches. Default 1. */
     interOpThreads?: number;
+    /**
+     * Keep ONNX Runtime's CPU memory arena. It holds on to the peak working memory of every batch
+     * size it has run, so a service whose batch sizes vary grows for a long time; without it, a
+     * run's working memory goes back to the allocator when the run ends. Default false.
+     */
+    memoryArena?: boolean;
   };
   /** Runs in flight at once; more calls wait in a queue. Default: max(1, cores / intraOpThreads). */
   maxConcurrency?: number;
@@ -244,6 +250,8 @@ export class FaceRecognizer implements AsyncDisposable {
     const cores = availableParallelism();
     const intraOpThreads = assertInteger('options.cpu.intraOpThreads', options.cpu?.intraOpThreads ?? cores, 1, 1024);
     const interOpThreads = assertInteger('options.cpu.interOpThreads', options.cpu?.interOpThreads ?? 1, 1, 1024);
+    const memoryArena = options.cpu?.memoryArena ?? false;
+    if (typeof memoryArena !== 'boolean') throw invalidArgument('options.cpu.memoryArena', 'a boolean', memoryArena);
     const maxConcurrency = assertInteger(
       'options.maxConcurrency',
       options.maxConcurrency ?? Math.max(1, Math.floor(cores / intraOpThreads)),
@@ -286,6 +294,7 @@ export class FaceRecognizer implements AsyncDisposable {
         intraOpThreads,
         interOpThreads,
         maxBatchSize,
+        memoryArena,
         provider: chosen.provider,
         deviceId,
         fp16,
