@@ -7,7 +7,6 @@
 //
 //   node scripts/soak.mjs [--seconds 1800] [--callers 8] [--workers 4] [--sample 5]
 //                         [--png docs/pictures/soak.png] [--json soak.json] [--max-growth 0.15]
-//                         [--memory-arena true|false]   (the recognizers' cpu.memoryArena)
 //
 // Photos: deepface's test set (../shared/data or MASKFACE_DATA_DIR) when present, else
 // generated pixels (mechanics only). Exit status 1 on any error, or when the mean RSS of the
@@ -88,8 +87,8 @@ async function caller(id, ctx, deadline, stats) {
   }
 }
 
-async function runCallers(count, deadline, label, folder, memoryArena) {
-  const recognizer = await m.FaceRecognizer.load('maskface-mbf-cal', { cpu: { intraOpThreads: 1, memoryArena } });
+async function runCallers(count, deadline, label, folder) {
+  const recognizer = await m.FaceRecognizer.load('maskface-mbf-cal', { cpu: { intraOpThreads: 1 } });
   const detector = await m.FaceDetector.load({ cpu: { intraOpThreads: 1 } });
   const gallery = new m.Gallery({ model: recognizer.model, threads: 1 });
   const ctx = { recognizer, detector, gallery, pictures: photos(), folder };
@@ -100,7 +99,7 @@ async function runCallers(count, deadline, label, folder, memoryArena) {
 }
 
 if (!isMainThread) {
-  const stats = await runCallers(workerData.callers, workerData.deadline, `worker ${workerData.index}`, workerData.folder, workerData.memoryArena);
+  const stats = await runCallers(workerData.callers, workerData.deadline, `worker ${workerData.index}`, workerData.folder);
   parentPort.postMessage(stats);
 } else {
   const { values } = parseArgs({
@@ -112,12 +111,9 @@ if (!isMainThread) {
       png: { type: 'string' },
       json: { type: 'string' },
       'max-growth': { type: 'string', default: '0.15' },
-      'memory-arena': { type: 'string', default: 'true' },
     },
   });
   const seconds = Number(values.seconds);
-  if (!['true', 'false'].includes(values['memory-arena'])) throw new Error(`--memory-arena is true or false, not ${values['memory-arena']}`);
-  const memoryArena = values['memory-arena'] === 'true';
   const started = Date.now();
   const deadline = started + seconds * 1000;
   const folder = mkdtempSync(join(tmpdir(), 'maskface-soak-'));
@@ -130,13 +126,13 @@ if (!isMainThread) {
   const timer = setInterval(sample, Number(values.sample) * 1000);
   const workers = Array.from({ length: Number(values.workers) }, (_, index) =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { index, callers: 2, deadline, folder, memoryArena } });
+      const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { index, callers: 2, deadline, folder } });
       worker.once('message', resolve);
       worker.once('error', reject);
       worker.once('exit', (code) => code !== 0 && reject(new Error(`worker ${index} exited with ${code}`)));
     }),
   );
-  const results = await Promise.all([runCallers(Number(values.callers), deadline, 'main', folder, memoryArena), ...workers]);
+  const results = await Promise.all([runCallers(Number(values.callers), deadline, 'main', folder), ...workers]);
   clearInterval(timer);
   sample();
   rmSync(folder, { recursive: true, force: true });
@@ -150,8 +146,6 @@ if (!isMainThread) {
   const errors = results.flatMap((r) => r.errors.map((e) => `${r.label}: ${e}`));
   const report = {
     seconds,
-    memoryArena,
-    malloc: process.env.MALLOC_ARENA_MAX ? `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : 'glibc defaults',
     callers: Number(values.callers),
     workers: Number(values.workers),
     ops: Object.fromEntries(results.map((r) => [r.label, r.ops])),
@@ -173,7 +167,7 @@ if (!isMainThread) {
     const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="${x(f * seconds)}" y="${height - 20}" font-size="12" text-anchor="middle" font-family="sans-serif">${((f * seconds) / 60).toFixed(1)} min</text>`);
     const mbTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="52" y="${y(f * maxMB) + 4}" font-size="12" text-anchor="end" font-family="sans-serif">${(f * maxMB).toFixed(0)} MB</text>`);
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/>
-      <text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-family="sans-serif">maskface soak: ${report.callers} callers + ${report.workers} worker threads, ${report.totalOps} operations, ${report.errorCount} errors; memoryArena ${report.memoryArena}, ${report.malloc}</text>
+      <text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-family="sans-serif">maskface soak: ${report.callers} callers + ${report.workers} worker threads, ${report.totalOps} operations, ${report.errorCount} errors</text>
       ${line('rssMB', '#d62728')}${line('heapMB', '#1f77b4')}${line('externalMB', '#2ca02c')}${ticks.join('')}${mbTicks.join('')}
       <text x="${width - 20}" y="50" text-anchor="end" font-size="12" fill="#d62728" font-family="sans-serif">RSS</text>
       <text x="${width - 20}" y="66" text-anchor="end" font-size="12" fill="#1f77b4" font-family="sans-serif">JS heap used (main thread)</text>

@@ -49,14 +49,6 @@ export interface FaceRecognizerOptions {
     intraOpThreads?: number;
     /** Threads across independent graph branches. Default 1. */
     interOpThreads?: number;
-    /**
-     * Keep ONNX Runtime's CPU memory arena (default true). It holds on to the peak working memory
-     * of the batch sizes it has run, and under varying batch sizes from many threads RSS keeps
-     * creeping up; false returns a run's working memory when the run ends, which kept a 12-minute
-     * soak flat at a cost in speed (measured on one 2-core Xeon: 4% at batch 1 and 8, 18% at
-     * batch 32). See docs/reliability.md.
-     */
-    memoryArena?: boolean;
   };
   /** Runs in flight at once; more calls wait in a queue. Default: max(1, cores / intraOpThreads). */
   maxConcurrency?: number;
@@ -252,8 +244,6 @@ export class FaceRecognizer implements AsyncDisposable {
     const cores = availableParallelism();
     const intraOpThreads = assertInteger('options.cpu.intraOpThreads', options.cpu?.intraOpThreads ?? cores, 1, 1024);
     const interOpThreads = assertInteger('options.cpu.interOpThreads', options.cpu?.interOpThreads ?? 1, 1, 1024);
-    const memoryArena = options.cpu?.memoryArena ?? true;
-    if (typeof memoryArena !== 'boolean') throw invalidArgument('options.cpu.memoryArena', 'a boolean', memoryArena);
     const maxConcurrency = assertInteger(
       'options.maxConcurrency',
       options.maxConcurrency ?? Math.max(1, Math.floor(cores / intraOpThreads)),
@@ -296,7 +286,6 @@ export class FaceRecognizer implements AsyncDisposable {
         intraOpThreads,
         interOpThreads,
         maxBatchSize,
-        memoryArena,
         provider: chosen.provider,
         deviceId,
         fp16,

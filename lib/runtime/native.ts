@@ -156,7 +156,7 @@ export interface NativeBinding {
   errorCodes(): string[];
   loadSession(
     bytes: Uint8Array,
-    options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number; memoryArena: boolean } & NativeProviderOptions,
+    options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number) => NativeGalleryStore;

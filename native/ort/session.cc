@@ -87,7 +87,6 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     options.AddConfigEntry("session.inter_op.allow_spinning", "0");
     options.AddConfigEntry("session.set_denormal_as_zero", "1");
-    if (!config.cpu_memory_arena) options.DisableCpuMemArena();
     AppendProvider(options, config.provider);
     // Models exported with fused attention use maskface::AttentionMask; GPU sessions also get its
     // CUDA kernel when libmaskface_cuda.so is loaded.

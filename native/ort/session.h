@@ -15,9 +15,6 @@ struct SessionConfig {
   int intra_op_threads = 1;  // threads inside one Run
   int inter_op_threads = 1;  // threads across independent graph branches
   int64_t max_batch = 32;    // faces per ONNX Runtime run: larger batches run in chunks, bounding working memory
-  // ONNX Runtime's CPU arena keeps the peak of every batch shape it has run; without it, working
-  // memory goes back to the allocator after each run (slower: large buffers are mapped anew).
-  bool cpu_memory_arena = true;
   ProviderConfig provider;
 };
 
