@@ -42,8 +42,9 @@ export async function buildNative(extra = []) {
   if (!existsSync(join(root, 'dist', 'cjs', 'setup', 'npm-fetch.js'))) {
     execFileSync(process.execPath, [join(root, 'scripts', 'build-ts.mjs')], { stdio: 'inherit' });
   }
-  const { fetchOrt } = await import('./fetch-ort.mjs');
+  const { fetchOrt, fetchXxhash } = await import('./fetch-ort.mjs');
   const ortRoot = await fetchOrt();
+  const xxhashDir = await fetchXxhash();
   const cmakeJs = sourceBuildTools();
   const parallel = process.env.CMAKE_BUILD_PARALLEL_LEVEL || '2';
   execFileSync(
@@ -54,6 +55,7 @@ export async function buildNative(extra = []) {
       '--out',
       join(root, 'build'),
       `--CDONNXRUNTIME_ROOT=${ortRoot}`,
+      `--CDXXHASH_INCLUDE_DIR=${xxhashDir}`,
       `--CDMASKFACE_TESTS=${process.env.MASKFACE_TESTS ?? (existsSync(join(root, 'native', 'tests')) ? 'ON' : 'OFF')}`,
       `--CDMASKFACE_CUDA=${process.env.MASKFACE_CUDA ?? 'AUTO'}`,
       `--parallel`,

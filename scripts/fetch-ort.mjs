@@ -4,7 +4,7 @@
 // It is stored (and shipped) as libonnxruntime.so.1 with its SONAME renamed to maskface's own
 // (lib/setup/elf-soname.ts), so that another addon linking libonnxruntime.so.1 by name, loaded after
 // maskface, gets its own library rather than this one.
-// Prints the folder (ONNXRUNTIME_ROOT) on stdout.
+// Prints the folder (ONNXRUNTIME_ROOT) on stdout. Also fetches xxHash's header (fetchXxhash).
 import { mkdir, readdir, rename, rm, writeFile, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,9 +52,34 @@ export async function fetchOrt({ log = (m) => process.stderr.write(`maskface: ${
   return ortRoot;
 }
 
+/**
+ * xxHash 0.8.3 (BSD-2-Clause, Yann Collet), the checksum of gallery files: its single header,
+ * compiled into the addon (XXH_INLINE_ALL), from the npm package xxhash-addon@2.1.0, which
+ * carries xxHash's sources. Puts xxhash.h into .cache/xxhash-0.8.3 and returns the folder.
+ */
+export const XXHASH = {
+  name: 'xxhash-addon',
+  version: '2.1.0',
+  xxhashVersion: '0.8.3',
+  sha256: '2a680912f0d3150f55a5983f13a190566bc7f5ec50c33428f028621ada4cbb25',
+  header: 'package/xxHash/xxhash.h',
+};
+
+export async function fetchXxhash({ log = (m) => process.stderr.write(`maskface: ${m}\n`) } = {}) {
+  const dir = process.env.MASKFACE_XXHASH_DIR || join(root, '.cache', `xxhash-${XXHASH.xxhashVersion}`);
+  if (await exists(join(dir, 'xxhash.h'))) return dir;
+  const staging = `${dir}.partial`;
+  await rm(staging, { recursive: true, force: true });
+  await fetchPackageMembers({ ...XXHASH, members: [XXHASH.header], destination: staging, log });
+  await rm(dir, { recursive: true, force: true });
+  await rename(staging, dir);
+  log(`xxHash ${XXHASH.xxhashVersion} ready in ${dir}`);
+  return dir;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  fetchOrt().then(
-    (dir) => console.log(dir),
+  Promise.all([fetchOrt(), fetchXxhash()]).then(
+    ([dir]) => console.log(dir),
     (error) => {
       console.error(`maskface: ${error.message}`);
       process.exit(1);

@@ -6,6 +6,8 @@
 #                       (core/face_geometry.h, core/image_pyramid.h)
 #   fuzz_search         gallery storage and exact top-k search (core/gallery_store.h,
 #                       core/cpu_search.h)
+#   fuzz_gallery_file   gallery files: Parse of any bytes, and Save of what parses writes the
+#                       same bytes (core/gallery_file.h)
 #
 #   scripts/fuzz.sh [--quick] [--runs N] [--no-merge] [target...]
 #
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_warp fuzz_face_geometry fuzz_search)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_warp fuzz_face_geometry fuzz_search fuzz_gallery_file)
 
 for tool in clang clang++ cmake; do
   command -v "$tool" > /dev/null || { echo "fuzz.sh: $tool not found (Debian: apt-get install clang libclang-rt-14-dev cmake)" >&2; exit 2; }

@@ -76,6 +76,11 @@ async function caller(id, ctx, deadline, stats) {
         const loaded = await files.galleryFrom(await files.readGalleryFile(path), recognizer.model, path);
         await loaded.search(embeddings.at(0), { k: 1 });
         await loaded.dispose();
+        // The thread's own gallery, saved while the other callers change and search it.
+        const saved = join(folder, `gallery-${id}.mfg`);
+        await gallery.save(saved);
+        const reopened = await m.Gallery.load(saved, { model: recognizer.model, threads: 1 });
+        await reopened.dispose();
       } else {
         const e = await recognizer.embed(face(id));
         m.FaceEmbedding.fromBytes(e.toBytes('f16'), recognizer.model);

@@ -274,8 +274,8 @@ export class EmbeddingBatch implements Iterable<FaceEmbedding> {
     this.timing = timing;
   }
 
-  /** @internal The output of a run: unit-length rows, no copy. */
-  static _ofRun(
+  /** @internal Rows maskface made (a run's output, a gallery file): unit length, no copy. */
+  static _fromRows(
     data: Float32Array,
     model: ModelFingerprint,
     regions: Float32Array | undefined,

@@ -12,6 +12,9 @@ export const errorCodes = [
   'ERR_CUDA',
   'ERR_OUT_OF_MEMORY',
   'ERR_DISPOSED',
+  'ERR_GALLERY_CORRUPT',
+  'ERR_GALLERY_VERSION',
+  'ERR_IO',
   'ERR_ABORTED',
   'ERR_INTERNAL',
 ] as const;

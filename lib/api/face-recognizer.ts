@@ -355,7 +355,7 @@ export class FaceRecognizer implements AsyncDisposable {
     const batch = await this.#queue.run(async () => {
       throwIfAborted(options.signal);
       const result = await withCallSite(callSite, this.#session.embed(nativeFaces, this.#regionSize !== undefined));
-      return EmbeddingBatch._ofRun(result.embeddings, this.model, result.regions, this.#regionSize, this.#regionClasses, result.timing);
+      return EmbeddingBatch._fromRows(result.embeddings, this.model, result.regions, this.#regionSize, this.#regionClasses, result.timing);
     });
     throwIfAborted(options.signal);
     return batch;
@@ -402,7 +402,7 @@ export class FaceRecognizer implements AsyncDisposable {
     const result = await this.#queue.run(() => detector._run(callSite, image, detectOptions, embed, options.signal));
     const faces = detectedFaces(result);
     if (faces.length === 0) return [];
-    const batch = EmbeddingBatch._ofRun(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses, undefined);
+    const batch = EmbeddingBatch._fromRows(result.embeddings!, this.model, result.regions, this.#regionSize, this.#regionClasses, undefined);
     return faces.map((face, i) => {
       const embedding = batch.at(i);
       const points = result.alignmentPoints![i];

@@ -1,8 +1,10 @@
 import { availableParallelism, totalmem } from 'node:os';
+import { resolve } from 'node:path';
 import { native } from '../runtime/binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import type { NativeGalleryStore } from '../runtime/native.js';
+import { checkMeta, decodeIds, encodeIds, encodeMeta } from './gallery-file.js';
 import { cudaStatus } from './providers.js';
 import type { ModelFingerprint } from './types.js';
 import { assertFinite, assertInteger, assertObject, throwIfAborted } from '../runtime/validate.js';
@@ -29,6 +31,9 @@ export interface GalleryOptions {
   /** The GPU of a 'cuda' gallery. Default 0. */
   deviceId?: number;
 }
+
+/** Options of Gallery.load: those of a new gallery, without `capacity` (the file's row count). */
+export type GalleryLoadOptions = Omit<GalleryOptions, 'capacity'>;
 
 export interface SearchOptions {
   /** Matches to return per query, best first. Default 10, at most 4096. */
@@ -110,6 +115,11 @@ function unitRows(data: Float32Array, dim: number, name: string, copy: boolean):
     }
   }
   return out ?? data;
+}
+
+function assertPath(name: string, path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) throw invalidArgument(name, 'non-empty path without NUL', path);
+  return resolve(path);
 }
 
 function assertId(name: string, id: unknown): void {
@@ -468,6 +478,77 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     const threshold = assertFinite('options.threshold', options.threshold);
     const [best] = await this.search(query, { k: 1, threshold, signal: options.signal });
     return best ?? null;
+  }
+
+  /**
+   * Writes the gallery to `path` and resolves once it is on disk: a temporary file beside it,
+   * written, fsynced and renamed over `path`, then the folder fsynced, so a crash at any moment
+   * leaves the previous file or the new one, never a mix. The file holds every change made
+   * before the call (writes still queued are waited for) and the model's fingerprint; changes
+   * made while it runs may or may not be in it. Searches and writes go on meanwhile.
+   * ERR_IO when the file system refuses (the message says why; `path` is then unchanged).
+   */
+  async save(path: string): Promise<void> {
+    const callSite = new Error();
+    this.#assertLive();
+    const target = assertPath('path', path);
+    const task = (async () => {
+      if (this.#pendingWrites > 0) await this.#writeTail;
+      this.#assertLive();
+      // Registered like a search: no row it writes is reused before it is done.
+      const epoch = this.#epoch;
+      this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
+      try {
+        const ids: GalleryId[] = [];
+        const rows: number[] = [];
+        for (const [id, idRows] of this.#idRows) {
+          for (const row of idRows) {
+            ids.push(id);
+            rows.push(row);
+          }
+        }
+        await withCallSite(callSite, this.#store.save(target, Uint32Array.from(rows), encodeIds(ids), encodeMeta(this.model)));
+      } finally {
+        const left = this.#activeSearches.get(epoch)! - 1;
+        if (left === 0) this.#activeSearches.delete(epoch);
+        else this.#activeSearches.set(epoch, left);
+        this.#releaseRemovedRows();
+      }
+    })();
+    this.#inFlight.add(task);
+    try {
+      await task;
+    } finally {
+      this.#inFlight.delete(task);
+    }
+  }
+
+  /**
+   * Opens a file written by save(). Every byte is checked (checksums of each part, lengths,
+   * values) before anything is returned: a damaged or truncated file is ERR_GALLERY_CORRUPT
+   * (`details.section`, `details.offset`), a file of another format version ERR_GALLERY_VERSION,
+   * a gallery of another model than `options.model` ERR_MODEL_MISMATCH, a missing or unreadable
+   * file ERR_IO. Never a partial gallery.
+   */
+  static async load<GalleryId extends Id = string>(path: string, options: GalleryLoadOptions): Promise<Gallery<GalleryId>> {
+    const callSite = new Error();
+    const source = assertPath('path', path);
+    assertObject('options', options);
+    if ((options as GalleryOptions).capacity !== undefined) throw invalidArgument('options.capacity', 'nothing (a loaded gallery holds the rows of its file)', (options as GalleryOptions).capacity);
+    const gallery = new Gallery<GalleryId>(options);
+    try {
+      const contents = await withCallSite(callSite, native().loadGalleryFile(source));
+      const model = checkMeta(contents.meta, contents.dim, gallery.model, source);
+      const ids = decodeIds(contents.ids, contents.count, source) as GalleryId[];
+      if (contents.count > 0) {
+        gallery.#store.reserve(contents.count);
+        await gallery.addMany(ids, EmbeddingBatch._fromRows(contents.vectors, model, undefined, undefined, [], undefined));
+      }
+      return gallery;
+    } catch (error) {
+      await gallery.dispose();
+      throw error;
+    }
   }
 
   #assertLive(): void {

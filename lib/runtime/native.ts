@@ -112,6 +112,8 @@ export interface NativeGalleryStore {
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
   stats(): { rows: number; live: number; bytes: number; reservedBytes: number; dim: number; deviceBytes: number };
+  /** Writes `rows` (live, in this order) with their encoded ids and meta to a gallery file, atomically. */
+  save(path: string, rows: Uint32Array, ids: Uint8Array, meta: string): Promise<void>;
   attachDevice(deviceId: number): void;
   dispose(): void;
 }
@@ -158,6 +160,8 @@ export interface NativeBinding {
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number) => NativeGalleryStore;
+  /** Reads and checks a gallery file (native/core/gallery_file.h). */
+  loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; ids: Uint8Array; vectors: Float32Array }>;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;
   warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;
   warpTensor(

@@ -50,6 +50,18 @@ inline int64_t IntegerArg(Napi::Env env, Napi::Value value, const char* what, in
   return static_cast<int64_t>(number);
 }
 
+inline std::string StringArg(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsString()) ThrowInvalid(env, std::string(what) + " must be a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+// A file system path: a non-empty string without NUL (the system would cut the path there).
+inline std::string PathArg(Napi::Env env, Napi::Value value, const char* what) {
+  std::string path = StringArg(env, value, what);
+  if (path.empty() || path.find('\0') != std::string::npos) ThrowInvalid(env, std::string(what) + " must be a non-empty path without NUL");
+  return path;
+}
+
 inline Napi::Object ObjectArg(Napi::Env env, Napi::Value value, const char* what) {
   if (!value.IsObject()) ThrowInvalid(env, std::string(what) + " must be an object");
   return value.As<Napi::Object>();

@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -20,6 +21,9 @@ enum class JsCode {
   kProviderUnavailable,
   kBindingLoad,
   kCuda,
+  kGalleryCorrupt,
+  kGalleryVersion,
+  kIo,
   kInternal,
 };
 
@@ -27,17 +31,19 @@ enum class JsCode {
 inline constexpr JsCode kAllJsCodes[] = {JsCode::kInvalidArgument, JsCode::kDimensionMismatch, JsCode::kModelLoad,
                                          JsCode::kInference,       JsCode::kOutOfMemory,       JsCode::kDisposed,
                                          JsCode::kProviderUnavailable, JsCode::kBindingLoad,  JsCode::kCuda,
+                                         JsCode::kGalleryCorrupt, JsCode::kGalleryVersion, JsCode::kIo,
                                          JsCode::kInternal};
 
 JsCode FromCore(ErrorCode code);
 const char* CodeString(JsCode code);
 
-// new MaskFaceError(message, code) (falls back to a plain Error with .code before init()).
-Napi::Error MakeError(Napi::Env env, JsCode code, const std::string& message);
+// new MaskFaceError(message, code, { details }) (falls back to a plain Error with .code and
+// .details before init()).
+Napi::Error MakeError(Napi::Env env, JsCode code, const std::string& message, const std::vector<ErrorDetail>& details = {});
 
 // Translates the exception in flight (inside a catch block) into a code and message, keeping
-// the original what() text.
-void DescribeCurrentException(JsCode* code, std::string* message);
+// the original what() text, and the details of a maskface::Error when `details` is given.
+void DescribeCurrentException(JsCode* code, std::string* message, std::vector<ErrorDetail>* details = nullptr);
 
 // Runs body(); C++ exceptions never cross into JS: they are rethrown as MaskFaceError.
 template <typename Body>
@@ -49,8 +55,9 @@ auto Guard(Napi::Env env, Body&& body) -> decltype(body()) {
   } catch (...) {
     JsCode code;
     std::string message;
-    DescribeCurrentException(&code, &message);
-    throw MakeError(env, code, message);
+    std::vector<ErrorDetail> details;
+    DescribeCurrentException(&code, &message, &details);
+    throw MakeError(env, code, message, details);
   }
 }
 

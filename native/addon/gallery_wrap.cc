@@ -8,6 +8,7 @@
 #include "addon/args.h"
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
+#include "core/gallery_file.h"
 #include "core/vector_math.h"
 #include "gpu/gpu_gallery.h"
 #include "gpu/kernel_library.h"
@@ -148,6 +149,76 @@ class SearchWorker : public PromiseWorker {
   std::vector<uint32_t> counts_;
 };
 
+// Writes the rows lib/ lists (live rows, in id order) to a gallery file on a worker thread. It
+// counts as a search in flight: lib/ reuses no row while it runs, so every row it reads still
+// holds the vector of the id lib/ wrote for it.
+class SaveWorker : public PromiseWorker {
+ public:
+  SaveWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const GalleryStore> store,
+             std::shared_ptr<std::atomic<int>> active_searches, std::string path, Napi::Uint32Array rows,
+             Napi::Uint8Array ids, std::string meta)
+      : PromiseWorker(env, "maskface:gallery.save"),
+        owner_(Napi::Persistent(owner)),
+        rows_ref_(Napi::Persistent(rows)),
+        store_(std::move(store)),
+        active_searches_(std::move(active_searches)),
+        path_(std::move(path)),
+        rows_(rows.Data()),
+        count_(rows.ElementLength()),
+        ids_(ids.Data(), ids.Data() + ids.ElementLength()),
+        meta_(std::move(meta)) {
+    active_searches_->fetch_add(1);
+  }
+  ~SaveWorker() override { active_searches_->fetch_sub(1); }
+
+ protected:
+  void Compute() override {
+    const GalleryStore& store = *store_;
+    gallery_file::Save(path_, static_cast<uint32_t>(store.dim()), count_, meta_, ids_,
+                       [&](uint64_t index, float* out) { store.Get(rows_[index], out); });
+  }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  Napi::ObjectReference owner_;
+  Napi::Reference<Napi::Uint32Array> rows_ref_;  // pinned until the file is written
+  std::shared_ptr<const GalleryStore> store_;
+  std::shared_ptr<std::atomic<int>> active_searches_;
+  std::string path_;
+  const uint32_t* rows_;
+  size_t count_;
+  std::vector<uint8_t> ids_;
+  std::string meta_;
+};
+
+// Reads and checks a gallery file on a worker thread; the vectors reach JS without a copy.
+class LoadFileWorker : public PromiseWorker {
+ public:
+  LoadFileWorker(Napi::Env env, std::string path) : PromiseWorker(env, "maskface:gallery.load"), path_(std::move(path)) {}
+
+ protected:
+  void Compute() override { contents_ = gallery_file::Load(path_); }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("dim", Napi::Number::New(env, contents_.dim));
+    result.Set("count", Napi::Number::New(env, static_cast<double>(contents_.count)));
+    result.Set("meta", Napi::String::New(env, contents_.meta));
+    auto ids = Napi::Uint8Array::New(env, contents_.ids.size());
+    std::copy(contents_.ids.begin(), contents_.ids.end(), ids.Data());
+    result.Set("ids", ids);
+    auto* vectors = new std::vector<float>(std::move(contents_.vectors));
+    auto buffer = Napi::ArrayBuffer::New(env, vectors->data(), vectors->size() * sizeof(float),
+                                         [](Napi::Env, void*, std::vector<float>* owned) { delete owned; }, vectors);
+    result.Set("vectors", Napi::Float32Array::New(env, vectors->size(), buffer, 0));
+    return result;
+  }
+
+ private:
+  std::string path_;
+  gallery_file::Contents contents_;
+};
+
 // Shared checks of put/putAsync arguments.
 void CheckPutArgs(Napi::Env env, const GalleryStore& store, Napi::Uint32Array rows, Napi::Float32Array vectors) {
   const size_t count = rows.ElementLength();
@@ -172,6 +243,7 @@ Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
                                                   InstanceMethod<&GalleryWrap::Reserve>("reserve"),
                                                   InstanceMethod<&GalleryWrap::Search>("search"),
                                                   InstanceMethod<&GalleryWrap::Stats>("stats"),
+                                                  InstanceMethod<&GalleryWrap::Save>("save"),
                                                   InstanceMethod<&GalleryWrap::AttachDevice>("attachDevice"),
                                                   InstanceMethod<&GalleryWrap::Dispose>("dispose"),
                                               });
@@ -288,6 +360,27 @@ Napi::Value GalleryWrap::Search(const Napi::CallbackInfo& info) {
     }
     return (new SearchWorker(env, Value(), store, device_, active_searches_, queries, params))->Start();
   });
+}
+
+// save(path, rows: Uint32Array, ids: Uint8Array, meta: string) -> Promise<void>
+Napi::Value GalleryWrap::Save(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    std::string path = PathArg(env, info[0], "path");
+    auto rows = TypedArrayArg<uint32_t>(env, info[1], "rows");
+    auto ids = TypedArrayArg<uint8_t>(env, info[2], "ids");
+    std::string meta = StringArg(env, info[3], "meta");
+    for (size_t i = 0; i < rows.ElementLength(); ++i) {
+      if (!store->IsLive(rows[i])) ThrowInvalid(env, "row " + std::to_string(rows[i]) + " is not live");
+    }
+    return (new SaveWorker(env, Value(), store, active_searches_, std::move(path), rows, ids, std::move(meta)))->Start();
+  });
+}
+
+Napi::Value LoadGalleryFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value { return (new LoadFileWorker(env, PathArg(env, info[0], "path")))->Start(); });
 }
 
 Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {

@@ -30,6 +30,7 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   Napi::Value Reserve(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value AttachDevice(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<GalleryStore> Live(Napi::Env env) const;
@@ -42,5 +43,8 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   LiveRegistration registration_;
   Napi::Env env_;
 };
+
+// loadGalleryFile(path) -> Promise<{ dim, count, meta, ids: Uint8Array, vectors: Float32Array }>
+Napi::Value LoadGalleryFile(const Napi::CallbackInfo& info);
 
 }  // namespace maskface::addon

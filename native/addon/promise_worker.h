@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "addon/errors.h"
 
@@ -39,7 +40,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     try {
       Compute();
     } catch (...) {
-      DescribeCurrentException(&code_, &message_);
+      DescribeCurrentException(&code_, &message_, &details_);
       failed_ = true;
     }
   }
@@ -52,7 +53,7 @@ class PromiseWorker : public Napi::AsyncWorker {
       try {
         Napi::HandleScope scope(env);
         if (failed_) {
-          deferred_.Reject(MakeError(env, code_, message_).Value());
+          deferred_.Reject(MakeError(env, code_, message_, details_).Value());
         } else {
           try {
             deferred_.Resolve(Result(env));
@@ -71,6 +72,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   bool failed_ = false;
   JsCode code_ = JsCode::kInternal;
   std::string message_;
+  std::vector<ErrorDetail> details_;
 };
 
 }  // namespace maskface::addon

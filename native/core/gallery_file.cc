@@ -1,0 +1,626 @@
+#include "core/gallery_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <optional>
+
+#include "core/error.h"
+
+#define XXH_INLINE_ALL
+#include "xxhash.h"
+
+namespace maskface::gallery_file {
+namespace {
+
+// Sections are read into and written from their buffers as they are in the file.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "gallery files are little-endian: little-endian hosts only");
+static_assert(sizeof(size_t) == 8, "a section of a gallery file may be larger than 4 GiB");
+
+constexpr char kHeaderMagic[8] = {'M', 'F', 'G', 'A', 'L', 'L', 'R', 'Y'};
+constexpr char kFooterMagic[8] = {'M', 'F', 'G', 'A', 'L', 'E', 'N', 'D'};
+constexpr uint32_t kMaxDim = 65536;
+constexpr uint64_t kMaxMetaBytes = uint64_t(1) << 20;
+constexpr uint32_t kMaxHeaderBytes = 1 << 16;  // of any format version
+constexpr size_t kChunkBytes = size_t(1) << 20;  // reads and writes of the large sections
+
+// Byte offsets of the header's fields.
+namespace header_at {
+constexpr size_t kMagic = 0;
+constexpr size_t kVersion = 8;
+constexpr size_t kHeaderBytes = 12;
+constexpr size_t kStorage = 16;
+constexpr size_t kDim = 20;
+constexpr size_t kCount = 24;
+constexpr size_t kMetaOffset = 32;
+constexpr size_t kMetaBytes = 40;
+constexpr size_t kIdsOffset = 48;
+constexpr size_t kIdsBytes = 56;
+constexpr size_t kVectorsOffset = 64;
+constexpr size_t kVectorsBytes = 72;
+constexpr size_t kReserved = 80;
+constexpr size_t kChecksum = 120;
+}  // namespace header_at
+
+// Byte offsets of the footer's fields.
+namespace footer_at {
+constexpr size_t kMagic = 0;
+constexpr size_t kMetaChecksum = 8;
+constexpr size_t kIdsChecksum = 16;
+constexpr size_t kVectorsChecksum = 24;
+constexpr size_t kFileBytes = 32;
+constexpr size_t kReserved = 40;
+constexpr size_t kChecksum = 56;
+}  // namespace footer_at
+
+using Header = std::array<uint8_t, kHeaderBytes>;
+using Footer = std::array<uint8_t, kFooterBytes>;
+
+uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint64_t LoadU64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+void StoreU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
+void StoreU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
+
+// The offset of the first non-zero byte of [data, data + size), if any.
+std::optional<size_t> FirstNonZero(const uint8_t* data, size_t size) {
+  const uint8_t* end = data + size;
+  const uint8_t* found = std::find_if(data, end, [](uint8_t b) { return b != 0; });
+  if (found == end) return std::nullopt;
+  return static_cast<size_t>(found - data);
+}
+
+class StreamingChecksum {
+ public:
+  StreamingChecksum() {
+    XXH3_INITSTATE(&state_);
+    XXH3_64bits_reset(&state_);
+  }
+  void Update(const void* data, size_t size) { XXH3_64bits_update(&state_, data, size); }
+  uint64_t Digest() const { return XXH3_64bits_digest(&state_); }
+
+ private:
+  XXH3_state_t state_;
+};
+
+// Where each section of a file lies; the meta section always starts at kHeaderBytes.
+struct Layout {
+  uint32_t dim = 0;
+  uint64_t count = 0;
+  uint64_t meta_bytes = 0;
+  uint64_t ids_offset = 0;
+  uint64_t ids_bytes = 0;
+  uint64_t padding_bytes = 0;  // zeros between the ids and the aligned vectors
+  uint64_t vectors_offset = 0;
+  uint64_t vectors_bytes = 0;
+  uint64_t file_bytes = 0;
+};
+
+// The layout of a file with these sizes, or nullopt when it would be larger than 2^64 bytes.
+std::optional<Layout> PlanLayout(uint32_t dim, uint64_t count, uint64_t meta_bytes, uint64_t ids_bytes) {
+  Layout l;
+  l.dim = dim;
+  l.count = count;
+  l.meta_bytes = meta_bytes;
+  l.ids_bytes = ids_bytes;
+  uint64_t ids_end, aligned_ids_end, vectors_end;
+  if (__builtin_add_overflow(uint64_t{kHeaderBytes}, meta_bytes, &l.ids_offset) ||
+      __builtin_add_overflow(l.ids_offset, ids_bytes, &ids_end) ||
+      __builtin_add_overflow(ids_end, uint64_t{kVectorAlignment - 1}, &aligned_ids_end) ||
+      __builtin_mul_overflow(count, uint64_t{dim} * sizeof(float), &l.vectors_bytes)) {
+    return std::nullopt;
+  }
+  l.vectors_offset = aligned_ids_end / kVectorAlignment * kVectorAlignment;
+  l.padding_bytes = l.vectors_offset - ids_end;
+  if (__builtin_add_overflow(l.vectors_offset, l.vectors_bytes, &vectors_end) ||
+      __builtin_add_overflow(vectors_end, uint64_t{kFooterBytes}, &l.file_bytes)) {
+    return std::nullopt;
+  }
+  return l;
+}
+
+struct SectionChecksums {
+  uint64_t meta = 0;
+  uint64_t ids = 0;
+  uint64_t vectors = 0;
+};
+
+Header EncodeHeader(const Layout& l) {
+  Header h{};
+  std::memcpy(&h[header_at::kMagic], kHeaderMagic, sizeof kHeaderMagic);
+  StoreU32(&h[header_at::kVersion], kFormatVersion);
+  StoreU32(&h[header_at::kHeaderBytes], kHeaderBytes);
+  StoreU32(&h[header_at::kStorage], static_cast<uint32_t>(Storage::kF32));
+  StoreU32(&h[header_at::kDim], l.dim);
+  StoreU64(&h[header_at::kCount], l.count);
+  StoreU64(&h[header_at::kMetaOffset], kHeaderBytes);
+  StoreU64(&h[header_at::kMetaBytes], l.meta_bytes);
+  StoreU64(&h[header_at::kIdsOffset], l.ids_offset);
+  StoreU64(&h[header_at::kIdsBytes], l.ids_bytes);
+  StoreU64(&h[header_at::kVectorsOffset], l.vectors_offset);
+  StoreU64(&h[header_at::kVectorsBytes], l.vectors_bytes);
+  StoreU64(&h[header_at::kChecksum], Checksum(h.data(), header_at::kChecksum));
+  return h;
+}
+
+Footer EncodeFooter(const SectionChecksums& sums, uint64_t file_bytes) {
+  Footer f{};
+  std::memcpy(&f[footer_at::kMagic], kFooterMagic, sizeof kFooterMagic);
+  StoreU64(&f[footer_at::kMetaChecksum], sums.meta);
+  StoreU64(&f[footer_at::kIdsChecksum], sums.ids);
+  StoreU64(&f[footer_at::kVectorsChecksum], sums.vectors);
+  StoreU64(&f[footer_at::kFileBytes], file_bytes);
+  StoreU64(&f[footer_at::kChecksum], Checksum(f.data(), footer_at::kChecksum));
+  return f;
+}
+
+// ---- errors ----------------------------------------------------------------------------------
+
+// The symbolic name of an errno value (JS: error.details.errno, as Node names them).
+std::string ErrnoName(int error) {
+  switch (error) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case EXDEV: return "EXDEV";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EINVAL: return "EINVAL";
+    case ENFILE: return "ENFILE";
+    case EMFILE: return "EMFILE";
+    case ETXTBSY: return "ETXTBSY";
+    case EFBIG: return "EFBIG";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
+    case EOVERFLOW: return "EOVERFLOW";
+    case EDQUOT: return "EDQUOT";
+    case ESTALE: return "ESTALE";
+    default: return "E" + std::to_string(error);
+  }
+}
+
+// `what` is the failed action, e.g. "Cannot open gallery file /x/y.mfg"; `path` the file it was about.
+[[noreturn]] void ThrowIo(const std::string& what, const std::string& path, int error) {
+  throw Error(ErrorCode::kIo, what + ": " + std::strerror(error),
+              {ErrorDetail::Text("path", path), ErrorDetail::Text("errno", ErrnoName(error))});
+}
+
+// `subject` names the file ("Gallery file /x/y.mfg"); `offset` is where in it the fault is.
+[[noreturn]] void ThrowCorrupt(const std::string& subject, const char* section, uint64_t offset,
+                               const std::string& reason) {
+  throw Error(ErrorCode::kGalleryCorrupt,
+              subject + " is corrupt: " + reason + " (" + section + " section, byte " + std::to_string(offset) + ")",
+              {ErrorDetail::Text("section", section), ErrorDetail::Number("offset", static_cast<double>(offset))});
+}
+
+// The first malformed entry of an ids section: where it is in the section, and what is wrong.
+struct IdsFault {
+  uint64_t offset;
+  std::string reason;
+};
+
+std::optional<IdsFault> FindIdsFault(const uint8_t* ids, size_t size, uint64_t count) {
+  size_t at = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    auto fault = [&](const std::string& what) { return IdsFault{at, "id " + std::to_string(i) + ": " + what}; };
+    if (at == size) {
+      return IdsFault{at, "the ids section ends after " + std::to_string(i) + " of " + std::to_string(count) + " ids"};
+    }
+    const uint8_t kind = ids[at];
+    if (kind == kIdString) {
+      if (size - at < 5) return fault("its string length runs past the end of the ids section");
+      const uint32_t length = LoadU32(ids + at + 1);
+      if (length > size - at - 5) {
+        return fault("its " + std::to_string(length) + "-byte string runs past the end of the ids section");
+      }
+      at += 5 + size_t{length};
+    } else if (kind == kIdNumber) {
+      if (size - at < 9) return fault("its number runs past the end of the ids section");
+      at += 9;
+    } else {
+      return fault("unknown kind " + std::to_string(kind));
+    }
+  }
+  if (at != size) {
+    const size_t extra = size - at;
+    return IdsFault{at, std::to_string(extra) + (extra == 1 ? " byte follows" : " bytes follow") + " the last of " +
+                            std::to_string(count) + " ids"};
+  }
+  return std::nullopt;
+}
+
+// ---- reading -------------------------------------------------------------------------------
+
+// Where ReadContents gets a file's bytes: a file descriptor (Load) or memory (Parse).
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual uint64_t size() const = 0;
+  // Copies [offset, offset + size) of the file to `out`; the caller keeps the range inside size().
+  virtual void Read(uint64_t offset, void* out, size_t size) = 0;
+  const std::string& subject() const { return subject_; }
+
+ protected:
+  explicit Source(std::string subject) : subject_(std::move(subject)) {}
+
+ private:
+  std::string subject_;  // for error messages
+};
+
+class MemorySource : public Source {
+ public:
+  MemorySource(const uint8_t* data, size_t size) : Source("Gallery file"), data_(data), size_(size) {}
+  uint64_t size() const override { return size_; }
+  void Read(uint64_t offset, void* out, size_t size) override { std::memcpy(out, data_ + offset, size); }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+};
+
+class FileSource : public Source {
+ public:
+  explicit FileSource(const std::string& path) : Source("Gallery file " + path), path_(path) {
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; regular files ignore it.
+    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd_ < 0) ThrowIo("Cannot open gallery file " + path, path, errno);
+    // A folder opens, and other kinds of file have no meaningful size.
+    struct stat st;
+    int error = fstat(fd_, &st) != 0 ? errno : 0;
+    if (error == 0 && !S_ISREG(st.st_mode)) error = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    if (error != 0) {
+      close(fd_);  // the destructor does not run when the constructor throws
+      Fail(error);
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+  }
+  ~FileSource() override { close(fd_); }
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+
+  uint64_t size() const override { return size_; }
+
+  void Read(uint64_t offset, void* out, size_t size) override {
+    auto* bytes = static_cast<uint8_t*>(out);
+    while (size > 0) {
+      const ssize_t n = pread(fd_, bytes, size, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Fail(errno);
+      }
+      if (n == 0) ThrowCorrupt(subject(), "file", offset, "the file ended early while it was read (it shrank?)");
+      bytes += n;
+      offset += static_cast<uint64_t>(n);
+      size -= static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  [[noreturn]] void Fail(int error) const { ThrowIo("Cannot read gallery file " + path_, path_, error); }
+
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// Checks the header against itself and the file size; returns the layout it describes.
+Layout ReadHeader(Source& source) {
+  const std::string& subject = source.subject();
+  const uint64_t size = source.size();
+  if (size < kHeaderBytes + kFooterBytes) {
+    ThrowCorrupt(subject, "file", size,
+                 "the file is " + std::to_string(size) + " bytes long, shorter than a header and a footer");
+  }
+  Header h;
+  source.Read(0, h.data(), h.size());
+  if (std::memcmp(&h[header_at::kMagic], kHeaderMagic, sizeof kHeaderMagic) != 0) {
+    ThrowCorrupt(subject, "header", header_at::kMagic, "it does not start with MFGALLRY (not a gallery file?)");
+  }
+  // Every format version keeps the magic, the version and the header size where version 1 has
+  // them, and ends its header with the checksum of the bytes before it. So the checksum is checked
+  // first: a damaged version field reads as damage, and only an intact header of another version
+  // as ERR_GALLERY_VERSION.
+  auto fault = [&](size_t field, const std::string& reason) { ThrowCorrupt(subject, "header", field, reason); };
+  const uint32_t header_bytes = LoadU32(&h[header_at::kHeaderBytes]);
+  if (header_bytes < kHeaderBytes || header_bytes > kMaxHeaderBytes || header_bytes > size - kFooterBytes) {
+    fault(header_at::kHeaderBytes, "the header size " + std::to_string(header_bytes) + " is impossible");
+  }
+  if (header_bytes == kHeaderBytes) {
+    if (LoadU64(&h[header_at::kChecksum]) != Checksum(h.data(), header_at::kChecksum)) {
+      fault(header_at::kChecksum, "the header's checksum does not match");
+    }
+  } else {
+    std::vector<uint8_t> longer(header_bytes);
+    source.Read(0, longer.data(), longer.size());
+    if (LoadU64(&longer[header_bytes - 8]) != Checksum(longer.data(), header_bytes - 8)) {
+      fault(header_bytes - 8, "the header's checksum does not match");
+    }
+  }
+  const uint32_t version = LoadU32(&h[header_at::kVersion]);
+  if (version != kFormatVersion) {
+    throw Error(ErrorCode::kGalleryVersion,
+                subject + " has format version " + std::to_string(version) + "; this maskface reads version " +
+                    std::to_string(kFormatVersion),
+                {ErrorDetail::Number("version", version)});
+  }
+  if (header_bytes != kHeaderBytes) fault(header_at::kHeaderBytes, "the header size of version 1 is 128");
+  if (LoadU32(&h[header_at::kStorage]) != static_cast<uint32_t>(Storage::kF32)) {
+    fault(header_at::kStorage, "unknown storage type");
+  }
+  const uint32_t dim = LoadU32(&h[header_at::kDim]);
+  if (dim < 1 || dim > kMaxDim) fault(header_at::kDim, "dim " + std::to_string(dim) + " is outside 1..65536");
+  if (auto at = FirstNonZero(&h[header_at::kReserved], header_at::kChecksum - header_at::kReserved)) {
+    fault(header_at::kReserved + *at, "a reserved byte is not zero");
+  }
+  if (LoadU64(&h[header_at::kMetaOffset]) != kHeaderBytes) {
+    fault(header_at::kMetaOffset, "meta does not follow the header");
+  }
+  const uint64_t meta_bytes = LoadU64(&h[header_at::kMetaBytes]);
+  if (meta_bytes > kMaxMetaBytes) fault(header_at::kMetaBytes, "meta is larger than 1 MiB");
+  const std::optional<Layout> layout =
+      PlanLayout(dim, LoadU64(&h[header_at::kCount]), meta_bytes, LoadU64(&h[header_at::kIdsBytes]));
+  if (!layout) fault(header_at::kCount, "its count and section sizes add up to more than 2^64 bytes");
+  if (LoadU64(&h[header_at::kIdsOffset]) != layout->ids_offset) {
+    fault(header_at::kIdsOffset, "the ids do not follow meta");
+  }
+  if (LoadU64(&h[header_at::kVectorsOffset]) != layout->vectors_offset) {
+    fault(header_at::kVectorsOffset, "the vectors do not start at the first 64-byte boundary after the ids");
+  }
+  if (LoadU64(&h[header_at::kVectorsBytes]) != layout->vectors_bytes) {
+    fault(header_at::kVectorsBytes, "the vectors' size is not count x dim x 4");
+  }
+  if (layout->file_bytes != size) {
+    ThrowCorrupt(subject, "file", std::min(size, layout->file_bytes),
+                 "the file is " + std::to_string(size) + " bytes long but its header describes " +
+                     std::to_string(layout->file_bytes) + " (truncated or extended?)");
+  }
+  return *layout;
+}
+
+// Checks the footer (at the end of the file, whose length ReadHeader checked); returns the
+// section checksums it holds.
+SectionChecksums ReadFooter(Source& source) {
+  const uint64_t at = source.size() - kFooterBytes;
+  Footer f;
+  source.Read(at, f.data(), f.size());
+  auto fault = [&](size_t field, const std::string& reason) {
+    ThrowCorrupt(source.subject(), "footer", at + field, reason);
+  };
+  if (std::memcmp(&f[footer_at::kMagic], kFooterMagic, sizeof kFooterMagic) != 0) {
+    fault(footer_at::kMagic, "it does not end with a MFGALEND footer");
+  }
+  if (LoadU64(&f[footer_at::kChecksum]) != Checksum(f.data(), footer_at::kChecksum)) {
+    fault(footer_at::kChecksum, "the footer's checksum does not match");
+  }
+  if (LoadU64(&f[footer_at::kFileBytes]) != source.size()) {
+    fault(footer_at::kFileBytes, "the footer's file length is not the file's");
+  }
+  if (auto zero_at = FirstNonZero(&f[footer_at::kReserved], footer_at::kChecksum - footer_at::kReserved)) {
+    fault(footer_at::kReserved + *zero_at, "a reserved byte is not zero");
+  }
+  return {LoadU64(&f[footer_at::kMetaChecksum]), LoadU64(&f[footer_at::kIdsChecksum]),
+          LoadU64(&f[footer_at::kVectorsChecksum])};
+}
+
+// Reads a section into `out` chunk by chunk, hashing each chunk while it is in cache, and checks
+// its checksum.
+void ReadSection(Source& source, const char* section, uint64_t offset, void* out, size_t size, uint64_t checksum) {
+  StreamingChecksum sum;
+  auto* bytes = static_cast<uint8_t*>(out);
+  for (size_t done = 0; done < size;) {
+    const size_t chunk = std::min(kChunkBytes, size - done);
+    source.Read(offset + done, bytes + done, chunk);
+    sum.Update(bytes + done, chunk);
+    done += chunk;
+  }
+  if (sum.Digest() != checksum) {
+    ThrowCorrupt(source.subject(), section, offset, std::string("the ") + section + " checksum does not match");
+  }
+}
+
+// Every check of the format, in an order that names the most telling fault first.
+Contents ReadContents(Source& source) {
+  const Layout layout = ReadHeader(source);
+  const SectionChecksums sums = ReadFooter(source);
+  Contents contents;
+  contents.dim = layout.dim;
+  contents.count = layout.count;
+  try {
+    // Sizes are bounded by the file's size now.
+    contents.meta.resize(layout.meta_bytes);
+    contents.ids.resize(layout.ids_bytes);
+    contents.vectors.resize(layout.vectors_bytes / sizeof(float));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kOutOfMemory,
+                source.subject() + ": out of memory for its " + std::to_string(layout.file_bytes) + " bytes");
+  }
+  ReadSection(source, "meta", kHeaderBytes, contents.meta.data(), contents.meta.size(), sums.meta);
+  ReadSection(source, "ids", layout.ids_offset, contents.ids.data(), contents.ids.size(), sums.ids);
+  std::array<uint8_t, kVectorAlignment> padding;
+  const uint64_t padding_offset = layout.vectors_offset - layout.padding_bytes;
+  source.Read(padding_offset, padding.data(), layout.padding_bytes);
+  if (auto at = FirstNonZero(padding.data(), layout.padding_bytes)) {
+    ThrowCorrupt(source.subject(), "vectors", padding_offset + *at, "a padding byte before the vectors is not zero");
+  }
+  ReadSection(source, "vectors", layout.vectors_offset, contents.vectors.data(), layout.vectors_bytes, sums.vectors);
+
+  if (auto fault = FindIdsFault(contents.ids.data(), contents.ids.size(), layout.count)) {
+    ThrowCorrupt(source.subject(), "ids", layout.ids_offset + fault->offset, fault->reason);
+  }
+  const auto bad =
+      std::find_if(contents.vectors.begin(), contents.vectors.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != contents.vectors.end()) {
+    const size_t index = static_cast<size_t>(bad - contents.vectors.begin());
+    ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset + index * sizeof(float),
+                 "row " + std::to_string(index / layout.dim) + " holds a value that is not finite");
+  }
+  return contents;
+}
+
+// ---- writing -------------------------------------------------------------------------------
+
+std::string Folder(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The temporary file of a Save, beside the target: Commit renames it over the target; until then
+// the destructor removes it (an error, or an exception from a RowSource).
+class PendingFile {
+ public:
+  explicit PendingFile(const std::string& target) : target_(target) {
+    static std::atomic<uint64_t> counter{0};
+    temp_ = target + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+    fd_ = open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      ThrowIo("Cannot create the temporary file " + temp_ + " to save gallery file " + target_, target_, errno);
+    }
+  }
+  ~PendingFile() {
+    if (fd_ >= 0) close(fd_);
+    if (!committed_) unlink(temp_.c_str());
+  }
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+
+  void Write(const void* data, size_t size) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    while (size > 0) {
+      const ssize_t n = write(fd_, bytes, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Fail("Cannot write", errno);
+      }
+      bytes += n;
+      size -= static_cast<size_t>(n);
+    }
+  }
+
+  // Makes the file durable under its final name: fsync, rename, then fsync of the folder, which
+  // makes the rename itself durable.
+  void Commit() {
+    if (fsync(fd_) != 0) Fail("Cannot flush to disk", errno);
+    const int closed = close(fd_);
+    fd_ = -1;  // closed even when close() fails
+    if (closed != 0) Fail("Cannot write", errno);
+    if (rename(temp_.c_str(), target_.c_str()) != 0) Fail("Cannot rename over", errno);
+    committed_ = true;
+    const std::string folder = Folder(target_);
+    const int folder_fd = open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int synced = folder_fd >= 0 ? fsync(folder_fd) : -1;
+    const int error = errno;
+    if (folder_fd >= 0) close(folder_fd);
+    if (synced != 0) {
+      ThrowIo("Cannot flush folder " + folder + " to disk after saving gallery file " + target_, folder, error);
+    }
+  }
+
+ private:
+  [[noreturn]] void Fail(const char* action, int error) const {
+    ThrowIo(std::string(action) + " gallery file " + target_ + " (temporary file " + temp_ + ")", target_, error);
+  }
+
+  std::string target_;
+  std::string temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// Writes the rows from `rows`, a chunk of whole rows at a time; returns their checksum.
+uint64_t WriteVectors(PendingFile& file, const Layout& layout, const RowSource& rows) {
+  const size_t row_floats = layout.dim;
+  const uint64_t rows_per_chunk = std::max<size_t>(1, kChunkBytes / (row_floats * sizeof(float)));
+  std::vector<float> chunk(std::min(layout.count, rows_per_chunk) * row_floats);
+  StreamingChecksum sum;
+  for (uint64_t first = 0; first < layout.count; first += rows_per_chunk) {
+    const uint64_t n = std::min(rows_per_chunk, layout.count - first);
+    for (uint64_t r = 0; r < n; ++r) {
+      float* row = chunk.data() + r * row_floats;
+      rows(first + r, row);
+      // A file with such a value could not be loaded again.
+      if (!std::all_of(row, row + row_floats, [](float v) { return std::isfinite(v); })) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "Cannot save gallery: row " + std::to_string(first + r) + " holds a value that is not finite");
+      }
+    }
+    const size_t bytes = n * row_floats * sizeof(float);
+    sum.Update(chunk.data(), bytes);
+    file.Write(chunk.data(), bytes);
+  }
+  return sum.Digest();
+}
+
+}  // namespace
+
+uint64_t Checksum(const void* data, size_t size) { return XXH3_64bits(data, size); }
+
+void CheckIds(const uint8_t* ids, size_t size, uint64_t count, uint64_t section_offset) {
+  if (auto fault = FindIdsFault(ids, size, count)) {
+    ThrowCorrupt("Gallery file", "ids", section_offset + fault->offset, fault->reason);
+  }
+}
+
+Contents Parse(const uint8_t* data, size_t size) {
+  MemorySource source(data, size);
+  return ReadContents(source);
+}
+
+Contents Load(const std::string& path) {
+  FileSource source(path);
+  return ReadContents(source);
+}
+
+void Save(const std::string& path, uint32_t dim, uint64_t count, const std::string& meta,
+          const std::vector<uint8_t>& ids, const RowSource& rows) {
+  MF_CHECK_ARG(dim >= 1 && dim <= kMaxDim,
+               "Cannot save gallery: dim " + std::to_string(dim) + " is outside 1..65536");
+  MF_CHECK_ARG(meta.size() <= kMaxMetaBytes, "Cannot save gallery: meta is larger than 1 MiB");
+  if (auto fault = FindIdsFault(ids.data(), ids.size(), count)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Cannot save gallery: malformed ids section at byte " + std::to_string(fault->offset) + ": " +
+                    fault->reason);
+  }
+  const std::optional<Layout> layout = PlanLayout(dim, count, meta.size(), ids.size());
+  MF_CHECK_ARG(layout, "Cannot save gallery: count x dim is too large for a file");
+  MF_CHECK_ARG(count == 0 || rows, "Cannot save gallery: no row source");
+
+  SectionChecksums sums{Checksum(meta.data(), meta.size()), Checksum(ids.data(), ids.size()), 0};
+  PendingFile file(path);
+  const Header header = EncodeHeader(*layout);
+  file.Write(header.data(), header.size());
+  file.Write(meta.data(), meta.size());
+  file.Write(ids.data(), ids.size());
+  const std::array<uint8_t, kVectorAlignment> zeros{};
+  file.Write(zeros.data(), layout->padding_bytes);
+  sums.vectors = WriteVectors(file, *layout, rows);
+  const Footer footer = EncodeFooter(sums, layout->file_bytes);
+  file.Write(footer.data(), footer.size());
+  file.Commit();
+}
+
+}  // namespace maskface::gallery_file
