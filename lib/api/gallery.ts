@@ -499,15 +499,20 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
       const epoch = this.#epoch;
       this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
       try {
-        const ids: GalleryId[] = [];
-        const rows: number[] = [];
+        const bound: GalleryId[] = [];
+        const boundRows: number[] = [];
         for (const [id, idRows] of this.#idRows) {
           for (const row of idRows) {
-            ids.push(id);
-            rows.push(row);
+            bound.push(id);
+            boundRows.push(row);
           }
         }
-        await withCallSite(callSite, this.#store.save(target, Uint32Array.from(rows), encodeIds(ids), encodeMeta(this.model)));
+        // A row bound to an id whose vector is still queued (a write issued while this save runs)
+        // is not in the store yet: such changes may be left out.
+        const live = this.#store.liveFlags(Uint32Array.from(boundRows));
+        const ids = bound.filter((_, i) => live[i] === 1);
+        const rows = Uint32Array.from(boundRows.filter((_, i) => live[i] === 1));
+        await withCallSite(callSite, this.#store.save(target, rows, encodeIds(ids), encodeMeta(this.model)));
       } finally {
         const left = this.#activeSearches.get(epoch)! - 1;
         if (left === 0) this.#activeSearches.delete(epoch);

@@ -109,6 +109,8 @@ export interface NativeGalleryStore {
   put(rows: Uint32Array, vectors: Float32Array): void;
   putAsync(rows: Uint32Array, vectors: Float32Array): Promise<void>;
   kill(rows: Uint32Array): number;
+  /** 1 where the row holds a written vector that is live. */
+  liveFlags(rows: Uint32Array): Uint8Array;
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
   stats(): { rows: number; live: number; bytes: number; reservedBytes: number; dim: number; deviceBytes: number };

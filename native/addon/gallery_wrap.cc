@@ -240,6 +240,7 @@ Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
                                                   InstanceMethod<&GalleryWrap::Put>("put"),
                                                   InstanceMethod<&GalleryWrap::PutAsync>("putAsync"),
                                                   InstanceMethod<&GalleryWrap::Kill>("kill"),
+                                                  InstanceMethod<&GalleryWrap::LiveFlags>("liveFlags"),
                                                   InstanceMethod<&GalleryWrap::Reserve>("reserve"),
                                                   InstanceMethod<&GalleryWrap::Search>("search"),
                                                   InstanceMethod<&GalleryWrap::Stats>("stats"),
@@ -324,6 +325,18 @@ Napi::Value GalleryWrap::Kill(const Napi::CallbackInfo& info) {
     }
     if (device_) device_->Remove(killed.data(), killed.size());
     return Napi::Number::New(env, static_cast<double>(killed.size()));
+  });
+}
+
+// liveFlags(rows: Uint32Array) -> Uint8Array: 1 where the row holds a written vector that is live
+Napi::Value GalleryWrap::LiveFlags(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
+    auto flags = Napi::Uint8Array::New(env, rows.ElementLength());
+    for (size_t i = 0; i < rows.ElementLength(); ++i) flags[i] = store->IsLive(rows[i]) ? 1 : 0;
+    return flags;
   });
 }
 

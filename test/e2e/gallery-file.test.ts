@@ -137,6 +137,26 @@ t.test('a save while searches, adds and removes run writes a consistent snapshot
   t.equal(checked, loaded.size, 'every saved id holds its own vector');
 });
 
+t.test('a save behind a pending addMany, with another addMany queued after it, saves only written rows', async (t) => {
+  await using gallery = new Gallery<string>({ model, threads: 1 });
+  const path = join(work, 'queued.mfg');
+  const data = vectors(5, 5);
+  const vectorOf = (i: number) => FaceEmbedding.fromVector(data.subarray(i * model.dim, (i + 1) * model.dim), model);
+  const batchOf = (from: number) => EmbeddingBatch.fromVectors(data.slice(from * model.dim, (from + 2) * model.dim), model);
+  const first = gallery.addMany(['a', 'b'], batchOf(0));
+  const saving = gallery.save(path);
+  // Bound at once but written after the first batch: the save must not list rows not yet written.
+  const second = gallery.addMany(['c', 'd'], batchOf(2));
+  gallery.add('e', vectorOf(4));
+  await Promise.all([first, saving, second]);
+  await using loaded = await Gallery.load(path, { model, threads: 1 });
+  t.ok(loaded.has('a') && loaded.has('b'), `the rows written before the save are in it (${loaded.ids().join(', ')})`);
+  for (const id of loaded.ids()) {
+    const [best] = await loaded.search(vectorOf('abcde'.indexOf(id)), { k: 1 });
+    t.ok(best?.id === id && best.score > 0.9999, `${id} holds its own vector`);
+  }
+});
+
 t.test('kill -9 during saves, 100 times: the file always loads, to the last acknowledged save or a later one', async (t) => {
   const folder = join(work, 'kill');
   mkdirSync(folder);
