@@ -95,7 +95,7 @@ int ReadExactly(int fd, void* out, size_t size, uint64_t offset) {
 PendingFile::PendingFile(const std::string& target, const char* kind) : target_(target), kind_(kind) {
   static std::atomic<uint64_t> counter{0};
   temp_ = target + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-  fd_ = open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd_ = open(temp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);  // RDWR: a journal rereads itself
   if (fd_ < 0) {
     ThrowIo("Cannot create the temporary file " + temp_ + " to save " + kind_ + " " + target_, target_, errno);
   }
