@@ -149,3 +149,22 @@ t.test('SIGTERM finishes what is in flight and loses no enrolment; so does a res
   health = await fetch(`${server.url}/health`).then((r) => r.json());
   t.ok(health.photos >= before + survived.length, `after SIGKILL: ${health.photos - before} enrolments kept, ${survived.length} acknowledged`);
 });
+
+t.test('the load test runs (a short version of examples/service/load-test.mjs)', { skip: missingData('rmfrd_real_masks') }, async (t) => {
+  const json = join(work, 'load.json');
+  const proc = spawn(process.execPath, [join(repoRoot, 'examples', 'service', 'load-test.mjs'), '--seconds', '2', '--connections', '1,4', '--people', '5', '--json', json], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let text = '';
+  proc.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
+  t.equal(code, 0, 'it exits cleanly');
+  t.match(text, /\| connections \| requests \| requests\/s/, 'and prints its table');
+  const result = JSON.parse(readFileSync(json, 'utf8'));
+  t.equal(result.enrolled, 5, 'every person enrolled');
+  t.equal(result.answers.right + result.answers.wrong + result.answers.nobody + result.answers.noFace, result.probes, 'one answer per probe photo');
+  for (const run of result.runs) {
+    t.ok(run.requests > 0 && run.ok === run.requests, `${run.connections} connections: ${run.requests} requests, all answered 200`);
+    t.equal(run.errors + run.timeouts + run.otherNon2xx, 0, 'no errors');
+  }
+});
