@@ -8,6 +8,8 @@
 #                       core/cpu_search.h)
 #   fuzz_gallery_file   gallery files: Parse of any bytes, and Save of what parses writes the
 #                       same bytes (core/gallery_file.h)
+#   fuzz_gallery_journal gallery journals: Parse of any bytes, and a journal rewritten from what
+#                       parses holds the same bytes (core/gallery_journal.h)
 #
 #   scripts/fuzz.sh [--quick] [--runs N] [--no-merge] [target...]
 #
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_warp fuzz_face_geometry fuzz_search fuzz_gallery_file)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_warp fuzz_face_geometry fuzz_search fuzz_gallery_file fuzz_gallery_journal)
 
 for tool in clang clang++ cmake; do
   command -v "$tool" > /dev/null || { echo "fuzz.sh: $tool not found (Debian: apt-get install clang libclang-rt-14-dev cmake)" >&2; exit 2; }

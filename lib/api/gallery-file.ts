@@ -69,16 +69,27 @@ export function decodeIds(section: Uint8Array, count: number, path: string): (st
   return ids;
 }
 
+/**
+ * Which journal a gallery file goes with (files saved by a gallery from Gallery.open): the lineage
+ * both carry, and the last change the file holds.
+ */
+export interface JournalLink {
+  lineage: string;
+  seq: number;
+}
+
 /** What a gallery file says about itself, beside its rows and ids. */
 interface GalleryMeta {
   format: 'maskface-gallery';
   model: ModelFingerprint;
   maskface: string;
   savedAt: string;
+  journal?: JournalLink;
 }
 
-export function encodeMeta(model: ModelFingerprint): string {
+export function encodeMeta(model: ModelFingerprint, journal?: JournalLink): string {
   const meta: GalleryMeta = { format: 'maskface-gallery', model: { ...model }, maskface: MASKFACE_VERSION, savedAt: new Date().toISOString() };
+  if (journal) meta.journal = { ...journal };
   return JSON.stringify(meta);
 }
 
@@ -86,7 +97,7 @@ export function encodeMeta(model: ModelFingerprint): string {
  * The model of a file's meta text, checked against the model the caller expects:
  * ERR_GALLERY_CORRUPT when the text is not ours, ERR_MODEL_MISMATCH when the models differ.
  */
-export function checkMeta(text: string, dim: number, expected: ModelFingerprint, path: string): ModelFingerprint {
+export function checkMeta(text: string, dim: number, expected: ModelFingerprint, path: string): { model: ModelFingerprint; journal?: JournalLink } {
   let meta: Partial<GalleryMeta>;
   try {
     meta = JSON.parse(text) as Partial<GalleryMeta>;
@@ -105,5 +116,9 @@ export function checkMeta(text: string, dim: number, expected: ModelFingerprint,
       { details: { path, fileModel: model, expectedModel: { ...expected } } },
     );
   }
-  return model;
+  const journal = meta.journal;
+  if (journal !== undefined && (typeof journal?.lineage !== 'string' || !/^[0-9a-f]{16}$/.test(journal.lineage) || !Number.isSafeInteger(journal.seq) || journal.seq < 0)) {
+    throw corrupt(path, 'meta', 'its journal link is malformed');
+  }
+  return journal === undefined ? { model } : { model, journal: { lineage: journal.lineage, seq: journal.seq } };
 }

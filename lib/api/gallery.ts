@@ -1,10 +1,12 @@
 import { availableParallelism, totalmem } from 'node:os';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { native } from '../runtime/binding-loader.js';
 import { EmbeddingBatch, FaceEmbedding, assertSameModel } from './embedding.js';
 import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import type { NativeGalleryStore } from '../runtime/native.js';
-import { checkMeta, decodeIds, encodeIds, encodeMeta } from './gallery-file.js';
+import { checkMeta, decodeIds, encodeIds, encodeMeta, type JournalLink } from './gallery-file.js';
+import { JournalQueue, encodeRecord, opAdd, opRemove } from './gallery-journal.js';
 import { cudaStatus } from './providers.js';
 import type { ModelFingerprint } from './types.js';
 import { assertFinite, assertInteger, assertObject, throwIfAborted } from '../runtime/validate.js';
@@ -32,8 +34,30 @@ export interface GalleryOptions {
   deviceId?: number;
 }
 
-/** Options of Gallery.load: those of a new gallery, without `capacity` (the file's row count). */
+/** Options of Gallery.load and Gallery.open: those of a new gallery, without `capacity` (the file's row count). */
 export type GalleryLoadOptions = Omit<GalleryOptions, 'capacity'>;
+
+/** Options of add() and remove(). */
+export interface WriteOptions {
+  /**
+   * Resolve only once the change is in the gallery's journal on disk (a gallery from
+   * Gallery.open): the call then returns a promise. Default false: the change is written to the
+   * journal at once, and `flush()` waits for it.
+   */
+  durable?: boolean;
+}
+
+/** The journal of a gallery from Gallery.open. */
+export interface JournalStatus {
+  /** The journal file: the gallery file's path + '.journal'. */
+  readonly path: string;
+  /** Its length on disk. */
+  readonly bytes: number;
+  /** Changes in the journal and not in the gallery file (save() folds them in). */
+  readonly unsaved: number;
+  /** Changes not yet on disk (flush() waits for them). */
+  readonly pending: number;
+}
 
 export interface SearchOptions {
   /** Matches to return per query, best first. Default 10, at most 4096. */
@@ -156,6 +180,10 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   #pendingWrites = 0;
   #writeTail: Promise<void> = Promise.resolve();
   #size = 0;
+  /** The journal of a gallery from Gallery.open, and the file it goes with. */
+  #journal: JournalQueue | undefined;
+  #journalTarget: string | undefined;
+  #saveTail: Promise<void> = Promise.resolve();
   #disposed = false;
   #disposing: Promise<void> | undefined;
 
@@ -275,6 +303,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         apply();
       } catch (error) {
         undo();
+        this.#journal?.fail(journalDiverged(this.#journal.path, error));
         process.emitWarning(`maskface: a queued gallery change failed and was undone: ${(error as Error).message}`, {
           code: 'MASKFACE_GALLERY_WRITE',
         });
@@ -282,12 +311,39 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     });
   }
 
-  /** Adds one embedding under `id` (an id may hold several). */
-  add(id: GalleryId, embedding: FaceEmbedding): this {
+  /**
+   * Adds one embedding under `id` (an id may hold several). On a gallery from Gallery.open the
+   * change also goes to the journal; with `{ durable: true }` the call returns a promise that
+   * resolves once it is on disk.
+   */
+  add(id: GalleryId, embedding: FaceEmbedding, options?: WriteOptions & { durable?: false }): this;
+  add(id: GalleryId, embedding: FaceEmbedding, options: WriteOptions & { durable: true }): Promise<this>;
+  add(id: GalleryId, embedding: FaceEmbedding, options?: WriteOptions): this | Promise<this>;
+  add(id: GalleryId, embedding: FaceEmbedding, options: WriteOptions = {}): this | Promise<this> {
     this.#assertLive();
     assertId('id', id);
     const checked = this.#checkEmbedding('embedding', embedding);
+    const durable = this.#durableOption(options);
     const vector = unitRows(checked.vector.slice(), this.model.dim, 'embedding.vector', true);
+    this.#insert(id, vector);
+    const seq = this.#journal?.record(encodeRecord(opAdd, id, vector));
+    return durable ? this.#journal!.sync(seq).then(() => this) : this;
+  }
+
+  /** `options.durable`, checked: it needs a journal, and one that still works. */
+  #durableOption(options: WriteOptions): boolean {
+    assertObject('options', options);
+    const durable = options.durable ?? false;
+    if (typeof durable !== 'boolean') throw invalidArgument('options.durable', 'boolean', durable);
+    if (durable && !this.#journal) {
+      throw invalidArgument('options.durable', 'false on a gallery without a journal (durable writes need Gallery.open)', durable);
+    }
+    this.#journal?.assertUsable();
+    return durable;
+  }
+
+  /** Binds `vector` (one checked unit row) to `id` in a row of the store. */
+  #insert(id: GalleryId, vector: Float32Array): void {
     const row = this.#allocateRow();
     try {
       this.#write(
@@ -300,16 +356,17 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
       throw error;
     }
     this.#bind(id, row);
-    return this;
   }
 
   /**
    * Adds a batch: ids[i] gets batch.at(i). The copy into the gallery runs on a worker thread;
    * do not modify `batch.data` until the promise settles. On failure nothing of the batch stays.
+   * On a gallery from Gallery.open it resolves once the batch is in the journal on disk too.
    */
   async addMany(ids: readonly GalleryId[], batch: EmbeddingBatch): Promise<void> {
     const callSite = new Error();
     this.#assertLive();
+    this.#journal?.assertUsable();
     if (!(batch instanceof EmbeddingBatch)) throw invalidArgument('batch', 'EmbeddingBatch', batch);
     this.#checkModel('batch', batch.model);
     if (!Array.isArray(ids) || ids.length !== batch.count) {
@@ -324,6 +381,11 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     for (let i = reused; i < ids.length; i++) rows[i] = this.#rowIds.length + (i - reused);
     this.#rowIds.push(...new Array<undefined>(ids.length - reused));
     ids.forEach((id, i) => this.#bind(id, rows[i]!));
+    let seq: number | undefined;
+    if (this.#journal) {
+      const dim = this.model.dim;
+      for (let i = 0; i < ids.length; i++) seq = this.#journal.record(encodeRecord(opAdd, ids[i]!, vectors.subarray(i * dim, (i + 1) * dim)));
+    }
 
     this.#pendingWrites++;
     const write = this.#writeTail.then(() => withCallSite(callSite, this.#store.putAsync(rows, vectors)));
@@ -336,6 +398,8 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         // Undo: the rows may be partly written; kill them, then forget their ids.
         if (!this.#disposed) this.#store.kill(rows);
         ids.forEach((id, i) => this.#unbind(id, rows[i]!));
+        // The journal holds the batch that memory has dropped: only a reopen makes them agree.
+        this.#journal?.fail(journalDiverged(this.#journal.path, error));
         throw error;
       })
       .finally(() => {
@@ -345,6 +409,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#inFlight.add(tracked);
     try {
       await tracked;
+      if (seq !== undefined) await this.#journal!.sync(seq);
     } finally {
       this.#inFlight.delete(tracked);
     }
@@ -368,10 +433,24 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#releaseRemovedRows();
   }
 
-  /** Removes every embedding of `id`; returns how many there were. */
-  remove(id: GalleryId): number {
+  /**
+   * Removes every embedding of `id`; returns how many there were. On a gallery from Gallery.open
+   * the removal also goes to the journal (when there was something to remove); with
+   * `{ durable: true }` the call returns a promise that resolves once it is on disk.
+   */
+  remove(id: GalleryId, options?: WriteOptions & { durable?: false }): number;
+  remove(id: GalleryId, options: WriteOptions & { durable: true }): Promise<number>;
+  remove(id: GalleryId, options?: WriteOptions): number | Promise<number>;
+  remove(id: GalleryId, options: WriteOptions = {}): number | Promise<number> {
     this.#assertLive();
     assertId('id', id);
+    const durable = this.#durableOption(options);
+    const removed = this.#removeRows(id);
+    const seq = removed > 0 ? this.#journal?.record(encodeRecord(opRemove, id)) : undefined;
+    return durable ? this.#journal!.sync(seq).then(() => removed) : removed;
+  }
+
+  #removeRows(id: GalleryId): number {
     const rows = this.#idRows.get(id);
     if (!rows) return 0;
     const removed = Uint32Array.from(rows);
@@ -487,45 +566,100 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
    * before the call (writes still queued are waited for) and the model's fingerprint; changes
    * made while it runs may or may not be in it. Searches and writes go on meanwhile.
    * ERR_IO when the file system refuses (the message says why; `path` is then unchanged).
+   *
+   * On a gallery from Gallery.open, `path` defaults to its own file: the journal's changes are
+   * then folded into the file and the journal starts over (saves of it run one at a time). Any
+   * other path gets a copy that has no journal.
    */
-  async save(path: string): Promise<void> {
+  async save(path?: string): Promise<void> {
     const callSite = new Error();
     this.#assertLive();
-    const target = assertPath('path', path);
-    const task = (async () => {
-      if (this.#pendingWrites > 0) await this.#writeTail;
-      this.#assertLive();
-      // Registered like a search: no row it writes is reused before it is done.
-      const epoch = this.#epoch;
-      this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
-      try {
-        const bound: GalleryId[] = [];
-        const boundRows: number[] = [];
-        for (const [id, idRows] of this.#idRows) {
-          for (const row of idRows) {
-            bound.push(id);
-            boundRows.push(row);
-          }
-        }
-        // A row bound to an id whose vector is still queued (a write issued while this save runs)
-        // is not in the store yet: such changes may be left out.
-        const live = this.#store.liveFlags(Uint32Array.from(boundRows));
-        const ids = bound.filter((_, i) => live[i] === 1);
-        const rows = Uint32Array.from(boundRows.filter((_, i) => live[i] === 1));
-        await withCallSite(callSite, this.#store.save(target, rows, encodeIds(ids), encodeMeta(this.model)));
-      } finally {
-        const left = this.#activeSearches.get(epoch)! - 1;
-        if (left === 0) this.#activeSearches.delete(epoch);
-        else this.#activeSearches.set(epoch, left);
-        this.#releaseRemovedRows();
-      }
-    })();
+    if (path === undefined && !this.#journalTarget) throw invalidArgument('path', 'a path (this gallery has no file of its own: see Gallery.open)', path);
+    const target = path === undefined ? this.#journalTarget! : assertPath('path', path);
+    if (target === this.#journalTarget) {
+      this.#journal!.assertUsable();
+      const fold = this.#saveTail.then(() => this.#fold(target, callSite));
+      this.#saveTail = fold.catch(() => undefined);
+      return this.#track(fold);
+    }
+    return this.#track(this.#writeFile(target, callSite, () => undefined));
+  }
+
+  /** Runs `task` as work that dispose() waits for. */
+  async #track<T>(task: Promise<T>): Promise<T> {
     this.#inFlight.add(task);
     try {
-      await task;
+      return await task;
     } finally {
       this.#inFlight.delete(task);
     }
+  }
+
+  /**
+   * Writes the rows bound to ids whose vectors are written. `link` is called once the rows are
+   * chosen, in the same tick, and names the journal the file goes with (if any).
+   */
+  async #writeFile(target: string, callSite: Error, link: () => JournalLink | undefined): Promise<void> {
+    // A journaled gallery's file must hold every change up to its link's sequence number, so it
+    // waits until no write is queued; other galleries take what is written.
+    do {
+      if (this.#pendingWrites > 0) await this.#writeTail;
+      this.#assertLive();
+    } while (this.#journal && this.#pendingWrites > 0);
+    // Registered like a search: no row it writes is reused before it is done.
+    const epoch = this.#epoch;
+    this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
+    try {
+      const bound: GalleryId[] = [];
+      const boundRows: number[] = [];
+      for (const [id, idRows] of this.#idRows) {
+        for (const row of idRows) {
+          bound.push(id);
+          boundRows.push(row);
+        }
+      }
+      // A row bound to an id whose vector is still queued (a write issued while this save runs)
+      // is not in the store yet: such changes may be left out.
+      const live = this.#store.liveFlags(Uint32Array.from(boundRows));
+      const ids = bound.filter((_, i) => live[i] === 1);
+      const rows = Uint32Array.from(boundRows.filter((_, i) => live[i] === 1));
+      const meta = encodeMeta(this.model, link());
+      await withCallSite(callSite, this.#store.save(target, rows, encodeIds(ids), meta));
+    } finally {
+      const left = this.#activeSearches.get(epoch)! - 1;
+      if (left === 0) this.#activeSearches.delete(epoch);
+      else this.#activeSearches.set(epoch, left);
+      this.#releaseRemovedRows();
+    }
+  }
+
+  /** Saves a journaled gallery's own file, then starts its journal over from it. */
+  async #fold(target: string, callSite: Error): Promise<void> {
+    const journal = this.#journal!;
+    let seq = 0;
+    await this.#writeFile(target, callSite, () => {
+      seq = journal.seq;
+      return { lineage: journal.lineage, seq };
+    });
+    await withCallSite(callSite, journal.rebase(seq));
+  }
+
+  /**
+   * Resolves once every change made before the call is in the journal on disk (a gallery from
+   * Gallery.open; others have nothing to flush and throw ERR_INVALID_ARGUMENT). Rejects with
+   * ERR_IO when the journal could not be written: the gallery then refuses further changes
+   * (searches go on) until it is opened again, since what is on disk is no longer known.
+   */
+  async flush(): Promise<void> {
+    this.#assertLive();
+    if (!this.#journal) throw invalidArgument('this', 'a gallery from Gallery.open (this one lives in memory only)', 'a gallery without a journal');
+    await this.#journal.sync();
+  }
+
+  /** The journal of a gallery from Gallery.open; null for others. */
+  get journal(): JournalStatus | null {
+    this.#assertLive();
+    return this.#journal ? this.#journal.status : null;
   }
 
   /**
@@ -533,22 +667,15 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
    * values) before anything is returned: a damaged or truncated file is ERR_GALLERY_CORRUPT
    * (`details.section`, `details.offset`), a file of another format version ERR_GALLERY_VERSION,
    * a gallery of another model than `options.model` ERR_MODEL_MISMATCH, a missing or unreadable
-   * file ERR_IO. Never a partial gallery.
+   * file ERR_IO. Never a partial gallery. The file alone: a journal beside it is not read (see
+   * Gallery.open).
    */
   static async load<GalleryId extends Id = string>(path: string, options: GalleryLoadOptions): Promise<Gallery<GalleryId>> {
     const callSite = new Error();
     const source = assertPath('path', path);
-    assertObject('options', options);
-    if ((options as GalleryOptions).capacity !== undefined) throw invalidArgument('options.capacity', 'nothing (a loaded gallery holds the rows of its file)', (options as GalleryOptions).capacity);
-    const gallery = new Gallery<GalleryId>(options);
+    const gallery = Gallery.#forFile<GalleryId>(options);
     try {
-      const contents = await withCallSite(callSite, native().loadGalleryFile(source));
-      const model = checkMeta(contents.meta, contents.dim, gallery.model, source);
-      const ids = decodeIds(contents.ids, contents.count, source) as GalleryId[];
-      if (contents.count > 0) {
-        gallery.#store.reserve(contents.count);
-        await gallery.addMany(ids, EmbeddingBatch._fromRows(contents.vectors, model, undefined, undefined, [], undefined));
-      }
+      await gallery.#loadFile(source, callSite);
       return gallery;
     } catch (error) {
       await gallery.dispose();
@@ -556,17 +683,102 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     }
   }
 
+  /**
+   * Opens the gallery kept in the file `path` and its journal (`path` + '.journal'), creating
+   * both when neither exists. The file is loaded as by Gallery.load, then the journal's changes
+   * are replayed onto it; from then on every add, addMany and remove is appended to the journal
+   * (one record each, with a checksum) and save() with no path folds the journal into the file.
+   * A process killed at any moment loses at most the changes not yet acknowledged as durable
+   * (`add(..., { durable: true })`, addMany, flush()). A torn last record, which a crash during
+   * an append leaves, is dropped: it was never acknowledged.
+   *
+   * Errors: those of Gallery.load for the file; ERR_GALLERY_CORRUPT (`details.section`
+   * 'journal') for a damaged journal or one that does not continue the file (another gallery's,
+   * or newer than the file: changes between them would be missing); ERR_IO when the journal is
+   * open for writing elsewhere (one writer per gallery, in any process) or cannot be written.
+   * Dispose the gallery to close the journal: dispose() writes what is queued first.
+   */
+  static async open<GalleryId extends Id = string>(path: string, options: GalleryLoadOptions): Promise<Gallery<GalleryId>> {
+    const callSite = new Error();
+    const source = assertPath('path', path);
+    const gallery = Gallery.#forFile<GalleryId>(options);
+    try {
+      const fileExists = existsSync(source);
+      const link = fileExists ? await gallery.#loadFile(source, callSite) : undefined;
+      const fileSeq = link?.seq ?? 0;
+      const opened = await withCallSite(
+        callSite,
+        native().openGalleryJournal(`${source}.journal`, gallery.model.dim, link?.lineage ?? null, fileSeq, fileExists),
+      );
+      let journal: JournalQueue;
+      try {
+        gallery.#replay(opened.ops, decodeIds(opened.ids, opened.ops.length, `${source}.journal`) as GalleryId[], opened.vectors, opened.baseSeq, fileSeq);
+        const seq = Math.max(fileSeq, opened.baseSeq + opened.ops.length);
+        journal = new JournalQueue(opened.journal, `${source}.journal`, opened.lineage, seq, fileSeq);
+      } catch (error) {
+        opened.journal.close();
+        throw error;
+      }
+      gallery.#journal = journal;
+      gallery.#journalTarget = source;
+      // A new gallery (or a file saved without a journal) gets a file that names its journal.
+      if (!link) await gallery.save();
+      return gallery;
+    } catch (error) {
+      await gallery.dispose().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  static #forFile<GalleryId extends Id>(options: GalleryLoadOptions): Gallery<GalleryId> {
+    assertObject('options', options);
+    if ((options as GalleryOptions).capacity !== undefined) throw invalidArgument('options.capacity', 'nothing (a loaded gallery holds the rows of its file)', (options as GalleryOptions).capacity);
+    return new Gallery<GalleryId>(options);
+  }
+
+  /** Loads a gallery file into this empty gallery; returns the journal the file names, if any. */
+  async #loadFile(source: string, callSite: Error): Promise<JournalLink | undefined> {
+    const contents = await withCallSite(callSite, native().loadGalleryFile(source));
+    const { model, journal } = checkMeta(contents.meta, contents.dim, this.model, source);
+    const ids = decodeIds(contents.ids, contents.count, source) as GalleryId[];
+    if (contents.count > 0) {
+      this.#store.reserve(contents.count);
+      await this.addMany(ids, EmbeddingBatch._fromRows(contents.vectors, model, undefined, undefined, [], undefined));
+    }
+    return journal;
+  }
+
+  /** Applies a journal's records numbered after `fileSeq` (record i is number baseSeq + 1 + i). */
+  #replay(ops: Uint8Array, ids: GalleryId[], vectors: Float32Array, baseSeq: number, fileSeq: number): void {
+    const dim = this.model.dim;
+    let vector = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const isAdd = ops[i] === opAdd;
+      if (baseSeq + 1 + i > fileSeq) {
+        if (isAdd) this.#insert(ids[i]!, vectors.subarray(vector * dim, (vector + 1) * dim));
+        else this.#removeRows(ids[i]!);
+      }
+      if (isAdd) vector++;
+    }
+  }
+
   #assertLive(): void {
     if (this.#disposed) throw new MaskFaceError('This Gallery has been disposed', 'ERR_DISPOSED');
   }
 
-  /** Rejects new calls at once, waits for searches and writes in flight, then frees the vectors. Idempotent. */
+  /**
+   * Rejects new calls at once, waits for searches and writes in flight, then frees the vectors.
+   * A gallery from Gallery.open writes its queued journal records and closes the journal; the
+   * promise rejects (ERR_IO) when they could not be written. Idempotent.
+   */
   dispose(): Promise<void> {
     if (this.#disposing) return this.#disposing;
     this.#disposed = true;
     this.#disposing = (async () => {
       await Promise.allSettled([...this.#inFlight]);
       this.#store.dispose();
+      // Last: what is queued for the journal goes to disk before the file closes.
+      await this.#journal?.close();
     })();
     return this.#disposing;
   }
@@ -574,4 +786,13 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
+}
+
+/** The error that stops a journal whose gallery dropped a change the journal already holds. */
+function journalDiverged(path: string, cause: unknown): MaskFaceError {
+  return new MaskFaceError(
+    `A gallery change failed after it was written to the journal ${path}; open the gallery again to continue`,
+    'ERR_IO',
+    { cause, details: { path } },
+  );
 }

@@ -120,6 +120,29 @@ export interface NativeGalleryStore {
   dispose(): void;
 }
 
+/** An open gallery journal (native/core/gallery_journal.h); calls are ordered by lib/. */
+export interface NativeGalleryJournal {
+  /** Appends records (payload i: the next lengths[i] bytes) numbered from firstSeq, fdatasynced; resolves with the journal's length. */
+  append(payloads: Uint8Array, lengths: Uint32Array, firstSeq: number): Promise<number>;
+  /** Starts over from a gallery file holding every change up to baseSeq, keeping the later records. */
+  rebase(baseSeq: number): Promise<number>;
+  stats(): { bytes: number; lastSeq: number; baseSeq: number };
+  close(): void;
+}
+
+export interface NativeJournalContents {
+  journal: NativeGalleryJournal;
+  lineage: string;
+  baseSeq: number;
+  /** One operation per record (1 add, 2 remove), numbered baseSeq + 1, + 2, ... */
+  ops: Uint8Array;
+  /** One id entry per record, in the ids-section format. */
+  ids: Uint8Array;
+  /** dim values per add record. */
+  vectors: Float32Array;
+  tornBytes: number;
+}
+
 export interface NativeRuntime {
   path: string;
   version: string;
@@ -164,6 +187,8 @@ export interface NativeBinding {
   GalleryStore: new (dim: number) => NativeGalleryStore;
   /** Reads and checks a gallery file (native/core/gallery_file.h). */
   loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; ids: Uint8Array; vectors: Float32Array }>;
+  /** Reads, checks and opens (or creates) the journal of a gallery file for appends. */
+  openGalleryJournal(path: string, dim: number, lineage: string | null, fileSeq: number, fileExists: boolean): Promise<NativeJournalContents>;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;
   warpImage(image: NativeImage, matrix: Float64Array, width: number, height: number, channels: number, bgr: boolean): Uint8Array;
   warpTensor(

@@ -5,6 +5,7 @@
 #include "addon/detector_wrap.h"
 #include "addon/errors.h"
 #include "addon/gallery_wrap.h"
+#include "addon/journal_wrap.h"
 #include "addon/image_functions.h"
 #include "addon/instance_data.h"
 #include "addon/runtime_functions.h"
@@ -68,6 +69,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function detector = DetectorWrap::DefineClass(env);
   data->detector_class = Napi::Persistent(detector);
   Napi::Function gallery = GalleryWrap::DefineClass(env);
+  Napi::Function journal = JournalWrap::DefineClass(env);
+  data->journal_class = Napi::Persistent(journal);
 
   exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
@@ -80,6 +83,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Detector", detector);
   exports.Set("GalleryStore", gallery);
   exports.Set("loadGalleryFile", Napi::Function::New(env, LoadGalleryFile, "loadGalleryFile"));
+  exports.Set("openGalleryJournal", Napi::Function::New(env, JournalWrap::Open, "openGalleryJournal"));
   exports.Set("alignmentMatrix", Napi::Function::New(env, AlignmentMatrix, "alignmentMatrix"));
   exports.Set("warpImage", Napi::Function::New(env, WarpImage, "warpImage"));
   exports.Set("warpTensor", Napi::Function::New(env, WarpTensor, "warpTensor"));

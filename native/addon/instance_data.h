@@ -26,6 +26,7 @@ struct InstanceData {
   Napi::FunctionReference error_class;
   Napi::FunctionReference session_class;
   Napi::FunctionReference detector_class;
+  Napi::FunctionReference journal_class;
   std::shared_ptr<LiveHandles> live = std::make_shared<LiveHandles>();
 
   static InstanceData* Get(Napi::Env env) { return env.GetInstanceData<InstanceData>(); }

@@ -14,12 +14,16 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 #define XXH_INLINE_ALL
 #include "xxhash.h"
 
 namespace maskface::gallery_file {
 namespace {
+
+using file_io::PendingFile;
+using file_io::ThrowIo;
 
 // Sections are read into and written from their buffers as they are in the file.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "gallery files are little-endian: little-endian hosts only");
@@ -171,86 +175,12 @@ Footer EncodeFooter(const SectionChecksums& sums, uint64_t file_bytes) {
 
 // ---- errors ----------------------------------------------------------------------------------
 
-// The symbolic name of an errno value (JS: error.details.errno, as Node names them).
-std::string ErrnoName(int error) {
-  switch (error) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EINTR: return "EINTR";
-    case EIO: return "EIO";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST";
-    case EXDEV: return "EXDEV";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EINVAL: return "EINVAL";
-    case ENFILE: return "ENFILE";
-    case EMFILE: return "EMFILE";
-    case ETXTBSY: return "ETXTBSY";
-    case EFBIG: return "EFBIG";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ELOOP: return "ELOOP";
-    case EOVERFLOW: return "EOVERFLOW";
-    case EDQUOT: return "EDQUOT";
-    case ESTALE: return "ESTALE";
-    default: return "E" + std::to_string(error);
-  }
-}
-
-// `what` is the failed action, e.g. "Cannot open gallery file /x/y.mfg"; `path` the file it was about.
-[[noreturn]] void ThrowIo(const std::string& what, const std::string& path, int error) {
-  throw Error(ErrorCode::kIo, what + ": " + std::strerror(error),
-              {ErrorDetail::Text("path", path), ErrorDetail::Text("errno", ErrnoName(error))});
-}
-
 // `subject` names the file ("Gallery file /x/y.mfg"); `offset` is where in it the fault is.
 [[noreturn]] void ThrowCorrupt(const std::string& subject, const char* section, uint64_t offset,
                                const std::string& reason) {
   throw Error(ErrorCode::kGalleryCorrupt,
               subject + " is corrupt: " + reason + " (" + section + " section, byte " + std::to_string(offset) + ")",
               {ErrorDetail::Text("section", section), ErrorDetail::Number("offset", static_cast<double>(offset))});
-}
-
-// The first malformed entry of an ids section: where it is in the section, and what is wrong.
-struct IdsFault {
-  uint64_t offset;
-  std::string reason;
-};
-
-std::optional<IdsFault> FindIdsFault(const uint8_t* ids, size_t size, uint64_t count) {
-  size_t at = 0;
-  for (uint64_t i = 0; i < count; ++i) {
-    auto fault = [&](const std::string& what) { return IdsFault{at, "id " + std::to_string(i) + ": " + what}; };
-    if (at == size) {
-      return IdsFault{at, "the ids section ends after " + std::to_string(i) + " of " + std::to_string(count) + " ids"};
-    }
-    const uint8_t kind = ids[at];
-    if (kind == kIdString) {
-      if (size - at < 5) return fault("its string length runs past the end of the ids section");
-      const uint32_t length = LoadU32(ids + at + 1);
-      if (length > size - at - 5) {
-        return fault("its " + std::to_string(length) + "-byte string runs past the end of the ids section");
-      }
-      at += 5 + size_t{length};
-    } else if (kind == kIdNumber) {
-      if (size - at < 9) return fault("its number runs past the end of the ids section");
-      at += 9;
-    } else {
-      return fault("unknown kind " + std::to_string(kind));
-    }
-  }
-  if (at != size) {
-    const size_t extra = size - at;
-    return IdsFault{at, std::to_string(extra) + (extra == 1 ? " byte follows" : " bytes follow") + " the last of " +
-                            std::to_string(count) + " ids"};
-  }
-  return std::nullopt;
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -483,74 +413,6 @@ Contents ReadContents(Source& source) {
 
 // ---- writing -------------------------------------------------------------------------------
 
-std::string Folder(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-// The temporary file of a Save, beside the target: Commit renames it over the target; until then
-// the destructor removes it (an error, or an exception from a RowSource).
-class PendingFile {
- public:
-  explicit PendingFile(const std::string& target) : target_(target) {
-    static std::atomic<uint64_t> counter{0};
-    temp_ = target + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-    fd_ = open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      ThrowIo("Cannot create the temporary file " + temp_ + " to save gallery file " + target_, target_, errno);
-    }
-  }
-  ~PendingFile() {
-    if (fd_ >= 0) close(fd_);
-    if (!committed_) unlink(temp_.c_str());
-  }
-  PendingFile(const PendingFile&) = delete;
-  PendingFile& operator=(const PendingFile&) = delete;
-
-  void Write(const void* data, size_t size) {
-    const auto* bytes = static_cast<const uint8_t*>(data);
-    while (size > 0) {
-      const ssize_t n = write(fd_, bytes, size);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Fail("Cannot write", errno);
-      }
-      bytes += n;
-      size -= static_cast<size_t>(n);
-    }
-  }
-
-  // Makes the file durable under its final name: fsync, rename, then fsync of the folder, which
-  // makes the rename itself durable.
-  void Commit() {
-    if (fsync(fd_) != 0) Fail("Cannot flush to disk", errno);
-    const int closed = close(fd_);
-    fd_ = -1;  // closed even when close() fails
-    if (closed != 0) Fail("Cannot write", errno);
-    if (rename(temp_.c_str(), target_.c_str()) != 0) Fail("Cannot rename over", errno);
-    committed_ = true;
-    const std::string folder = Folder(target_);
-    const int folder_fd = open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const int synced = folder_fd >= 0 ? fsync(folder_fd) : -1;
-    const int error = errno;
-    if (folder_fd >= 0) close(folder_fd);
-    if (synced != 0) {
-      ThrowIo("Cannot flush folder " + folder + " to disk after saving gallery file " + target_, folder, error);
-    }
-  }
-
- private:
-  [[noreturn]] void Fail(const char* action, int error) const {
-    ThrowIo(std::string(action) + " gallery file " + target_ + " (temporary file " + temp_ + ")", target_, error);
-  }
-
-  std::string target_;
-  std::string temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 // Writes the rows from `rows`, a chunk of whole rows at a time; returns their checksum.
 uint64_t WriteVectors(PendingFile& file, const Layout& layout, const RowSource& rows) {
   const size_t row_floats = layout.dim;
@@ -576,6 +438,36 @@ uint64_t WriteVectors(PendingFile& file, const Layout& layout, const RowSource& 
 }
 
 }  // namespace
+
+std::optional<IdsFault> FindIdsFault(const uint8_t* ids, size_t size, uint64_t count) {
+  size_t at = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    auto fault = [&](const std::string& what) { return IdsFault{at, "id " + std::to_string(i) + ": " + what}; };
+    if (at == size) {
+      return IdsFault{at, "the ids section ends after " + std::to_string(i) + " of " + std::to_string(count) + " ids"};
+    }
+    const uint8_t kind = ids[at];
+    if (kind == kIdString) {
+      if (size - at < 5) return fault("its string length runs past the end of the ids section");
+      const uint32_t length = LoadU32(ids + at + 1);
+      if (length > size - at - 5) {
+        return fault("its " + std::to_string(length) + "-byte string runs past the end of the ids section");
+      }
+      at += 5 + size_t{length};
+    } else if (kind == kIdNumber) {
+      if (size - at < 9) return fault("its number runs past the end of the ids section");
+      at += 9;
+    } else {
+      return fault("unknown kind " + std::to_string(kind));
+    }
+  }
+  if (at != size) {
+    const size_t extra = size - at;
+    return IdsFault{at, std::to_string(extra) + (extra == 1 ? " byte follows" : " bytes follow") + " the last of " +
+                            std::to_string(count) + " ids"};
+  }
+  return std::nullopt;
+}
 
 uint64_t Checksum(const void* data, size_t size) { return XXH3_64bits(data, size); }
 
@@ -610,7 +502,7 @@ void Save(const std::string& path, uint32_t dim, uint64_t count, const std::stri
   MF_CHECK_ARG(count == 0 || rows, "Cannot save gallery: no row source");
 
   SectionChecksums sums{Checksum(meta.data(), meta.size()), Checksum(ids.data(), ids.size()), 0};
-  PendingFile file(path);
+  PendingFile file(path, "gallery file");
   const Header header = EncodeHeader(*layout);
   file.Write(header.data(), header.size());
   file.Write(meta.data(), meta.size());

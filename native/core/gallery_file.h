@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,14 @@ Contents Load(const std::string& path);
 
 // The same checks over a file's bytes in memory (tests, fuzzing).
 Contents Parse(const uint8_t* data, size_t size);
+
+// The first malformed entry of an ids section (see CheckIds): where it is in the section, and what
+// is wrong; nothing when all `count` entries are well-formed and fill the section exactly.
+struct IdsFault {
+  uint64_t offset;
+  std::string reason;
+};
+std::optional<IdsFault> FindIdsFault(const uint8_t* ids, size_t size, uint64_t count);
 
 // Checks that an ids section holds exactly `count` well-formed entries (known kind, lengths inside
 // the section; not UTF-8 validity, which the reader of the strings checks). `section_offset` is

@@ -127,6 +127,11 @@ struct AttentionMaskOp : Ort::CustomOpBase<AttentionMaskOp, AttentionMaskKernel,
 
 }  // namespace
 
+std::mutex& CustomDomainRegistrationMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 void AddMaskfaceOps(Ort::SessionOptions& options, const gpu::KernelLibrary* cuda_kernels) {
   // Leaked on purpose, like the Ort::Env (ort_env.h): sessions released at exit from cleanup hooks
   // or finalisers still point to the domains and ops. The kernel library is loaded once per

@@ -6,6 +6,7 @@
 //   outputs  features * A [N,C,H,W], P = softmax(logits) [N,3,H,W]
 // The CPU kernel is maskface::ApplyAttentionMask (native/core/attention_mask.h).
 #pragma once
+#include <mutex>
 
 namespace maskface::gpu {
 struct KernelLibrary;
@@ -25,5 +26,11 @@ inline constexpr char kAttentionMaskOp[] = "AttentionMask";
 // runs maskface_cuda_attention_mask on ONNX Runtime's compute stream. The domains and ops are
 // created once per variant and never destroyed: each session keeps pointers to them.
 void AddMaskfaceOps(Ort::SessionOptions& options, const gpu::KernelLibrary* cuda_kernels);
+
+// Held while a session with the maskface domain is created. ONNX Runtime registers a custom
+// domain's version range in ONNX's process-wide schema registry with a check-then-add that is
+// not thread-safe: two sessions created at once on different threads (worker threads loading
+// models together) can both add it, and the second fails with "the domain is already exist".
+std::mutex& CustomDomainRegistrationMutex();
 
 }  // namespace maskface::ort

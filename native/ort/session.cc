@@ -91,7 +91,10 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     // Models exported with fused attention use maskface::AttentionMask; GPU sessions also get its
     // CUDA kernel when libmaskface_cuda.so is loaded.
     AddMaskfaceOps(options, config.provider.provider == Provider::kCpu ? nullptr : gpu::LoadedKernelLibrary());
-    impl->session = Ort::Session(GetEnv(), model, size, options);
+    {
+      std::lock_guard<std::mutex> registering(CustomDomainRegistrationMutex());
+      impl->session = Ort::Session(GetEnv(), model, size, options);
+    }
 
     Ort::AllocatorWithDefaultOptions allocator;
     if (impl->session.GetInputCount() != 1) {

@@ -1,5 +1,6 @@
 // The addon in worker threads: each thread gets its own instance data; a thread that ends (or
 // is terminated mid-run) releases its sessions and galleries through the cleanup hook.
+import { execFileSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import { FaceRecognizer } from '../../dist/esm/index.js';
@@ -67,4 +68,29 @@ t.test('terminating a worker with runs in flight does not crash the process', as
   // The main thread still works afterwards.
   await using rec = await FaceRecognizer.load('mobilefacenet', { cpu: { intraOpThreads: 1 } });
   t.equal((await rec.embed(syntheticFace(24))).dim, 512);
+});
+
+t.test('worker threads that load the default model at the same moment all succeed', async (t) => {
+  // ONNX Runtime registers the maskface op domain in a process-wide registry, the first time a
+  // session uses it, without a lock: in a fresh process, sessions created together on several
+  // threads used to fail now and then with "the domain is already exist" (the addon now
+  // serialises their creation). So: 10 fresh processes, each loading on 4 threads at once.
+  const source = `
+    const { Worker } = require('node:worker_threads');
+    const body = \`
+      const { parentPort, workerData } = require('node:worker_threads');
+      require(workerData.root).FaceRecognizer.load(undefined, { cpu: { intraOpThreads: 1 } })
+        .then((rec) => rec.dispose().then(() => parentPort.postMessage('loaded')), (e) => parentPort.postMessage(e.message));
+    \`;
+    Promise.all(Array.from({ length: 4 }, () => new Promise((resolve) => {
+      const worker = new Worker(body, { eval: true, workerData: { root: ${JSON.stringify(repoRoot)} } });
+      worker.once('message', (m) => worker.terminate().then(() => resolve(m)));
+    }))).then((results) => console.log(JSON.stringify(results)));
+  `;
+  const failures: string[] = [];
+  for (let run = 0; run < 10; run++) {
+    const output = execFileSync(process.execPath, ['-e', source], { encoding: 'utf8' });
+    failures.push(...(JSON.parse(output) as string[]).filter((o) => o !== 'loaded'));
+  }
+  t.same(failures, [], '40 loads, 4 threads at once in each of 10 fresh processes: every one loaded');
 });
