@@ -14,7 +14,7 @@ export type { EmbedTiming } from './api/embedding.js';
 export { regionClasses } from './api/regions.js';
 export type { RegionClass, RegionMap } from './api/regions.js';
 export { Gallery, BatchMatches, maxTopK, maxTopKCuda } from './api/gallery.js';
-export type { GalleryOptions, GalleryLoadOptions, SearchOptions, Match, WriteOptions, JournalStatus } from './api/gallery.js';
+export type { GalleryOptions, GalleryLoadOptions, SearchOptions, Match, IdentityMatch, WriteOptions, JournalStatus } from './api/gallery.js';
 export { alignFace, alignmentMatrix, faceTensor } from './api/align.js';
 export type { AlignOptions, AlignedFace, TensorOptions } from './api/align.js';
 export { MaskFaceError, errorCodes } from './api/errors.js';

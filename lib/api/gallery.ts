@@ -67,6 +67,15 @@ export interface SearchOptions {
   signal?: AbortSignal;
 }
 
+/** One identity of searchIdentities: its id, its score, and the embeddings it holds. */
+export interface IdentityMatch<Id> {
+  readonly id: Id;
+  /** The cosine similarity of the identity's best embedding to the query. */
+  readonly score: number;
+  /** How many embeddings the identity holds. */
+  readonly embeddings: number;
+}
+
 /** One search hit: an id and its cosine similarity (higher is more similar). */
 export interface Match<Id> {
   readonly id: Id;
@@ -549,6 +558,35 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     const { k, threshold } = this.#searchOptions(options);
     const result = await this.#search(unitRows(queries.data, this.model.dim, 'queries', false), queries.count, k, threshold, callSite, options.signal);
     return BatchMatches._of<GalleryId>(k, result.rows, result.scores, result.counts, result.ids);
+  }
+
+  /**
+   * The k identities most similar to `query`, best first, each once however many embeddings it
+   * holds: an identity scores as its best embedding (max aggregation), so this is exact, the
+   * first k distinct ids of the row ranking. It searches k rows and more (doubling, up to
+   * maxTopK rows) until k distinct ids are found or the gallery is exhausted; an identity whose
+   * embeddings fill all maxTopK rows ahead of the others hides them (fewer than k come back).
+   * `threshold` applies to the scores as in search().
+   */
+  async searchIdentities(query: FaceEmbedding, options: SearchOptions = {}): Promise<IdentityMatch<GalleryId>[]> {
+    const callSite = new Error();
+    this.#assertLive();
+    const checked = this.#checkEmbedding('query', query);
+    const { k, threshold } = this.#searchOptions(options);
+    const vector = unitRows(checked.vector, this.model.dim, 'query', false);
+    const limit = this.device === 'cuda' ? maxTopKCuda : maxTopK;
+    for (let rows = Math.min(limit, Math.max(2 * k, 16)); ; rows = Math.min(limit, rows * 2)) {
+      const result = await this.#search(vector, 1, rows, threshold, callSite, options.signal);
+      const found = new Map<GalleryId, number>();
+      for (let i = 0; i < result.counts[0]! && found.size < k; i++) {
+        const id = result.ids[i] as GalleryId | undefined;
+        if (id !== undefined && !found.has(id)) found.set(id, result.scores[i]!);
+      }
+      // Done with k identities, or when the rows ran out (fewer than asked came back) or the cap is hit.
+      if (found.size === k || result.counts[0]! < rows || rows === limit) {
+        return [...found].map(([id, score]) => ({ id, score, embeddings: this.#idRows.get(id)?.length ?? 0 }));
+      }
+    }
   }
 
   /** Open-set identification: the best match if its similarity reaches `threshold`, else null. */

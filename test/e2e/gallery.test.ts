@@ -208,3 +208,45 @@ t.test('removed rows are reused while searches keep running: memory stays flat u
   // Before reclamation under traffic, every cycle took a new row: 2,200 rows here.
   t.ok(gallery.memory.hostBytes <= 1.2 * start, `rows written: ${gallery.memory.hostBytes} bytes after 2000 cycles, ${start} at the start`);
 });
+
+t.test('searchIdentities ranks people, not photos: the best embedding of each, exact', async (t) => {
+  // 60 identities with 1 to 12 embeddings each, and one identity with 300 embeddings all close
+  // to the query: the first 300 rows of the ranking are one person, so the search must widen.
+  const data = vectors(700, 31);
+  const query = data.slice(0, model.dim);
+  const ids: number[] = [];
+  for (let person = 0, row = 0; row < 400; person++) {
+    for (let j = 0; j < 1 + (person % 12) && row < 400; j++, row++) ids.push(person);
+  }
+  const near = new Float32Array(300 * model.dim);
+  const jitter = rng(32);
+  for (let i = 0; i < 300; i++) {
+    let norm = 0;
+    for (let d = 0; d < model.dim; d++) norm += (near[i * model.dim + d] = query[d]! + 0.05 * jitter()) ** 2;
+    for (let d = 0; d < model.dim; d++) near[i * model.dim + d]! /= Math.sqrt(norm);
+  }
+  const all = new Float32Array([...data.subarray(0, 400 * model.dim), ...near]);
+  const allIds = [...ids, ...new Array<number>(300).fill(1000)];
+  await using gallery = new Gallery<number>({ model, threads: 2 });
+  await gallery.addMany(allIds, EmbeddingBatch.fromVectors(all, model));
+
+  // The reference: each identity's best score, in float64.
+  const best = new Map<number, number>();
+  allIds.forEach((id, i) => {
+    let dot = 0;
+    for (let d = 0; d < model.dim; d++) dot += all[i * model.dim + d]! * query[d]!;
+    best.set(id, Math.max(best.get(id) ?? -Infinity, dot));
+  });
+  const want = [...best].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
+  const q = FaceEmbedding.fromVector(query, model);
+  for (const k of [1, 5, 20, 61, 100]) {
+    const got = await gallery.searchIdentities(q, { k });
+    assertMatches(t, got.map(({ id, score }) => ({ id, score })), want.slice(0, k), `k=${k}`);
+  }
+  const [top] = await gallery.searchIdentities(q, { k: 1 });
+  t.equal(top?.embeddings, 1, 'the query row itself wins, and its identity holds one embedding');
+  const second = (await gallery.searchIdentities(q, { k: 2 }))[1];
+  t.same([second?.id, second?.embeddings], [1000, 300], 'the crowded identity comes once, with its count');
+  const above = await gallery.searchIdentities(q, { k: 50, threshold: 0.3 });
+  assertMatches(t, above.map(({ id, score }) => ({ id, score })), want.filter((w) => w.score >= 0.3).slice(0, 50), 'threshold 0.3');
+});
