@@ -14,6 +14,8 @@ export type { EmbedTiming } from './api/embedding.js';
 export { regionClasses } from './api/regions.js';
 export type { RegionClass, RegionMap } from './api/regions.js';
 export { Gallery, BatchMatches, maxTopK, maxTopKCuda } from './api/gallery.js';
+export { ScoreCalibration, verify } from './api/calibration.js';
+export type { CalibrationPoint, PairCondition, ScoreDistribution, Verification, VerifyOptions } from './api/calibration.js';
 export type { GalleryOptions, GalleryLoadOptions, SearchOptions, Match, IdentityMatch, WriteOptions, JournalStatus } from './api/gallery.js';
 export { alignFace, alignmentMatrix, faceTensor } from './api/align.js';
 export type { AlignOptions, AlignedFace, TensorOptions } from './api/align.js';

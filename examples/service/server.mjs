@@ -13,15 +13,14 @@
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Fastify from 'fastify';
-import { Gallery } from 'maskface';
+import { Gallery, ScoreCalibration, verify } from 'maskface';
 import { EmbedPool, QueueFullError } from './pool.mjs';
 
 /**
- * The default model's thresholds at 1 false accept in 1000 impostor pairs on maskface's
- * development photos (docs/cli.md#verify): bare faces, and when either face wears a mask.
+ * Decisions at 1 false accept in 1000 impostor pairs, by the default model's calibration: the
+ * masked one when a face wears a mask (docs/api.md#verification-and-thresholds).
  */
-export const thresholds = { bare: 0.62, masked: 0.46 };
-const thresholdFor = (...faces) => (faces.some((f) => (f.maskProbability ?? 0) >= 0.5) ? thresholds.masked : thresholds.bare);
+const far = 1e-3;
 
 const photoTypes = ['application/octet-stream', 'image/jpeg', 'image/png', 'image/webp'];
 
@@ -98,9 +97,15 @@ export async function startServer({
   app.post('/identify', async (request, reply) => {
     const signal = clientGone(request, reply);
     const faces = await pool.embed(photoOf(request), signal);
-    const matches = await Promise.all(faces.map((face) => gallery.identify(face.embedding, { threshold: thresholdFor(face), signal })));
+    const matches = await Promise.all(faces.map((face) => gallery.identify(face.embedding, { far, signal })));
+    const calibration = ScoreCalibration.for(gallery.model);
     return {
-      faces: faces.map((face, i) => ({ ...describe(face), name: matches[i]?.id ?? null, similarity: matches[i]?.score ?? null, threshold: thresholdFor(face) })),
+      faces: faces.map((face, i) => ({
+        ...describe(face),
+        name: matches[i]?.id ?? null,
+        similarity: matches[i]?.score ?? null,
+        threshold: calibration.threshold(far, ScoreCalibration.conditionOf(face.embedding)),
+      })),
     };
   });
 
@@ -113,9 +118,8 @@ export async function startServer({
     const [facesA, facesB] = await Promise.all([a, b].map((text) => pool.embed(new Uint8Array(Buffer.from(text, 'base64')), signal)));
     if (facesA.length === 0 || facesB.length === 0) return reply.code(422).send({ error: 'no_face', message: `no face found in photo ${facesA.length === 0 ? 'a' : 'b'}` });
     const [faceA, faceB] = [largest(facesA), largest(facesB)];
-    const similarity = faceA.embedding.similarity(faceB.embedding);
-    const threshold = thresholdFor(faceA, faceB);
-    return { same: similarity >= threshold, similarity, threshold, a: describe(faceA), b: describe(faceB) };
+    const { same, score, threshold, condition } = verify(faceA.embedding, faceB.embedding, { far });
+    return { same, similarity: score, threshold, condition, a: describe(faceA), b: describe(faceB) };
   });
 
   app.post('/detect', async (request, reply) => {

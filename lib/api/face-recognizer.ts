@@ -14,6 +14,7 @@ import { detectedFaces, nativeDetectOptions, FaceDetector, type DetectedFace, ty
 import type { ImageInput } from './image-input.js';
 import { RunQueue } from '../runtime/run-queue.js';
 import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from '../runtime/validate.js';
+import { ScoreCalibration } from './calibration.js';
 
 export interface FaceRecognizerOptions {
   /**
@@ -330,6 +331,14 @@ export class FaceRecognizer implements AsyncDisposable {
 
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /**
+   * The score calibration maskface ships for this model (genuine and impostor score
+   * distributions, bare and masked, and thresholds by false accept rate), or null.
+   */
+  get calibration(): ScoreCalibration | null {
+    return ScoreCalibration.for(this.model);
   }
 
   /** Embeds one face. */

@@ -7,6 +7,7 @@ import { MaskFaceError, invalidArgument, withCallSite } from './errors.js';
 import type { NativeGalleryStore } from '../runtime/native.js';
 import { checkMeta, decodeIds, encodeIds, encodeMeta, type JournalLink } from './gallery-file.js';
 import { JournalQueue, encodeRecord, opAdd, opRemove } from './gallery-journal.js';
+import { ScoreCalibration, thresholdOf } from './calibration.js';
 import { cudaStatus } from './providers.js';
 import type { ModelFingerprint } from './types.js';
 import { assertFinite, assertInteger, assertObject, throwIfAborted } from '../runtime/validate.js';
@@ -589,10 +590,16 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     }
   }
 
-  /** Open-set identification: the best match if its similarity reaches `threshold`, else null. */
-  async identify(query: FaceEmbedding, options: { threshold: number; signal?: AbortSignal }): Promise<Match<GalleryId> | null> {
+  /**
+   * Open-set identification: the best match if its similarity reaches the threshold, else null.
+   * The threshold is `threshold`, or the one at false accept rate `far` from the model's shipped
+   * calibration (see verify()): the masked calibration when the query's maskProbability is 0.5 or
+   * more. Exactly one of the two; `far` on a model without a calibration is ERR_INVALID_ARGUMENT.
+   */
+  async identify(query: FaceEmbedding, options: { threshold?: number; far?: number; signal?: AbortSignal }): Promise<Match<GalleryId> | null> {
     assertObject('options', options);
-    const threshold = assertFinite('options.threshold', options.threshold);
+    const checked = this.#checkEmbedding('query', query);
+    const threshold = thresholdOf(this.model, ScoreCalibration.conditionOf(checked), options, null);
     const [best] = await this.search(query, { k: 1, threshold, signal: options.signal });
     return best ?? null;
   }

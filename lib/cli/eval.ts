@@ -6,10 +6,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { decodeImage, loadSharp } from '../api/image-input.js';
-import { dot, rank1, rocCurve, verificationMetrics, type IdentificationMetrics, type VerificationMetrics } from './evaluation.js';
+import { calibrationCurve, dot, rank1, rocCurve, verificationMetrics, type IdentificationMetrics, type VerificationMetrics } from './evaluation.js';
 import { readPairSet } from './pair-set.js';
 import { labelledPhotos, mainFace, Progress, UsageError, type LabelledPhoto } from './common.js';
 import { facesOf, type PhotoContext } from './photo-commands.js';
+import type { ScoreDistribution } from '../api/calibration.js';
 
 export interface EvalOptions {
   labels?: string;
@@ -32,6 +33,8 @@ export interface SplitResult {
   readonly verification: VerificationMetrics;
   readonly identification?: IdentificationMetrics;
   readonly roc: { far: number; tar: number }[];
+  /** Thresholds by false accept rate and the score histograms (a model's calibration). */
+  readonly calibration?: ScoreDistribution;
 }
 
 export interface FolderEvaluation {
@@ -95,6 +98,7 @@ export async function evaluateFolder(dir: string, context: PhotoContext, options
         found(bare).map((r) => ({ identity: r.identity, key: r.path, vector: r.vector })),
       ),
       roc: rocCurve(genuine, impostor),
+      calibration: calibrationCurve(genuine, impostor),
     });
   }
   if (bare.length > 1) {
@@ -117,6 +121,7 @@ export async function evaluateFolder(dir: string, context: PhotoContext, options
         list.map((r) => ({ identity: r.identity, key: r.path, vector: r.vector })),
       ),
       roc: rocCurve(genuine, impostor),
+      calibration: calibrationCurve(genuine, impostor),
     });
   }
   const probabilities = (list: PhotoResult[]) => list.flatMap((r) => (r.maskProbability === undefined ? [] : [r.maskProbability]));

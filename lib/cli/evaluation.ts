@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { ScoreDistribution } from '../api/calibration.js';
+
 /** False accept rates at which `tar` is reported. */
 export const reportedFars = [1e-2, 1e-3] as const;
 
@@ -85,6 +87,33 @@ export function verificationMetrics(genuine: ArrayLike<number>, impostor: ArrayL
     return { far, tar: shareAbove(g, threshold), threshold, resolved: k >= 1 };
   });
   return { genuinePairs: g.length, impostorPairs: im.length, auc, eer, eerThreshold, tar };
+}
+
+/** False accept rates of a calibration: 10^-1 to 10^-4 in quarter decades. */
+export const calibrationFars: readonly number[] = Array.from({ length: 13 }, (_, i) => Number((10 ** (-1 - i / 4)).toPrecision(3)));
+
+/**
+ * A model's scores on one kind of pair as its shipped calibration records them
+ * (models/<name>.calibration.json): thresholds at calibrationFars, only those the impostor pairs
+ * resolve (at least 1 / far of them), and histograms in 0.02-wide bins from -1 to 1.
+ */
+export function calibrationCurve(genuine: ArrayLike<number>, impostor: ArrayLike<number>): ScoreDistribution {
+  const g = sortedDescending(genuine);
+  const im = sortedDescending(impostor);
+  const points = calibrationFars
+    .filter((far) => Math.floor(far * im.length) >= 1)
+    .map((far) => {
+      const k = Math.floor(far * im.length);
+      const threshold = im[k]!;
+      // Accept scores above the (k+1)-th highest impostor score: at most k impostors pass.
+      return { far, threshold, tar: shareAbove(g, threshold), impostorsAccepted: Math.round(shareAbove(im, threshold) * im.length) };
+    });
+  const bins = (sorted: Float64Array) => {
+    const counts = new Array<number>(100).fill(0);
+    for (const score of sorted) counts[Math.min(99, Math.max(0, Math.floor((score + 1) / 0.02)))]!++;
+    return counts;
+  };
+  return { genuinePairs: g.length, impostorPairs: im.length, points, histogram: { binWidth: 0.02, from: -1, genuine: bins(g), impostor: bins(im) } };
 }
 
 /** Points of the ROC curve (FAR, TAR) at `count` FARs spaced evenly on a log scale from 1e-4 to 1. */

@@ -9,6 +9,7 @@ import type { FaceAlignment, FaceRecognizer, PhotoFace } from '../api/face-recog
 import type { FaceDetector } from '../api/face-detector.js';
 import { arcfaceTemplate112 } from '../setup/models.js';
 import { regionPlane } from '../api/regions.js';
+import { verify as verifyEmbeddings, type VerifyOptions } from '../api/calibration.js';
 import {
   displayPath,
   exists,
@@ -115,14 +116,16 @@ export async function search(context: PhotoContext, photo: string, galleryPath: 
 export interface VerifyResult {
   score: number;
   threshold: number;
-  /** which threshold applied: 'masked' when either face wears a mask */
+  /** which distribution the threshold came from: 'masked' when either face wears a mask */
   calibration: 'bare' | 'masked';
+  /** the false accept rate asked for; null with --threshold */
+  far: number | null;
   same: boolean;
   maskProbability: [number | null, number | null];
 }
 
 /** The largest face of each photo compared: cosine score, the threshold for the pair and the decision. */
-export async function verify(context: PhotoContext, a: string, b: string, thresholdFor: (masked: boolean) => number): Promise<VerifyResult> {
+export async function verify(context: PhotoContext, a: string, b: string, options: VerifyOptions): Promise<VerifyResult> {
   const [fa, fb] = await Promise.all(
     [a, b].map(async (photo) => {
       const face = mainFace(await facesOf(context, photo));
@@ -130,14 +133,13 @@ export async function verify(context: PhotoContext, a: string, b: string, thresh
       return face;
     }),
   );
-  const score = fa!.embedding.similarity(fb!.embedding);
-  const masked = (fa!.maskProbability ?? 0) >= 0.5 || (fb!.maskProbability ?? 0) >= 0.5;
-  const threshold = thresholdFor(masked);
+  const result = verifyEmbeddings(fa!.embedding, fb!.embedding, options);
   return {
-    score,
-    threshold,
-    calibration: masked ? 'masked' : 'bare',
-    same: score >= threshold,
+    score: result.score,
+    threshold: result.threshold,
+    calibration: result.condition,
+    far: result.far,
+    same: result.same,
     maskProbability: [fa!.maskProbability ?? null, fb!.maskProbability ?? null],
   };
 }
