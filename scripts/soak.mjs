@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
@@ -123,9 +124,18 @@ if (!isMainThread) {
   const deadline = started + seconds * 1000;
   const folder = mkdtempSync(join(tmpdir(), 'maskface-soak-'));
   const samples = [];
+  // The C heap of every thread (glibc's arenas): what is allocated, and what is held free.
+  const { native } = createRequire(import.meta.url)('../dist/cjs/runtime/binding-loader.js');
   const sample = () => {
     const u = process.memoryUsage();
-    samples.push({ t: (Date.now() - started) / 1000, rssMB: u.rss / 2 ** 20, heapMB: u.heapUsed / 2 ** 20, externalMB: u.external / 2 ** 20 });
+    const heap = native().mallocStats();
+    samples.push({
+      t: (Date.now() - started) / 1000,
+      rssMB: u.rss / 2 ** 20,
+      heapMB: u.heapUsed / 2 ** 20,
+      externalMB: u.external / 2 ** 20,
+      ...(heap && { mallocInUseMB: (heap.inUse + heap.mmapped) / 2 ** 20, mallocFreeMB: heap.free / 2 ** 20 }),
+    });
   };
   sample();
   const timer = setInterval(sample, Number(values.sample) * 1000);
@@ -143,10 +153,11 @@ if (!isMainThread) {
   rmSync(folder, { recursive: true, force: true });
 
   // Flat: the last quarter's mean RSS against the second quarter's (after warm-up).
-  const quarter = (q) => {
+  const quarterOf = (key, q) => {
     const part = samples.filter((s) => s.t >= (q * seconds) / 4 && s.t <= ((q + 1) * seconds) / 4);
-    return part.reduce((sum, s) => sum + s.rssMB, 0) / Math.max(1, part.length);
+    return part.reduce((sum, s) => sum + s[key], 0) / Math.max(1, part.length);
   };
+  const quarter = (q) => quarterOf('rssMB', q);
   const growth = quarter(3) / quarter(1) - 1;
   const errors = results.flatMap((r) => r.errors.map((e) => `${r.label}: ${e}`));
   const report = {
@@ -159,6 +170,10 @@ if (!isMainThread) {
     errorCount: errors.length,
     rssMB: { start: samples[0].rssMB, secondQuarterMean: quarter(1), lastQuarterMean: quarter(3), max: Math.max(...samples.map((s) => s.rssMB)) },
     rssGrowth: growth,
+    mallocMB: samples[0].mallocInUseMB === undefined ? null : {
+      inUse: { secondQuarterMean: quarterOf('mallocInUseMB', 1), lastQuarterMean: quarterOf('mallocInUseMB', 3) },
+      free: { secondQuarterMean: quarterOf('mallocFreeMB', 1), lastQuarterMean: quarterOf('mallocFreeMB', 3) },
+    },
     samples,
   };
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
@@ -173,10 +188,12 @@ if (!isMainThread) {
     const mbTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="52" y="${y(f * maxMB) + 4}" font-size="12" text-anchor="end" font-family="sans-serif">${(f * maxMB).toFixed(0)} MB</text>`);
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/>
       <text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-family="sans-serif">maskface soak: ${report.callers} callers + ${report.workers} worker threads, ${report.totalOps} operations, ${report.errorCount} errors</text>
-      ${line('rssMB', '#d62728')}${line('heapMB', '#1f77b4')}${line('externalMB', '#2ca02c')}${ticks.join('')}${mbTicks.join('')}
+      ${line('rssMB', '#d62728')}${line('heapMB', '#1f77b4')}${line('externalMB', '#2ca02c')}${report.mallocMB ? line('mallocInUseMB', '#9467bd') + line('mallocFreeMB', '#8c564b') : ''}${ticks.join('')}${mbTicks.join('')}
       <text x="${width - 20}" y="50" text-anchor="end" font-size="12" fill="#d62728" font-family="sans-serif">RSS</text>
       <text x="${width - 20}" y="66" text-anchor="end" font-size="12" fill="#1f77b4" font-family="sans-serif">JS heap used (main thread)</text>
-      <text x="${width - 20}" y="82" text-anchor="end" font-size="12" fill="#2ca02c" font-family="sans-serif">external (main thread)</text></svg>`;
+      <text x="${width - 20}" y="82" text-anchor="end" font-size="12" fill="#2ca02c" font-family="sans-serif">external (main thread)</text>
+      ${report.mallocMB ? `<text x="${width - 20}" y="98" text-anchor="end" font-size="12" fill="#9467bd" font-family="sans-serif">C heap allocated (all threads)</text>
+      <text x="${width - 20}" y="114" text-anchor="end" font-size="12" fill="#8c564b" font-family="sans-serif">C heap held free (all threads)</text>` : ''}</svg>`;
     const sharp = (await import('sharp')).default;
     await sharp(Buffer.from(svg)).png().toFile(values.png);
   }
@@ -184,6 +201,13 @@ if (!isMainThread) {
     `${seconds} s, ${report.callers} callers + ${report.workers} workers: ${report.totalOps} operations, ${report.errorCount} errors; ` +
       `RSS ${report.rssMB.start.toFixed(0)} MB at start, ${report.rssMB.secondQuarterMean.toFixed(0)} -> ${report.rssMB.lastQuarterMean.toFixed(0)} MB (second to last quarter, ${(100 * growth).toFixed(1)}%), max ${report.rssMB.max.toFixed(0)} MB`,
   );
+  if (report.mallocMB) {
+    const m = report.mallocMB;
+    console.log(
+      `C heap, second to last quarter: allocated ${m.inUse.secondQuarterMean.toFixed(0)} -> ${m.inUse.lastQuarterMean.toFixed(0)} MB, ` +
+        `held free ${m.free.secondQuarterMean.toFixed(0)} -> ${m.free.lastQuarterMean.toFixed(0)} MB`,
+    );
+  }
   for (const e of errors.slice(0, 5)) console.log(`  ${e}`);
   process.exit(errors.length === 0 && growth < Number(values['max-growth']) ? 0 : 1);
 }

@@ -179,6 +179,8 @@ export interface NativeBinding {
   /** searchSimd: the instruction set of the gallery scan on this CPU (avx512, avx2 or scalar) */
   versions(): { onnxruntime: string; napi: number; hardwareThreads: number; searchSimd: string };
   errorCodes(): string[];
+  /** Bytes of the C heap (glibc's mallinfo2 over all arenas); null elsewhere. */
+  mallocStats(): { inUse: number; free: number; mmapped: number } | null;
   loadSession(
     bytes: Uint8Array,
     options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,

@@ -77,6 +77,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errorCodes", Napi::Function::New(env, ErrorCodes, "errorCodes"));
   exports.Set("loadRuntime", Napi::Function::New(env, LoadRuntime, "loadRuntime"));
   exports.Set("probeGpu", Napi::Function::New(env, ProbeGpu, "probeGpu"));
+  exports.Set("mallocStats", Napi::Function::New(env, MallocStats, "mallocStats"));
   exports.Set("loadSession", Napi::Function::New(env, SessionWrap::Load, "loadSession"));
   exports.Set("Session", session);
   exports.Set("loadDetector", Napi::Function::New(env, DetectorWrap::Load, "loadDetector"));

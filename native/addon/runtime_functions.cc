@@ -1,5 +1,9 @@
 #include "addon/runtime_functions.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <string>
 
 #include "addon/args.h"
@@ -72,6 +76,20 @@ Napi::Value ProbeGpu(const Napi::CallbackInfo& info) {
     out.Set("kernels", kernels);
     return out;
   });
+}
+
+Napi::Value MallocStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  const struct mallinfo2 m = mallinfo2();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("inUse", static_cast<double>(m.uordblks));
+  stats.Set("free", static_cast<double>(m.fordblks));
+  stats.Set("mmapped", static_cast<double>(m.hblkhd));
+  return stats;
+#else
+  return env.Null();
+#endif
 }
 
 }  // namespace maskface::addon

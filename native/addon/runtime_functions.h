@@ -13,5 +13,9 @@ Napi::Value LoadRuntime(const Napi::CallbackInfo& info);
 // Libraries (and, with `tensorrt`, libnvinfer's version) are only tried when the driver reports a
 // GPU; their entries are absent otherwise.
 Napi::Value ProbeGpu(const Napi::CallbackInfo& info);
+// mallocStats() -> { inUse, free, mmapped } bytes of the C heap over all of glibc's arenas
+// (mallinfo2), or null where the C library is not glibc. For the soak run: it tells memory that is
+// held from memory that is allocated.
+Napi::Value MallocStats(const Napi::CallbackInfo& info);
 
 }  // namespace maskface::addon
