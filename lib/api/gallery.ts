@@ -68,10 +68,25 @@ export interface SearchOptions {
   signal?: AbortSignal;
 }
 
+/** The sum of each identity's unit vectors, and a gallery of the normalised sums. */
+interface IdentityTemplates<Id extends string | number> {
+  sums: Map<Id, Float32Array>;
+  gallery: Gallery<Id>;
+}
+
+/** Options of searchIdentities. */
+export interface IdentitySearchOptions extends SearchOptions {
+  /**
+   * How an identity's embeddings score against the query: 'max', its best embedding (default),
+   * or 'mean', the cosine with the mean of its unit vectors (one template per identity).
+   */
+  aggregate?: 'max' | 'mean';
+}
+
 /** One identity of searchIdentities: its id, its score, and the embeddings it holds. */
 export interface IdentityMatch<Id> {
   readonly id: Id;
-  /** The cosine similarity of the identity's best embedding to the query. */
+  /** The cosine similarity to the query of the identity's best embedding ('max') or of its template ('mean'). */
   readonly score: number;
   /** How many embeddings the identity holds. */
   readonly embeddings: number;
@@ -194,6 +209,11 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   #journal: JournalQueue | undefined;
   #journalTarget: string | undefined;
   #saveTail: Promise<void> = Promise.resolve();
+  /**
+   * One template per identity for searchIdentities({ aggregate: 'mean' }): the sum of its unit
+   * vectors, and a gallery of the normalised sums. Built on first use, then kept up to date.
+   */
+  #templates: IdentityTemplates<GalleryId> | undefined;
   #disposed = false;
   #disposing: Promise<void> | undefined;
 
@@ -313,6 +333,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         apply();
       } catch (error) {
         undo();
+        this.#dropTemplates();
         this.#journal?.fail(journalDiverged(this.#journal.path, error));
         process.emitWarning(`maskface: a queued gallery change failed and was undone: ${(error as Error).message}`, {
           code: 'MASKFACE_GALLERY_WRITE',
@@ -366,6 +387,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
       throw error;
     }
     this.#bind(id, row);
+    this.#templateAdd(id, vector);
   }
 
   /**
@@ -391,6 +413,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     for (let i = reused; i < ids.length; i++) rows[i] = this.#rowIds.length + (i - reused);
     this.#rowIds.push(...new Array<undefined>(ids.length - reused));
     ids.forEach((id, i) => this.#bind(id, rows[i]!));
+    ids.forEach((id, i) => this.#templateAdd(id, vectors.subarray(i * this.model.dim, (i + 1) * this.model.dim)));
     let seq: number | undefined;
     if (this.#journal) {
       const dim = this.model.dim;
@@ -408,6 +431,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         // Undo: the rows may be partly written; kill them, then forget their ids.
         if (!this.#disposed) this.#store.kill(rows);
         ids.forEach((id, i) => this.#unbind(id, rows[i]!));
+        this.#dropTemplates();
         // The journal holds the batch that memory has dropped: only a reopen makes them agree.
         this.#journal?.fail(journalDiverged(this.#journal.path, error));
         throw error;
@@ -460,12 +484,63 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     return durable ? this.#journal!.sync(seq).then(() => removed) : removed;
   }
 
+  /** Adds a unit vector to `id`'s template, when the templates exist. */
+  #templateAdd(id: GalleryId, vector: Float32Array): void {
+    const templates = this.#templates;
+    if (!templates) return;
+    let sum = templates.sums.get(id);
+    if (!sum) templates.sums.set(id, (sum = new Float32Array(this.model.dim)));
+    for (let d = 0; d < sum.length; d++) sum[d]! += vector[d]!;
+    this.#templatePut(id, sum);
+  }
+
+  #templatePut(id: GalleryId, sum: Float32Array): void {
+    const templates = this.#templates!;
+    templates.gallery.remove(id);
+    // Vectors that cancel out leave no direction to search by.
+    if (Math.hypot(...sum) > 1e-4) templates.gallery.add(id, FaceEmbedding.fromVector(sum, this.model));
+  }
+
+  #templateRemove(id: GalleryId): void {
+    if (!this.#templates) return;
+    this.#templates.sums.delete(id);
+    this.#templates.gallery.remove(id);
+  }
+
+  /** Forgets the templates (after a failed write): the next mean search builds them again. */
+  #dropTemplates(): void {
+    void this.#templates?.gallery.dispose();
+    this.#templates = undefined;
+  }
+
+  async #buildTemplates(): Promise<IdentityTemplates<GalleryId>> {
+    while (this.#pendingWrites > 0) await this.#writeTail;
+    this.#assertLive();
+    if (this.#templates) return this.#templates;
+    // From here on synchronous: no change can slip between the rows read and the templates.
+    const ids: GalleryId[] = [];
+    const rows: number[] = [];
+    for (const [id, idRows] of this.#idRows) for (const row of idRows) (ids.push(id), rows.push(row));
+    const vectors = this.#store.getRows(Uint32Array.from(rows));
+    const dim = this.model.dim;
+    const sums = new Map<GalleryId, Float32Array>();
+    ids.forEach((id, i) => {
+      let sum = sums.get(id);
+      if (!sum) sums.set(id, (sum = new Float32Array(dim)));
+      for (let d = 0; d < dim; d++) sum[d]! += vectors[i * dim + d]!;
+    });
+    this.#templates = { sums, gallery: new Gallery<GalleryId>({ model: this.model, threads: this.#threads, capacity: sums.size }) };
+    for (const [id, sum] of sums) this.#templatePut(id, sum);
+    return this.#templates;
+  }
+
   #removeRows(id: GalleryId): number {
     const rows = this.#idRows.get(id);
     if (!rows) return 0;
     const removed = Uint32Array.from(rows);
     this.#idRows.delete(id);
     this.#size -= removed.length;
+    this.#templateRemove(id);
     // Retired once the kill has run: it may wait behind queued writes.
     this.#write(
       () => {
@@ -563,17 +638,28 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
 
   /**
    * The k identities most similar to `query`, best first, each once however many embeddings it
-   * holds: an identity scores as its best embedding (max aggregation), so this is exact, the
-   * first k distinct ids of the row ranking. It searches k rows and more (doubling, up to
-   * maxTopK rows) until k distinct ids are found or the gallery is exhausted; an identity whose
-   * embeddings fill all maxTopK rows ahead of the others hides them (fewer than k come back).
-   * `threshold` applies to the scores as in search().
+   * holds. `aggregate: 'max'` (the default): an identity scores as its best embedding, so this is
+   * exact, the first k distinct ids of the row ranking. It searches 2k rows and more (doubling,
+   * up to maxTopK rows) until k distinct ids are found or the gallery is exhausted; an identity
+   * whose embeddings fill all maxTopK rows ahead of the others hides them (fewer than k come
+   * back). `aggregate: 'mean'`: an identity scores as the cosine of the query with the mean of its
+   * unit vectors (one template per identity; an identity whose vectors cancel out has none). The
+   * templates are built on the first such search (a synchronous pass over every row, after
+   * queued writes) and kept up to date by every change from then on; they take one more vector
+   * per identity. `threshold` applies to the scores as in search().
    */
-  async searchIdentities(query: FaceEmbedding, options: SearchOptions = {}): Promise<IdentityMatch<GalleryId>[]> {
+  async searchIdentities(query: FaceEmbedding, options: IdentitySearchOptions = {}): Promise<IdentityMatch<GalleryId>[]> {
     const callSite = new Error();
     this.#assertLive();
     const checked = this.#checkEmbedding('query', query);
     const { k, threshold } = this.#searchOptions(options);
+    const aggregate = options.aggregate ?? 'max';
+    if (aggregate !== 'max' && aggregate !== 'mean') throw invalidArgument('options.aggregate', "'max' or 'mean'", aggregate);
+    if (aggregate === 'mean') {
+      const templates = this.#templates ?? (await this.#buildTemplates());
+      const matches: Match<GalleryId>[] = await withCallSite(callSite, templates.gallery.search(checked, { k, threshold: options.threshold, signal: options.signal }));
+      return matches.map(({ id, score }) => ({ id, score, embeddings: this.#idRows.get(id)?.length ?? 0 }));
+    }
     const vector = unitRows(checked.vector, this.model.dim, 'query', false);
     const limit = this.device === 'cuda' ? maxTopKCuda : maxTopK;
     for (let rows = Math.min(limit, Math.max(2 * k, 16)); ; rows = Math.min(limit, rows * 2)) {
@@ -822,6 +908,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#disposing = (async () => {
       await Promise.allSettled([...this.#inFlight]);
       this.#store.dispose();
+      await this.#templates?.gallery.dispose();
       // Last: what is queued for the journal goes to disk before the file closes.
       await this.#journal?.close();
     })();

@@ -111,6 +111,8 @@ export interface NativeGalleryStore {
   kill(rows: Uint32Array): number;
   /** 1 where the row holds a written vector that is live. */
   liveFlags(rows: Uint32Array): Uint8Array;
+  /** The vectors of live rows, in the order given. */
+  getRows(rows: Uint32Array): Float32Array;
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
   stats(): { rows: number; live: number; bytes: number; reservedBytes: number; dim: number; deviceBytes: number };

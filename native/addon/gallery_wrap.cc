@@ -241,6 +241,7 @@ Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
                                                   InstanceMethod<&GalleryWrap::PutAsync>("putAsync"),
                                                   InstanceMethod<&GalleryWrap::Kill>("kill"),
                                                   InstanceMethod<&GalleryWrap::LiveFlags>("liveFlags"),
+                                                  InstanceMethod<&GalleryWrap::GetRows>("getRows"),
                                                   InstanceMethod<&GalleryWrap::Reserve>("reserve"),
                                                   InstanceMethod<&GalleryWrap::Search>("search"),
                                                   InstanceMethod<&GalleryWrap::Stats>("stats"),
@@ -337,6 +338,21 @@ Napi::Value GalleryWrap::LiveFlags(const Napi::CallbackInfo& info) {
     auto flags = Napi::Uint8Array::New(env, rows.ElementLength());
     for (size_t i = 0; i < rows.ElementLength(); ++i) flags[i] = store->IsLive(rows[i]) ? 1 : 0;
     return flags;
+  });
+}
+
+// getRows(rows: Uint32Array) -> Float32Array: the vectors of live rows, row after row
+Napi::Value GalleryWrap::GetRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    auto rows = TypedArrayArg<uint32_t>(env, info[0], "rows");
+    for (size_t i = 0; i < rows.ElementLength(); ++i) {
+      if (!store->IsLive(rows[i])) ThrowInvalid(env, "row " + std::to_string(rows[i]) + " is not live");
+    }
+    auto vectors = Napi::Float32Array::New(env, rows.ElementLength() * store->dim());
+    for (size_t i = 0; i < rows.ElementLength(); ++i) store->Get(rows[i], vectors.Data() + i * store->dim());
+    return vectors;
   });
 }
 

@@ -28,6 +28,7 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   Napi::Value PutAsync(const Napi::CallbackInfo& info);
   Napi::Value Kill(const Napi::CallbackInfo& info);
   Napi::Value LiveFlags(const Napi::CallbackInfo& info);
+  Napi::Value GetRows(const Napi::CallbackInfo& info);
   Napi::Value Reserve(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);

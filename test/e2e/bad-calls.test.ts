@@ -74,3 +74,30 @@ t.test('BAD CALL - disposed recognizer', async (t) => {
   await t.rejects(other.embed(face), { code: 'ERR_DISPOSED' });
   await t.rejects(other.embedBatch([face]), { code: 'ERR_DISPOSED' });
 });
+
+t.test('BAD CALL - durable galleries, identity search and verification', async (t) => {
+  const { FaceEmbedding, Gallery, verify } = await import('../../dist/esm/index.js');
+  const model = { id: 'a'.repeat(64), dim: 4, name: 'bad-calls' };
+  const e = FaceEmbedding.fromVector([1, 0, 0, 0], model);
+  const dir = t.testdir({ 'folder.mfg': {} });
+  const cases: [string, () => unknown, string][] = [
+    ['Gallery.open with no path', () => Gallery.open('', { model }), 'ERR_INVALID_ARGUMENT'],
+    ['Gallery.open of a folder', () => Gallery.open(join(dir, 'folder.mfg'), { model }), 'ERR_IO'],
+    ['Gallery.open with a capacity', () => Gallery.open(join(dir, 'g.mfg'), { model, capacity: 3 } as never), 'ERR_INVALID_ARGUMENT'],
+    ['add with durable not a boolean', () => new Gallery({ model }).add('a', e, { durable: 'yes' as never }), 'ERR_INVALID_ARGUMENT'],
+    ['add durable without a journal', () => new Gallery({ model }).add('a', e, { durable: true }), 'ERR_INVALID_ARGUMENT'],
+    ['remove with options not an object', () => new Gallery({ model }).remove('a', 7 as never), 'ERR_INVALID_ARGUMENT'],
+    ['flush without a journal', () => new Gallery({ model }).flush(), 'ERR_INVALID_ARGUMENT'],
+    ['save without a path or a file', () => new Gallery({ model }).save(), 'ERR_INVALID_ARGUMENT'],
+    ['searchIdentities with an unknown aggregate', () => new Gallery({ model }).searchIdentities(e, { aggregate: 'sum' as never }), 'ERR_INVALID_ARGUMENT'],
+    ['searchIdentities with k = 0', () => new Gallery({ model }).searchIdentities(e, { k: 0 }), 'ERR_INVALID_ARGUMENT'],
+    ['identify with neither threshold nor far', () => new Gallery({ model }).identify(e, {} as never), 'ERR_INVALID_ARGUMENT'],
+    ['identify with both', () => new Gallery({ model }).identify(e, { threshold: 0.5, far: 1e-3 }), 'ERR_INVALID_ARGUMENT'],
+    ['identify at a rate for a model without a calibration', () => new Gallery({ model }).identify(e, { far: 1e-3 }), 'ERR_INVALID_ARGUMENT'],
+    ['verify of a non-embedding', () => verify(e, [1, 0, 0, 0] as never, { threshold: 0.5 }), 'ERR_INVALID_ARGUMENT'],
+    ['verify with a NaN threshold', () => verify(e, e, { threshold: Number.NaN }), 'ERR_INVALID_ARGUMENT'],
+  ];
+  for (const [name, call, code] of cases) {
+    await t.rejects(Promise.resolve().then(call), { name: 'MaskFaceError', code }, name);
+  }
+});

@@ -250,3 +250,50 @@ t.test('searchIdentities ranks people, not photos: the best embedding of each, e
   const above = await gallery.searchIdentities(q, { k: 50, threshold: 0.3 });
   assertMatches(t, above.map(({ id, score }) => ({ id, score })), want.filter((w) => w.score >= 0.3).slice(0, 50), 'threshold 0.3');
 });
+
+t.test("searchIdentities({ aggregate: 'mean' }): one template per identity, kept up to date", async (t) => {
+  const data = vectors(300, 41);
+  const query = vectors(1, 42);
+  const q = FaceEmbedding.fromVector(query, model);
+  const held = new Map<number, Float32Array[]>();
+  const row = (i: number) => data.slice(i * model.dim, (i + 1) * model.dim);
+  /** The reference: the cosine of the query with each identity's mean unit vector, in float64. */
+  const want = () =>
+    [...held]
+      .map(([id, rows]) => {
+        const sum = new Float64Array(model.dim);
+        for (const v of rows) for (let d = 0; d < model.dim; d++) sum[d]! += v[d]!;
+        const norm = Math.hypot(...sum);
+        let dot = 0;
+        for (let d = 0; d < model.dim; d++) dot += (sum[d]! / norm) * query[d]!;
+        return { id, score: dot };
+      })
+      .sort((a, b) => b.score - a.score);
+  await using gallery = new Gallery<number>({ model, threads: 2 });
+  const ids = Array.from({ length: 200 }, (_, i) => i % 40);
+  await gallery.addMany(ids, EmbeddingBatch.fromVectors(data.subarray(0, 200 * model.dim), model));
+  ids.forEach((id, i) => held.set(id, [...(held.get(id) ?? []), row(i)]));
+  const check = async (label: string) => {
+    const got = await gallery.searchIdentities(q, { k: 10, aggregate: 'mean' });
+    assertMatches(t, got.map(({ id, score }) => ({ id, score })), want().slice(0, 10), label);
+    for (const m of got) if (m.embeddings !== held.get(m.id)!.length) t.fail(`${label}: ${m.id} holds ${held.get(m.id)!.length}, not ${m.embeddings}`);
+  };
+  await check('built on first use');
+  for (let i = 200; i < 230; i++) {
+    gallery.add(i % 7, embedding(data, i));
+    held.set(i % 7, [...held.get(i % 7)!, row(i)]);
+  }
+  await check('after adds');
+  for (const id of [0, 3, 5, 11]) {
+    gallery.remove(id);
+    held.delete(id);
+  }
+  await check('after removes');
+  const more = Array.from({ length: 70 }, (_, i) => 100 + (i % 10));
+  await gallery.addMany(more, EmbeddingBatch.fromVectors(data.subarray(230 * model.dim, 300 * model.dim), model));
+  more.forEach((id, i) => held.set(id, [...(held.get(id) ?? []), row(230 + i)]));
+  await check('after a batch of new people');
+  const max = await gallery.searchIdentities(q, { k: 3 });
+  t.equal(max.length, 3, "'max' is still the default");
+  await t.rejects(gallery.searchIdentities(q, { aggregate: 'median' as 'mean' }), { code: 'ERR_INVALID_ARGUMENT' });
+});
