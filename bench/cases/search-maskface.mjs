@@ -1,14 +1,16 @@
-// maskface Gallery: exact cosine top-k in C++ (SIMD, `threads` threads per search).
+// maskface Gallery: exact cosine top-k in C++ (SIMD, `threads` threads per search), over f32 or
+// (--storage f16) half-float rows.
 import { EmbeddingBatch, FaceEmbedding, Gallery, versions } from '../../dist/esm/index.js';
 import { printResult } from '../lib/args.mjs';
 import { recallOf, searchResult, searchSetup, timeBatch, timeSingleQueries } from '../lib/search-setup.mjs';
 
 const setup = searchSetup();
-const { params, rows, queries, query } = setup;
+const { options, params, rows, queries, query } = setup;
+const storage = options.storage ?? 'f32';
 const { n, dim, k, threads } = params;
 const model = { id: 'bench-clustered', dim, name: 'bench' };
 
-const gallery = new Gallery({ model, threads, capacity: n });
+const gallery = new Gallery({ model, threads, capacity: n, storage });
 const buildStart = performance.now();
 await gallery.addMany(Array.from({ length: n }, (_, i) => i), EmbeddingBatch.fromVectors(rows, model));
 const buildS = (performance.now() - buildStart) / 1000;
@@ -22,16 +24,17 @@ const batch = await timeBatch(params.batchQueries, async () => {
   const matches = await gallery.searchBatch(batchQueries, { k });
   return (q) => matches.rows.subarray(q * k, (q + 1) * k);
 });
+const memory = gallery.memory;
 await gallery.dispose();
 
 printResult(
   searchResult({
     impl: 'maskface Gallery',
-    variant: 'exact f32',
+    variant: `exact ${storage}`,
     params,
     single,
     batch,
     recall: recallOf(setup, single, batch),
-    extra: { buildS: Math.round(buildS * 100) / 100, versions: versions() },
+    extra: { buildS: Math.round(buildS * 100) / 100, hostBytes: memory.hostBytes, versions: versions() },
   }),
 );

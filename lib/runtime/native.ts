@@ -188,7 +188,7 @@ export interface NativeBinding {
     options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
-  GalleryStore: new (dim: number) => NativeGalleryStore;
+  GalleryStore: new (dim: number, storage?: 'f32' | 'f16') => NativeGalleryStore;
   /** Reads and checks a gallery file (native/core/gallery_file.h). */
   loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; ids: Uint8Array; vectors: Float32Array }>;
   /** Reads, checks and opens (or creates) the journal of a gallery file for appends. */

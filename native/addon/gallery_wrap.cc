@@ -256,7 +256,13 @@ GalleryWrap::GalleryWrap(const Napi::CallbackInfo& info)
   Napi::Env env = info.Env();
   Guard(env, [&] {
     size_t dim = static_cast<size_t>(IntegerArg(env, info[0], "dim", 1, kMaxDim));
-    store_ = std::make_shared<GalleryStore>(dim);
+    VectorStorage storage = VectorStorage::kF32;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      const std::string name = StringArg(env, info[1], "storage");
+      if (name == "f16") storage = VectorStorage::kF16;
+      else if (name != "f32") ThrowInvalid(env, "storage must be 'f32' or 'f16'");
+    }
+    store_ = std::make_shared<GalleryStore>(dim, 0, storage);
   });
 }
 

@@ -15,7 +15,7 @@ namespace maskface::addon {
 class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
  public:
   static Napi::Function DefineClass(Napi::Env env);
-  // new GalleryStore(dim)
+  // new GalleryStore(dim, storage?: 'f32' | 'f16')
   explicit GalleryWrap(const Napi::CallbackInfo& info);
   ~GalleryWrap() override;
   void Release() override;

@@ -13,6 +13,10 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace maskface {
 namespace {
 
@@ -110,8 +114,13 @@ void ScanRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& he
                  [&](const RowSegment& segment, size_t first, size_t last) {
       for (size_t chunk = first; chunk < last; chunk += kScanChunkRows) {
         const size_t n = std::min(kScanChunkRows, last - chunk);
-        ctx.kernels->scan(segment.data + chunk * dim, n, dim, params.queries + q0 * dim,
-                          pass_queries, scores.data());
+        if (segment.data_f16 != nullptr) {
+          ctx.kernels->scan_f16(segment.data_f16 + chunk * dim, n, dim, params.queries + q0 * dim,
+                                pass_queries, scores.data());
+        } else {
+          ctx.kernels->scan(segment.data + chunk * dim, n, dim, params.queries + q0 * dim,
+                            pass_queries, scores.data());
+        }
         const float* gates = heaps.gates() + q0;
         for (size_t i = 0; i < n; ++i) {
           for (size_t j = 0; j < pass_queries; ++j) {
@@ -138,6 +147,7 @@ void GemmRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& he
   std::vector<float> scores(chunk_rows * width);
   std::vector<uint32_t> masks(chunk_rows);
   std::vector<float> tail_panel(panel * dim);  // last rows of a piece, zero padded to a panel
+  std::vector<float> converted;                // f16 rows of one chunk, in single precision
 
   for (size_t g0 = 0; g0 < n_groups; g0 += groups_per_block) {
     const size_t g1 = std::min(n_groups, g0 + groups_per_block);
@@ -146,7 +156,15 @@ void GemmRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& he
       for (size_t chunk = first; chunk < last; chunk += chunk_rows) {
         const size_t n = std::min(chunk_rows, last - chunk);
         const size_t full = n - n % panel;
-        const float* rows = segment.data + chunk * dim;
+        const float* rows;
+        if (segment.data_f16 != nullptr) {
+          // Compute bound: converting the chunk once for every block of query groups costs little.
+          converted.resize(chunk_rows * dim);
+          kernels.to_f32(segment.data_f16 + chunk * dim, n * dim, converted.data());
+          rows = converted.data();
+        } else {
+          rows = segment.data + chunk * dim;
+        }
         if (full < n) {
           std::fill(tail_panel.begin(), tail_panel.end(), 0.f);
           std::memcpy(tail_panel.data(), rows + full * dim, (n - full) * dim * sizeof(float));
@@ -190,14 +208,6 @@ void WriteEmpty(TopKOutput out, size_t query, size_t k, size_t from) {
   }
 }
 
-const SearchKernels& KernelsFor(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kAvx512: return Avx512Kernels();
-    case SimdLevel::kAvx2: return Avx2Kernels();
-    default: return ScalarKernels();
-  }
-}
-
 void ValidateSearch(size_t total_rows, size_t dim, const SearchParams& params, TopKOutput out) {
   MF_CHECK_ARG(dim > 0, "search: dim must be > 0");
   MF_CHECK_ARG(params.k >= 1, "search: k must be >= 1");
@@ -216,7 +226,8 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
                TopKOutput out, SimdLevel level) {
   size_t total_rows = 0;
   for (size_t s = 0; s < n_segments; ++s) {
-    MF_CHECK_ARG(segments[s].data != nullptr || segments[s].n_rows == 0, "search: rows are null");
+    MF_CHECK_ARG(segments[s].data != nullptr || segments[s].data_f16 != nullptr || segments[s].n_rows == 0,
+                 "search: rows are null");
     total_rows += segments[s].n_rows;
   }
   ValidateSearch(total_rows, dim, params, out);
@@ -273,12 +284,24 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
 
 }  // namespace
 
+const SearchKernels& KernelsFor(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return Avx512Kernels();
+    case SimdLevel::kAvx2: return Avx2Kernels();
+    default: return ScalarKernels();
+  }
+}
+
 SimdLevel DetectSimdLevel() {
   static const SimdLevel level = [] {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return SimdLevel::kAvx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdLevel::kAvx2;
+    // F16C (half conversions of f16 galleries) comes with every AVX2 CPU; checked all the same
+    // (cpuid leaf 1, ECX bit 29: clang's __builtin_cpu_supports does not know "f16c").
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) return SimdLevel::kAvx2;
 #endif
     return SimdLevel::kScalar;
   }();

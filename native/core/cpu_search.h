@@ -11,7 +11,8 @@ namespace maskface {
 
 // A contiguous run of rows; row i of data has the global index first_row + i.
 struct RowSegment {
-  const float* data = nullptr;  // n_rows x dim, row-major
+  const float* data = nullptr;         // n_rows x dim, row-major
+  const uint16_t* data_f16 = nullptr;  // or the same in IEEE half floats (set one of the two)
   size_t n_rows = 0;
   size_t first_row = 0;
   const uint8_t* live = nullptr;                    // nonzero = live; unchanged during a search
@@ -27,6 +28,10 @@ struct RowSegment {
 // Best SIMD level this CPU and OS support (detected once).
 SimdLevel DetectSimdLevel();
 const char* SimdLevelName(SimdLevel level);
+
+// The kernels of a SIMD level (it must be supported), and those of the best level here.
+const SearchKernels& KernelsFor(SimdLevel level);
+inline const SearchKernels& ActiveKernels() { return KernelsFor(DetectSimdLevel()); }
 // Whether `level` can run here.
 bool SimdLevelSupported(SimdLevel level);
 

@@ -14,7 +14,7 @@ constexpr size_t kDefaultBlockBytes = size_t(16) << 20;
 constexpr size_t kRowAlignment = 64;  // a cache line, and one zmm load
 
 struct AlignedDelete {
-  void operator()(float* p) const { ::operator delete(p, std::align_val_t(kRowAlignment)); }
+  void operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(kRowAlignment)); }
 };
 
 template <typename Fn>
@@ -31,18 +31,18 @@ auto RethrowingOutOfMemory(const char* what, Fn&& fn) -> decltype(fn()) {
 // rows_per_block vectors and their live flags. Blocks are never moved or freed before the
 // store, so a search can read them without holding the mutex.
 struct GalleryStore::Block {
-  Block(size_t rows, size_t dim)
-      : data(static_cast<float*>(::operator new(rows * dim * sizeof(float), std::align_val_t(kRowAlignment)))),
+  Block(size_t rows, size_t row_bytes)
+      : data(static_cast<uint8_t*>(::operator new(rows * row_bytes, std::align_val_t(kRowAlignment)))),
         live(new std::atomic<uint8_t>[rows]()) {}
 
-  std::unique_ptr<float, AlignedDelete> data;
+  std::unique_ptr<uint8_t, AlignedDelete> data;
   std::unique_ptr<std::atomic<uint8_t>[]> live;
 };
 
-GalleryStore::GalleryStore(size_t dim, size_t rows_per_block)
+GalleryStore::GalleryStore(size_t dim, size_t rows_per_block, VectorStorage storage)
     : dim_(dim),
-      rows_per_block_(rows_per_block != 0 ? rows_per_block
-                                           : std::max<size_t>(1, kDefaultBlockBytes / (std::max<size_t>(1, dim) * sizeof(float)))) {
+      storage_(storage),
+      rows_per_block_(rows_per_block != 0 ? rows_per_block : std::max<size_t>(1, kDefaultBlockBytes / std::max<size_t>(1, row_bytes()))) {
   MF_CHECK_ARG(dim > 0, "GalleryStore: dim must be > 0");
 }
 
@@ -50,7 +50,7 @@ GalleryStore::~GalleryStore() = default;
 
 // Rows written so far: blocks are reserved whole, but the pages of rows never written are not
 // touched, so they cost address space, not memory.
-size_t GalleryStore::bytes() const { return rows() * (dim_ * sizeof(float) + sizeof(uint8_t)); }
+size_t GalleryStore::bytes() const { return rows() * (row_bytes() + sizeof(uint8_t)); }
 
 size_t GalleryStore::capacity() const {
   std::lock_guard<std::mutex> lock(blocks_mutex_);
@@ -68,7 +68,7 @@ void GalleryStore::AddBlocksUpTo(size_t rows) {
   // Allocate outside the lock so a search taking its snapshot is not held up; Put and Reserve
   // come from one thread at a time, so nobody else adds blocks meanwhile.
   std::vector<std::unique_ptr<Block>> fresh;
-  for (size_t b = have; b < needed; ++b) fresh.push_back(std::make_unique<Block>(rows_per_block_, dim_));
+  for (size_t b = have; b < needed; ++b) fresh.push_back(std::make_unique<Block>(rows_per_block_, row_bytes()));
   std::lock_guard<std::mutex> lock(blocks_mutex_);
   blocks_.reserve(needed);
   for (auto& block : fresh) blocks_.push_back(std::move(block));
@@ -90,7 +90,12 @@ void GalleryStore::Put(size_t row, const float* vec) {
   if (row == n_rows) RethrowingOutOfMemory("GalleryStore::Put", [&] { AddBlocksUpTo(row + 1); });
   Block* block = BlockFor(row);
   const size_t slot = row % rows_per_block_;
-  std::memcpy(block->data.get() + slot * dim_, vec, dim_ * sizeof(float));
+  uint8_t* out = block->data.get() + slot * row_bytes();
+  if (storage_ == VectorStorage::kF16) {
+    ActiveKernels().to_f16(vec, dim_, reinterpret_cast<uint16_t*>(out));
+  } else {
+    std::memcpy(out, vec, dim_ * sizeof(float));
+  }
   if (block->live[slot].exchange(1, std::memory_order_acq_rel) == 0) live_.fetch_add(1, std::memory_order_relaxed);
   // Publishes the row: a search that sees rows() > row also sees its vector and flag.
   if (row == n_rows) rows_.store(n_rows + 1, std::memory_order_release);
@@ -112,7 +117,12 @@ bool GalleryStore::IsLive(size_t row) const {
 void GalleryStore::Get(size_t row, float* out) const {
   MF_CHECK_ARG(out != nullptr, "GalleryStore::Get: output is null");
   MF_CHECK_ARG(row < rows(), "GalleryStore::Get: row >= rows()");
-  std::memcpy(out, BlockFor(row)->data.get() + (row % rows_per_block_) * dim_, dim_ * sizeof(float));
+  const uint8_t* in = BlockFor(row)->data.get() + (row % rows_per_block_) * row_bytes();
+  if (storage_ == VectorStorage::kF16) {
+    ActiveKernels().to_f32(reinterpret_cast<const uint16_t*>(in), dim_, out);
+  } else {
+    std::memcpy(out, in, dim_ * sizeof(float));
+  }
 }
 
 std::vector<GalleryStore::Block*> GalleryStore::SnapshotBlocks(size_t* n_rows) const {
@@ -138,7 +148,11 @@ void GalleryStore::Search(const SearchParams& params, TopKOutput out) const {
     std::vector<uint8_t> live(n_rows);
     std::vector<RowSegment> segments(blocks.size());
     for (size_t b = 0; b < blocks.size(); ++b) {
-      segments[b].data = blocks[b]->data.get();
+      if (storage_ == VectorStorage::kF16) {
+        segments[b].data_f16 = reinterpret_cast<const uint16_t*>(blocks[b]->data.get());
+      } else {
+        segments[b].data = reinterpret_cast<const float*>(blocks[b]->data.get());
+      }
       segments[b].first_row = b * rows_per_block_;
       segments[b].n_rows = std::min(rows_per_block_, n_rows - segments[b].first_row);
       uint8_t* flags = live.data() + segments[b].first_row;

@@ -7,7 +7,9 @@
 //   - Put(row < rows()) overwrites a row and must not run while a Search may read it: the owner
 //     (lib/api/gallery.ts) only reuses rows of removed entries when no search is in flight.
 //   - Put and Kill themselves are called from one thread at a time.
-// Vectors are stored as given: callers normalise them, so the dot product is the cosine.
+// Vectors are stored as given (f32), or rounded to IEEE half floats (f16: half the memory and the
+// memory traffic of a scan, scores within about 1e-3): callers normalise them, so the dot product
+// is the cosine.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -40,15 +42,20 @@ struct SearchParams {
 void ExactTopK(const float* matrix, size_t n_rows, size_t dim, const uint8_t* live,
                const SearchParams& params, TopKOutput out);
 
+enum class VectorStorage { kF32, kF16 };
+
 class GalleryStore {
  public:
   // rows_per_block: rows per storage block; 0 picks about 16 MiB per block (tests use tiny ones).
-  explicit GalleryStore(size_t dim, size_t rows_per_block = 0);
+  explicit GalleryStore(size_t dim, size_t rows_per_block = 0, VectorStorage storage = VectorStorage::kF32);
   ~GalleryStore();
   GalleryStore(const GalleryStore&) = delete;
   GalleryStore& operator=(const GalleryStore&) = delete;
 
   size_t dim() const { return dim_; }
+  VectorStorage storage() const { return storage_; }
+  // Bytes of one stored vector.
+  size_t row_bytes() const { return dim_ * (storage_ == VectorStorage::kF16 ? sizeof(uint16_t) : sizeof(float)); }
   // High-water mark: every row ever written (live or dead).
   size_t rows() const { return rows_.load(std::memory_order_acquire); }
   size_t live() const { return live_.load(std::memory_order_relaxed); }
@@ -56,17 +63,18 @@ class GalleryStore {
   size_t bytes() const;
   // Rows that fit without another allocation, and the bytes reserved for them (vectors and flags).
   size_t capacity() const;
-  size_t reserved_bytes() const { return capacity() * (dim_ * sizeof(float) + sizeof(uint8_t)); }
+  size_t reserved_bytes() const { return capacity() * (row_bytes() + sizeof(uint8_t)); }
 
   // Reserves space so that rows up to `rows` need no allocation.
   void Reserve(size_t rows);
-  // Writes vector `vec` (dim floats) at `row` and marks it live. row <= rows().
+  // Writes vector `vec` (dim floats; rounded to half floats in an f16 store) at `row` and marks
+  // it live. row <= rows().
   void Put(size_t row, const float* vec);
   // Marks a row dead. Returns false when it was not live. row < rows().
   bool Kill(size_t row);
   // False for rows never written (row >= rows()).
   bool IsLive(size_t row) const;
-  // Copies row `row` into out (dim floats). row < rows().
+  // Copies row `row` into out (dim floats, as stored). row < rows().
   void Get(size_t row, float* out) const;
 
   // Exact cosine top-k over live rows. params.queries has params.n_queries x dim floats.
@@ -79,6 +87,7 @@ class GalleryStore {
   void AddBlocksUpTo(size_t rows);
 
   const size_t dim_;
+  const VectorStorage storage_;
   const size_t rows_per_block_;
   mutable std::mutex blocks_mutex_;  // guards the block table only, never held during a scan
   std::vector<std::unique_ptr<Block>> blocks_;

@@ -26,6 +26,13 @@ struct SearchKernels {
                       const float* gates, float* scores, uint32_t* masks);
   size_t group_width;  // <= 32 (one mask bit per query)
   size_t panel_rows;   // rows per register tile
+
+  // scan over rows stored as IEEE half floats (f16 galleries), converted in registers.
+  void (*scan_f16)(const uint16_t* rows, size_t n_rows, size_t dim, const float* queries,
+                   size_t n_queries, float* scores);
+  // Conversions of n values between half and single precision (round to nearest even).
+  void (*to_f32)(const uint16_t* in, size_t n, float* out);
+  void (*to_f16)(const float* in, size_t n, uint16_t* out);
 };
 
 const SearchKernels& ScalarKernels();

@@ -6,7 +6,7 @@
 #include <immintrin.h>
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 
 namespace maskface {
 namespace {
@@ -26,8 +26,20 @@ float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(sum);
 }
 
-template <int kRows, int kQueries>
-void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_count,
+__m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+__m256 Load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+__m256 LoadTail(const float* p, size_t n, __m256i mask) {
+  (void)n;
+  return _mm256_maskload_ps(p, mask);
+}
+__m256 LoadTail(const uint16_t* p, size_t n, __m256i) {
+  alignas(16) uint16_t tail[8] = {};
+  for (size_t i = 0; i < n; ++i) tail[i] = p[i];
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tail)));
+}
+
+template <int kRows, int kQueries, typename Row>
+void ScanTile(const Row* rows, size_t dim, const float* queries, size_t query_count,
               float* scores) {
   __m256 acc[kRows][kQueries];
   for (int i = 0; i < kRows; ++i)
@@ -37,7 +49,7 @@ void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_
     __m256 q[kQueries];
     for (int j = 0; j < kQueries; ++j) q[j] = _mm256_loadu_ps(queries + j * dim + d);
     for (int i = 0; i < kRows; ++i) {
-      const __m256 r = _mm256_loadu_ps(rows + i * dim + d);
+      const __m256 r = Load8(rows + i * dim + d);
       for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm256_fmadd_ps(r, q[j], acc[i][j]);
     }
   }
@@ -46,7 +58,7 @@ void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_
     __m256 q[kQueries];
     for (int j = 0; j < kQueries; ++j) q[j] = _mm256_maskload_ps(queries + j * dim + body, tail);
     for (int i = 0; i < kRows; ++i) {
-      const __m256 r = _mm256_maskload_ps(rows + i * dim + body, tail);
+      const __m256 r = LoadTail(rows + i * dim + body, dim - body, tail);
       for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm256_fmadd_ps(r, q[j], acc[i][j]);
     }
   }
@@ -54,8 +66,8 @@ void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_
     for (int j = 0; j < kQueries; ++j) scores[i * query_count + j] = HorizontalSum(acc[i][j]);
 }
 
-template <int kQueries>
-void ScanQueries(const float* rows, size_t n_rows, size_t dim, const float* queries,
+template <int kQueries, typename Row>
+void ScanQueries(const Row* rows, size_t n_rows, size_t dim, const float* queries,
                  float* scores) {
   constexpr int kRows = kQueries <= 2 ? 4 : 2;
   size_t i = 0;
@@ -65,13 +77,39 @@ void ScanQueries(const float* rows, size_t n_rows, size_t dim, const float* quer
     ScanTile<1, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
 }
 
-void ScanAvx2(const float* rows, size_t n_rows, size_t dim, const float* queries,
+template <typename Row>
+void ScanAvx2(const Row* rows, size_t n_rows, size_t dim, const float* queries,
               size_t n_queries, float* scores) {
   switch (n_queries) {
     case 1: return ScanQueries<1>(rows, n_rows, dim, queries, scores);
     case 2: return ScanQueries<2>(rows, n_rows, dim, queries, scores);
     case 3: return ScanQueries<3>(rows, n_rows, dim, queries, scores);
     default: return ScanQueries<4>(rows, n_rows, dim, queries, scores);
+  }
+}
+
+void ToF32Avx2(const uint16_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, Load8(in + i));
+  if (i < n) {
+    alignas(32) float tail[8];
+    _mm256_store_ps(tail, LoadTail(in + i, n - i, __m256i{}));
+    for (size_t j = 0; i + j < n; ++j) out[i + j] = tail[j];
+  }
+}
+
+void ToF16Avx2(const float* in, size_t n, uint16_t* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+  if (i < n) {
+    alignas(32) float tail[8] = {};
+    for (size_t j = 0; i + j < n; ++j) tail[j] = in[i + j];
+    alignas(16) uint16_t halves[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(halves), _mm256_cvtps_ph(_mm256_load_ps(tail), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (size_t j = 0; i + j < n; ++j) out[i + j] = halves[j];
   }
 }
 
@@ -112,7 +150,8 @@ void ScoreGroupAvx2(const float* packed_group, const float* rows, size_t n_rows,
 namespace maskface {
 
 const SearchKernels& Avx2Kernels() {
-  static const SearchKernels kernels{ScanAvx2, ScoreGroupAvx2, kGroupWidth, kPanelRows};
+  static const SearchKernels kernels{ScanAvx2<float>, ScoreGroupAvx2, kGroupWidth, kPanelRows,
+                                     ScanAvx2<uint16_t>, ToF32Avx2, ToF16Avx2};
   return kernels;
 }
 

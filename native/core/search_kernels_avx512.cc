@@ -30,9 +30,19 @@ float HorizontalSum(__m512 v) {
   return _mm_cvtss_f32(sum);
 }
 
+__m512 Load16(const float* p) { return _mm512_loadu_ps(p); }
+__m512 Load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+__m512 LoadTail(const float* p, size_t, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+// Masked 16-bit loads need AVX-512BW; a copy of the few tail values needs nothing.
+__m512 LoadTail(const uint16_t* p, size_t n, __mmask16) {
+  alignas(32) uint16_t tail[16] = {};
+  for (size_t i = 0; i < n; ++i) tail[i] = p[i];
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail)));
+}
+
 // kRows rows against kQueries queries; one accumulator per (row, query).
-template <int kRows, int kQueries>
-void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_count,
+template <int kRows, int kQueries, typename Row>
+void ScanTile(const Row* rows, size_t dim, const float* queries, size_t query_count,
               float* scores) {
   __m512 acc[kRows][kQueries];
   for (int i = 0; i < kRows; ++i)
@@ -42,7 +52,7 @@ void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_
     __m512 q[kQueries];
     for (int j = 0; j < kQueries; ++j) q[j] = _mm512_loadu_ps(queries + j * dim + d);
     for (int i = 0; i < kRows; ++i) {
-      const __m512 r = _mm512_loadu_ps(rows + i * dim + d);
+      const __m512 r = Load16(rows + i * dim + d);
       for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm512_fmadd_ps(r, q[j], acc[i][j]);
     }
   }
@@ -51,7 +61,7 @@ void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_
     __m512 q[kQueries];
     for (int j = 0; j < kQueries; ++j) q[j] = _mm512_maskz_loadu_ps(tail, queries + j * dim + body);
     for (int i = 0; i < kRows; ++i) {
-      const __m512 r = _mm512_maskz_loadu_ps(tail, rows + i * dim + body);
+      const __m512 r = LoadTail(rows + i * dim + body, dim - body, tail);
       for (int j = 0; j < kQueries; ++j) acc[i][j] = _mm512_fmadd_ps(r, q[j], acc[i][j]);
     }
   }
@@ -61,8 +71,8 @@ void ScanTile(const float* rows, size_t dim, const float* queries, size_t query_
 
 // Several rows at once keep independent FMA chains in flight; a leftover row takes the same
 // per-row operation order, so a row's score does not depend on its position.
-template <int kQueries>
-void ScanQueries(const float* rows, size_t n_rows, size_t dim, const float* queries,
+template <int kQueries, typename Row>
+void ScanQueries(const Row* rows, size_t n_rows, size_t dim, const float* queries,
                  float* scores) {
   constexpr int kRows = kQueries <= 2 ? 4 : 2;
   size_t i = 0;
@@ -72,13 +82,34 @@ void ScanQueries(const float* rows, size_t n_rows, size_t dim, const float* quer
     ScanTile<1, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
 }
 
-void ScanAvx512(const float* rows, size_t n_rows, size_t dim, const float* queries,
+template <typename Row>
+void ScanAvx512(const Row* rows, size_t n_rows, size_t dim, const float* queries,
                 size_t n_queries, float* scores) {
   switch (n_queries) {
     case 1: return ScanQueries<1>(rows, n_rows, dim, queries, scores);
     case 2: return ScanQueries<2>(rows, n_rows, dim, queries, scores);
     case 3: return ScanQueries<3>(rows, n_rows, dim, queries, scores);
     default: return ScanQueries<4>(rows, n_rows, dim, queries, scores);
+  }
+}
+
+void ToF32Avx512(const uint16_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, Load16(in + i));
+  if (i < n) _mm512_mask_storeu_ps(out + i, TailMask(n - i), LoadTail(in + i, n - i, 0));
+}
+
+void ToF16Avx512(const float* in, size_t n, uint16_t* out) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), h);
+  }
+  if (i < n) {
+    alignas(32) uint16_t halves[16];
+    const __m512 tail = _mm512_maskz_loadu_ps(TailMask(n - i), in + i);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(halves), _mm512_cvtps_ph(tail, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (size_t j = 0; i + j < n; ++j) out[i + j] = halves[j];
   }
 }
 
@@ -122,7 +153,8 @@ void ScoreGroupAvx512(const float* packed_group, const float* rows, size_t n_row
 namespace maskface {
 
 const SearchKernels& Avx512Kernels() {
-  static const SearchKernels kernels{ScanAvx512, ScoreGroupAvx512, kGroupWidth, kPanelRows};
+  static const SearchKernels kernels{ScanAvx512<float>, ScoreGroupAvx512, kGroupWidth, kPanelRows,
+                                     ScanAvx512<uint16_t>, ToF32Avx512, ToF16Avx512};
   return kernels;
 }
 

@@ -1,23 +1,37 @@
 // Portable kernels: the reference for the SIMD ones and the path for CPUs without AVX2.
 #include "core/search_kernels.h"
 
+#include "core/half.h"
+
 namespace maskface {
 namespace {
 
 constexpr size_t kScalarGroupWidth = 8;
 constexpr size_t kScalarPanelRows = 4;
 
-void ScanScalar(const float* rows, size_t n_rows, size_t dim, const float* queries,
+inline float Value(float v) { return v; }
+inline float Value(uint16_t h) { return HalfToFloat(h); }
+
+template <typename Row>
+void ScanScalar(const Row* rows, size_t n_rows, size_t dim, const float* queries,
                 size_t n_queries, float* scores) {
   for (size_t i = 0; i < n_rows; ++i) {
-    const float* row = rows + i * dim;
+    const Row* row = rows + i * dim;
     for (size_t j = 0; j < n_queries; ++j) {
       const float* query = queries + j * dim;
       float sum = 0.f;
-      for (size_t d = 0; d < dim; ++d) sum += row[d] * query[d];
+      for (size_t d = 0; d < dim; ++d) sum += Value(row[d]) * query[d];
       scores[i * n_queries + j] = sum;
     }
   }
+}
+
+void ToF32Scalar(const uint16_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(in[i]);
+}
+
+void ToF16Scalar(const float* in, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = FloatToHalf(in[i]);
 }
 
 void ScoreGroupScalar(const float* packed_group, const float* rows, size_t n_rows, size_t dim,
@@ -45,8 +59,8 @@ void ScoreGroupScalar(const float* packed_group, const float* rows, size_t n_row
 }  // namespace
 
 const SearchKernels& ScalarKernels() {
-  static const SearchKernels kernels{ScanScalar, ScoreGroupScalar, kScalarGroupWidth,
-                                     kScalarPanelRows};
+  static const SearchKernels kernels{ScanScalar<float>, ScoreGroupScalar, kScalarGroupWidth,
+                                     kScalarPanelRows, ScanScalar<uint16_t>, ToF32Scalar, ToF16Scalar};
   return kernels;
 }
 

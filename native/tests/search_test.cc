@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/cpu_search.h"
+#include "core/half.h"
 #include "core/error.h"
 #include "core/gallery_store.h"
 #include "core/thread_pool.h"
@@ -106,6 +107,10 @@ void CheckAgainstReference(const std::string& name, const float* matrix, size_t 
     }
   }
   Check(ok, name + (ok ? "" : ": " + first_problem));
+}
+
+void ToF16ForTest(const std::vector<float>& in, std::vector<uint16_t>& out) {
+  for (size_t i = 0; i < in.size(); ++i) out[i] = FloatToHalf(in[i]);
 }
 
 std::vector<SimdLevel> SupportedLevels() {
@@ -336,6 +341,92 @@ void TestGalleryStore() {
   }
 }
 
+// Half-float galleries: every level's conversions agree bit for bit with the portable ones, and
+// searches over f16 rows (scan and GEMM paths, tails of every length) are exact over the rows as
+// stored (the halves widened back to floats).
+void TestF16() {
+  std::printf("f16 rows: conversions, searches, GalleryStore\n");
+  std::vector<uint16_t> all_halves(65536);
+  for (size_t h = 0; h < all_halves.size(); ++h) all_halves[h] = static_cast<uint16_t>(h);
+  const auto values = RandomUnitRows(1, 4099, 51);
+  for (SimdLevel level : SupportedLevels()) {
+    const SearchKernels& kernels = KernelsFor(level);
+    const std::string name = SimdLevelName(level);
+    std::vector<float> widened(all_halves.size());
+    kernels.to_f32(all_halves.data(), all_halves.size(), widened.data());
+    bool widen_ok = true;
+    for (size_t h = 0; h < all_halves.size(); ++h) {
+      const float want = HalfToFloat(all_halves[h]);
+      widen_ok &= std::memcmp(&want, &widened[h], sizeof want) == 0;
+    }
+    Check(widen_ok, name + ": to_f32 of all 65,536 halves matches HalfToFloat");
+    bool narrow_ok = true;
+    for (size_t n : {size_t(1), size_t(7), size_t(15), size_t(16), size_t(17), size_t(4099)}) {
+      std::vector<uint16_t> halves(n, 0xFFFF);
+      kernels.to_f16(values.data(), n, halves.data());
+      for (size_t i = 0; i < n; ++i) narrow_ok &= halves[i] == FloatToHalf(values[i]);
+      std::vector<float> back(n + 1, 42.f);
+      kernels.to_f32(halves.data(), n, back.data());
+      narrow_ok &= back[n] == 42.f;  // nothing written past n
+    }
+    Check(narrow_ok, name + ": to_f16 matches FloatToHalf at every tail length");
+
+    for (size_t dim : {size_t(7), size_t(129), size_t(512)}) {
+      const size_t n = 700;
+      const auto rows = RandomUnitRows(n, dim, static_cast<uint32_t>(60 + dim));
+      std::vector<uint16_t> halves(n * dim);
+      ToF16ForTest(rows, halves);
+      std::vector<float> stored(n * dim);
+      for (size_t i = 0; i < stored.size(); ++i) stored[i] = HalfToFloat(halves[i]);
+      std::vector<uint8_t> live(n, 1);
+      for (size_t r = 3; r < n; r += 5) live[r] = 0;
+      const auto queries = RandomUnitRows(40, dim, static_cast<uint32_t>(61 + dim));
+      for (size_t n_queries : {size_t(1), size_t(3), size_t(40)}) {
+        for (int threads : {1, 2}) {
+          RowSegment segments[2];
+          segments[0].data_f16 = halves.data();
+          segments[0].n_rows = 300;
+          segments[0].live = live.data();
+          segments[1].data_f16 = halves.data() + 300 * dim;
+          segments[1].n_rows = n - 300;
+          segments[1].first_row = 300;
+          segments[1].live = live.data() + 300;
+          SearchParams params;
+          params.queries = queries.data();
+          params.n_queries = n_queries;
+          params.k = 10;
+          params.n_threads = threads;
+          Result got(n_queries, params.k);
+          SearchSegments(segments, 2, dim, params, got.out(), level);
+          CheckAgainstReference(name + " f16 dim=" + std::to_string(dim) + " queries=" + std::to_string(n_queries) +
+                                    " threads=" + std::to_string(threads),
+                                stored.data(), n, dim, live.data(), queries.data(), n_queries, params.k, params.threshold, got);
+        }
+      }
+    }
+  }
+
+  const size_t dim = 129, n = 500;
+  GalleryStore store(dim, /*rows_per_block=*/64, VectorStorage::kF16);
+  const auto rows = RandomUnitRows(n, dim, 71);
+  for (size_t r = 0; r < n; ++r) store.Put(r, &rows[r * dim]);
+  Check(store.bytes() == n * (dim * sizeof(uint16_t) + 1), "f16 store: bytes() counts two bytes a value");
+  std::vector<float> copy(dim), stored(n * dim);
+  for (size_t r = 0; r < n; ++r) store.Get(r, &stored[r * dim]);
+  bool rounded = true;
+  for (size_t i = 0; i < stored.size(); ++i) rounded &= stored[i] == HalfToFloat(FloatToHalf(rows[i]));
+  Check(rounded, "f16 store: Get returns the values rounded to half floats");
+  const auto queries = RandomUnitRows(12, dim, 72);
+  SearchParams params;
+  params.queries = queries.data();
+  params.n_queries = 12;
+  params.k = 20;
+  params.n_threads = 2;
+  Result got(12, 20);
+  store.Search(params, got.out());
+  CheckAgainstReference("f16 store search", stored.data(), n, dim, nullptr, queries.data(), 12, 20, params.threshold, got);
+}
+
 void TestErrors() {
   std::printf("argument errors\n");
   GalleryStore store(8);
@@ -450,6 +541,7 @@ int main() {
   TestTies();
   TestBatchMatchesSingle();
   TestGalleryStore();
+  TestF16();
   TestErrors();
   TestConcurrentAppend();
   std::printf("%d checks, %d failed\n", g_checks, g_failures);

@@ -205,8 +205,9 @@ t.test('removed rows are reused while searches keep running: memory stays flat u
   await Promise.all(searchers);
   t.equal(gallery.size, 200);
   t.ok(searches > 50, `${searches} searches ran during the cycles`);
-  // Before reclamation under traffic, every cycle took a new row: 2,200 rows here.
-  t.ok(gallery.memory.hostBytes <= 1.2 * start, `rows written: ${gallery.memory.hostBytes} bytes after 2000 cycles, ${start} at the start`);
+  // Before reclamation under traffic, every cycle took a new row: 2,200 rows here. With reuse a
+  // few dozen rows wait for the searches in flight (more on a loaded machine, where they run longer).
+  t.ok(gallery.memory.hostBytes <= 1.5 * start, `rows written: ${gallery.memory.hostBytes} bytes after 2000 cycles, ${start} at the start`);
 });
 
 t.test('searchIdentities ranks people, not photos: the best embedding of each, exact', async (t) => {
@@ -296,4 +297,38 @@ t.test("searchIdentities({ aggregate: 'mean' }): one template per identity, kept
   const max = await gallery.searchIdentities(q, { k: 3 });
   t.equal(max.length, 3, "'max' is still the default");
   await t.rejects(gallery.searchIdentities(q, { aggregate: 'median' as 'mean' }), { code: 'ERR_INVALID_ARGUMENT' });
+});
+
+t.test("storage: 'f16' keeps half floats: half the memory, scores within 1e-3", async (t) => {
+  const data = vectors(2000, 51);
+  const queries = EmbeddingBatch.fromVectors(vectors(30, 52), model);
+  const ids = Array.from({ length: 2000 }, (_, i) => i);
+  await using full = new Gallery<number>({ model });
+  await using half = new Gallery<number>({ model, storage: 'f16' });
+  t.equal(half.storage, 'f16');
+  await Promise.all([full.addMany(ids, EmbeddingBatch.fromVectors(data, model)), half.addMany(ids, EmbeddingBatch.fromVectors(data, model))]);
+  t.equal(half.memory.hostBytes, 2000 * (model.dim * 2 + 1), 'two bytes a value');
+  t.equal(full.memory.hostBytes, 2000 * (model.dim * 4 + 1));
+  // One query at a time (the scan kernel) and the batch (the GEMM path).
+  const singly = (g: Gallery<number>) => Promise.all(Array.from({ length: 30 }, (_, q) => g.search(queries.at(q), { k: 10 })));
+  const batched = async (g: Gallery<number>) => {
+    const matches = await g.searchBatch(queries, { k: 10 });
+    return Array.from({ length: 30 }, (_, q) => matches.at(q));
+  };
+  let found = 0;
+  let worst = 0;
+  for (const run of [singly, batched]) {
+    const [a, b] = await Promise.all([run(full), run(half)]);
+    for (let q = 0; q < 30; q++) {
+      const exact = new Map(a[q]!.map((m) => [m.id, m.score]));
+      for (const m of b[q]!) {
+        if (!exact.has(m.id)) continue;
+        found++;
+        worst = Math.max(worst, Math.abs(exact.get(m.id)! - m.score));
+      }
+    }
+  }
+  t.ok(worst < 1e-3, `scores of the same rows within 1e-3 (worst ${worst.toExponential(2)})`);
+  t.ok(found / 600 >= 0.95, `recall@10 against f32: ${(found / 600).toFixed(3)}`);
+  await t.rejects(Promise.resolve().then(() => new Gallery({ model, storage: 'f8' as never })), { code: 'ERR_INVALID_ARGUMENT' });
 });
