@@ -199,9 +199,11 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   /** How the vectors are kept: 'f32' or 'f16'. */
   readonly storage: 'f32' | 'f16';
 
-  readonly #store: NativeGalleryStore;
+  #store: NativeGalleryStore;
+  /** The GPU of a 'cuda' gallery. */
+  readonly #deviceId: number;
   readonly #threads: number;
-  readonly #rowIds: (GalleryId | undefined)[] = [];
+  #rowIds: (GalleryId | undefined)[] = [];
   readonly #idRows = new Map<GalleryId, number[]>();
   readonly #freeRows: number[] = [];
   /** Killed rows and the epoch of their kill: freed once no search that started by then is running. */
@@ -263,6 +265,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     }
     this.#store = new (native().GalleryStore)(model.dim, this.storage);
     if (options.capacity !== undefined) this.#store.reserve(options.capacity);
+    this.#deviceId = deviceId;
     if (this.device === 'cuda') this.#store.attachDevice(deviceId);
   }
 
@@ -563,6 +566,49 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   /**
+   * Rewrites the vectors into a store of exactly the rows held, in id order, and frees the old
+   * one: after many removals, the memory of rows no longer used goes back (row reuse keeps memory
+   * at the largest size the gallery had; this shrinks it). Waits for queued writes, then runs
+   * synchronously (a copy of every vector: about a second per GB); searches, saves and writes go
+   * on meanwhile, those already running on the old rows. Resolves to `memory.hostBytes` before
+   * and after.
+   */
+  async compact(): Promise<{ bytesBefore: number; bytesAfter: number }> {
+    this.#assertLive();
+    while (this.#pendingWrites > 0) await this.#writeTail;
+    this.#assertLive();
+    const before = this.#store.stats();
+    const ids: GalleryId[] = [];
+    const rows: number[] = [];
+    for (const [id, idRows] of this.#idRows) for (const row of idRows) (ids.push(id), rows.push(row));
+    const vectors = this.#store.getRows(Uint32Array.from(rows));
+    const fresh = new (native().GalleryStore)(this.model.dim, this.storage);
+    try {
+      fresh.reserve(ids.length);
+      if (ids.length > 0) fresh.put(Uint32Array.from(ids, (_, i) => i), vectors);
+      if (this.device === 'cuda') fresh.attachDevice(this.#deviceId);
+    } catch (error) {
+      fresh.dispose();
+      throw error;
+    }
+    // Searches and saves already running keep the old store (native code holds it) and map its
+    // rows through the old numbering, which they captured.
+    const old = this.#store;
+    this.#store = fresh;
+    this.#rowIds = ids.slice();
+    this.#idRows.clear();
+    ids.forEach((id, row) => {
+      const idRows = this.#idRows.get(id);
+      if (idRows) idRows.push(row);
+      else this.#idRows.set(id, [row]);
+    });
+    this.#freeRows.length = 0;
+    this.#removedRows.length = 0;
+    old.dispose();
+    return { bytesBefore: before.bytes, bytesAfter: fresh.stats().bytes };
+  }
+
+  /**
    * Frees the removed rows that no running search can report: a row killed in epoch k may be
    * reported (under its old id) by a search that started in epoch k or before, never by a later
    * one. Under steady search traffic rows are reclaimed as the older searches end.
@@ -599,12 +645,14 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     const task = (async () => {
       try {
         if (this.#pendingWrites > 0) await this.#writeTail;
+        // The row numbering of the store searched (compact() may renumber meanwhile).
+        const rowIds = this.#rowIds;
         const result = await withCallSite(
           callSite,
           // Native code wants a finite threshold; -3.4e38 keeps every score.
           this.#store.search(queries, count, k, Math.max(threshold, -3.4e38), this.#threads),
         );
-        const ids = Array.from(result.rows, (row) => (row < 0 ? undefined : this.#rowIds[row]));
+        const ids = Array.from(result.rows, (row) => (row < 0 ? undefined : rowIds[row]));
         return { ...result, ids };
       } finally {
         const left = this.#activeSearches.get(epoch)! - 1;

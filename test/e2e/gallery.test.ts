@@ -332,3 +332,27 @@ t.test("storage: 'f16' keeps half floats: half the memory, scores within 1e-3", 
   t.ok(found / 600 >= 0.95, `recall@10 against f32: ${(found / 600).toFixed(3)}`);
   await t.rejects(Promise.resolve().then(() => new Gallery({ model, storage: 'f8' as never })), { code: 'ERR_INVALID_ARGUMENT' });
 });
+
+t.test('compact() gives back the memory of removed rows; searches running meanwhile stay right', async (t) => {
+  const data = vectors(3000, 61);
+  await using gallery = new Gallery<number>({ model, threads: 2 });
+  await gallery.addMany(Array.from({ length: 3000 }, (_, i) => i), EmbeddingBatch.fromVectors(data, model));
+  for (let i = 0; i < 3000; i++) if (i % 10 !== 0) gallery.remove(i);
+  const queries = EmbeddingBatch.fromVectors(vectors(20, 62), model);
+  const before = await gallery.searchBatch(queries, { k: 5 });
+  // Searches in flight while the rows are renumbered.
+  const during = Array.from({ length: 6 }, () => gallery.searchBatch(queries, { k: 5 }));
+  const result = await gallery.compact();
+  t.equal(result.bytesBefore, 3000 * (model.dim * 4 + 1));
+  t.equal(result.bytesAfter, 300 * (model.dim * 4 + 1), 'the rows written drop to the 300 held');
+  t.equal(gallery.memory.hostBytes, result.bytesAfter);
+  for (const pending of await Promise.all(during)) t.same(Array.from(pending.ids), Array.from(before.ids), 'a search running across compact() answers with the right ids');
+  const after = await gallery.searchBatch(queries, { k: 5 });
+  t.same(Array.from(after.ids), Array.from(before.ids), 'the same matches after');
+  t.same(Array.from(after.scores), Array.from(before.scores), 'with the same scores');
+  t.same(gallery.ids(), Array.from({ length: 300 }, (_, i) => i * 10), 'the same ids, in order');
+  gallery.add(5, embedding(data, 5));
+  t.equal(gallery.remove(10), 1);
+  const [hit] = await gallery.search(embedding(data, 5), { k: 1 });
+  t.same([hit?.id, gallery.size], [5, 300], 'adds and removes go on on the new rows');
+});
