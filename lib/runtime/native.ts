@@ -190,7 +190,7 @@ export interface NativeBinding {
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number, storage?: 'f32' | 'f16') => NativeGalleryStore;
   /** Reads and checks a gallery file (native/core/gallery_file.h). */
-  loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; ids: Uint8Array; vectors: Float32Array }>;
+  loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; storage: 'f32' | 'f16'; ids: Uint8Array; vectors: Float32Array }>;
   /** Reads, checks and opens (or creates) the journal of a gallery file for appends. */
   openGalleryJournal(path: string, dim: number, lineage: string | null, fileSeq: number, fileExists: boolean): Promise<NativeJournalContents>;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;

@@ -174,8 +174,10 @@ class SaveWorker : public PromiseWorker {
  protected:
   void Compute() override {
     const GalleryStore& store = *store_;
+    // An f16 gallery writes its half floats as they are (rounding them again changes nothing).
+    const auto storage = store.storage() == VectorStorage::kF16 ? gallery_file::Storage::kF16 : gallery_file::Storage::kF32;
     gallery_file::Save(path_, static_cast<uint32_t>(store.dim()), count_, meta_, ids_,
-                       [&](uint64_t index, float* out) { store.Get(rows_[index], out); });
+                       [&](uint64_t index, float* out) { store.Get(rows_[index], out); }, storage);
   }
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 
@@ -204,6 +206,7 @@ class LoadFileWorker : public PromiseWorker {
     result.Set("dim", Napi::Number::New(env, contents_.dim));
     result.Set("count", Napi::Number::New(env, static_cast<double>(contents_.count)));
     result.Set("meta", Napi::String::New(env, contents_.meta));
+    result.Set("storage", contents_.storage == gallery_file::Storage::kF16 ? "f16" : "f32");
     auto ids = Napi::Uint8Array::New(env, contents_.ids.size());
     std::copy(contents_.ids.begin(), contents_.ids.end(), ids.Data());
     result.Set("ids", ids);

@@ -14,7 +14,9 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/cpu_search.h"
 #include "core/file_io.h"
+#include "core/half.h"
 
 #define XXH_INLINE_ALL
 #include "xxhash.h"
@@ -104,6 +106,7 @@ class StreamingChecksum {
 
 // Where each section of a file lies; the meta section always starts at kHeaderBytes.
 struct Layout {
+  Storage storage = Storage::kF32;
   uint32_t dim = 0;
   uint64_t count = 0;
   uint64_t meta_bytes = 0;
@@ -116,8 +119,11 @@ struct Layout {
 };
 
 // The layout of a file with these sizes, or nullopt when it would be larger than 2^64 bytes.
-std::optional<Layout> PlanLayout(uint32_t dim, uint64_t count, uint64_t meta_bytes, uint64_t ids_bytes) {
+size_t ValueBytes(Storage storage) { return storage == Storage::kF16 ? sizeof(uint16_t) : sizeof(float); }
+
+std::optional<Layout> PlanLayout(Storage storage, uint32_t dim, uint64_t count, uint64_t meta_bytes, uint64_t ids_bytes) {
   Layout l;
+  l.storage = storage;
   l.dim = dim;
   l.count = count;
   l.meta_bytes = meta_bytes;
@@ -126,7 +132,7 @@ std::optional<Layout> PlanLayout(uint32_t dim, uint64_t count, uint64_t meta_byt
   if (__builtin_add_overflow(uint64_t{kHeaderBytes}, meta_bytes, &l.ids_offset) ||
       __builtin_add_overflow(l.ids_offset, ids_bytes, &ids_end) ||
       __builtin_add_overflow(ids_end, uint64_t{kVectorAlignment - 1}, &aligned_ids_end) ||
-      __builtin_mul_overflow(count, uint64_t{dim} * sizeof(float), &l.vectors_bytes)) {
+      __builtin_mul_overflow(count, uint64_t{dim} * ValueBytes(storage), &l.vectors_bytes)) {
     return std::nullopt;
   }
   l.vectors_offset = aligned_ids_end / kVectorAlignment * kVectorAlignment;
@@ -149,7 +155,7 @@ Header EncodeHeader(const Layout& l) {
   std::memcpy(&h[header_at::kMagic], kHeaderMagic, sizeof kHeaderMagic);
   StoreU32(&h[header_at::kVersion], kFormatVersion);
   StoreU32(&h[header_at::kHeaderBytes], kHeaderBytes);
-  StoreU32(&h[header_at::kStorage], static_cast<uint32_t>(Storage::kF32));
+  StoreU32(&h[header_at::kStorage], static_cast<uint32_t>(l.storage));
   StoreU32(&h[header_at::kDim], l.dim);
   StoreU64(&h[header_at::kCount], l.count);
   StoreU64(&h[header_at::kMetaOffset], kHeaderBytes);
@@ -298,9 +304,11 @@ Layout ReadHeader(Source& source) {
                 {ErrorDetail::Number("version", version)});
   }
   if (header_bytes != kHeaderBytes) fault(header_at::kHeaderBytes, "the header size of version 1 is 128");
-  if (LoadU32(&h[header_at::kStorage]) != static_cast<uint32_t>(Storage::kF32)) {
+  const uint32_t storage_type = LoadU32(&h[header_at::kStorage]);
+  if (storage_type != static_cast<uint32_t>(Storage::kF32) && storage_type != static_cast<uint32_t>(Storage::kF16)) {
     fault(header_at::kStorage, "unknown storage type");
   }
+  const auto storage = static_cast<Storage>(storage_type);
   const uint32_t dim = LoadU32(&h[header_at::kDim]);
   if (dim < 1 || dim > kMaxDim) fault(header_at::kDim, "dim " + std::to_string(dim) + " is outside 1..65536");
   if (auto at = FirstNonZero(&h[header_at::kReserved], header_at::kChecksum - header_at::kReserved)) {
@@ -312,7 +320,7 @@ Layout ReadHeader(Source& source) {
   const uint64_t meta_bytes = LoadU64(&h[header_at::kMetaBytes]);
   if (meta_bytes > kMaxMetaBytes) fault(header_at::kMetaBytes, "meta is larger than 1 MiB");
   const std::optional<Layout> layout =
-      PlanLayout(dim, LoadU64(&h[header_at::kCount]), meta_bytes, LoadU64(&h[header_at::kIdsBytes]));
+      PlanLayout(storage, dim, LoadU64(&h[header_at::kCount]), meta_bytes, LoadU64(&h[header_at::kIdsBytes]));
   if (!layout) fault(header_at::kCount, "its count and section sizes add up to more than 2^64 bytes");
   if (LoadU64(&h[header_at::kIdsOffset]) != layout->ids_offset) {
     fault(header_at::kIdsOffset, "the ids do not follow meta");
@@ -321,7 +329,7 @@ Layout ReadHeader(Source& source) {
     fault(header_at::kVectorsOffset, "the vectors do not start at the first 64-byte boundary after the ids");
   }
   if (LoadU64(&h[header_at::kVectorsBytes]) != layout->vectors_bytes) {
-    fault(header_at::kVectorsBytes, "the vectors' size is not count x dim x 4");
+    fault(header_at::kVectorsBytes, "the vectors' size is not count x dim x " + std::to_string(ValueBytes(storage)));
   }
   if (layout->file_bytes != size) {
     ThrowCorrupt(subject, "file", std::min(size, layout->file_bytes),
@@ -379,11 +387,14 @@ Contents ReadContents(Source& source) {
   Contents contents;
   contents.dim = layout.dim;
   contents.count = layout.count;
+  contents.storage = layout.storage;
+  std::vector<uint16_t> halves;
   try {
     // Sizes are bounded by the file's size now.
     contents.meta.resize(layout.meta_bytes);
     contents.ids.resize(layout.ids_bytes);
-    contents.vectors.resize(layout.vectors_bytes / sizeof(float));
+    contents.vectors.resize(layout.count * layout.dim);
+    if (layout.storage == Storage::kF16) halves.resize(layout.count * layout.dim);
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::kOutOfMemory,
                 source.subject() + ": out of memory for its " + std::to_string(layout.file_bytes) + " bytes");
@@ -396,7 +407,9 @@ Contents ReadContents(Source& source) {
   if (auto at = FirstNonZero(padding.data(), layout.padding_bytes)) {
     ThrowCorrupt(source.subject(), "vectors", padding_offset + *at, "a padding byte before the vectors is not zero");
   }
-  ReadSection(source, "vectors", layout.vectors_offset, contents.vectors.data(), layout.vectors_bytes, sums.vectors);
+  void* vectors = layout.storage == Storage::kF16 ? static_cast<void*>(halves.data()) : contents.vectors.data();
+  ReadSection(source, "vectors", layout.vectors_offset, vectors, layout.vectors_bytes, sums.vectors);
+  if (layout.storage == Storage::kF16) ActiveKernels().to_f32(halves.data(), halves.size(), contents.vectors.data());
 
   if (auto fault = FindIdsFault(contents.ids.data(), contents.ids.size(), layout.count)) {
     ThrowCorrupt(source.subject(), "ids", layout.ids_offset + fault->offset, fault->reason);
@@ -405,7 +418,7 @@ Contents ReadContents(Source& source) {
       std::find_if(contents.vectors.begin(), contents.vectors.end(), [](float v) { return !std::isfinite(v); });
   if (bad != contents.vectors.end()) {
     const size_t index = static_cast<size_t>(bad - contents.vectors.begin());
-    ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset + index * sizeof(float),
+    ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset + index * ValueBytes(layout.storage),
                  "row " + std::to_string(index / layout.dim) + " holds a value that is not finite");
   }
   return contents;
@@ -418,6 +431,7 @@ uint64_t WriteVectors(PendingFile& file, const Layout& layout, const RowSource& 
   const size_t row_floats = layout.dim;
   const uint64_t rows_per_chunk = std::max<size_t>(1, kChunkBytes / (row_floats * sizeof(float)));
   std::vector<float> chunk(std::min(layout.count, rows_per_chunk) * row_floats);
+  std::vector<uint16_t> halves;
   StreamingChecksum sum;
   for (uint64_t first = 0; first < layout.count; first += rows_per_chunk) {
     const uint64_t n = std::min(rows_per_chunk, layout.count - first);
@@ -430,9 +444,23 @@ uint64_t WriteVectors(PendingFile& file, const Layout& layout, const RowSource& 
                     "Cannot save gallery: row " + std::to_string(first + r) + " holds a value that is not finite");
       }
     }
-    const size_t bytes = n * row_floats * sizeof(float);
-    sum.Update(chunk.data(), bytes);
-    file.Write(chunk.data(), bytes);
+    if (layout.storage == Storage::kF16) {
+      halves.resize(n * row_floats);
+      ActiveKernels().to_f16(chunk.data(), halves.size(), halves.data());
+      for (size_t i = 0; i < halves.size(); ++i) {
+        if ((halves[i] & 0x7C00u) == 0x7C00u) {
+          throw Error(ErrorCode::kInvalidArgument, "Cannot save gallery: row " + std::to_string(first + i / row_floats) +
+                                                       " holds a value too large for a half float");
+        }
+      }
+      const size_t bytes = halves.size() * sizeof(uint16_t);
+      sum.Update(halves.data(), bytes);
+      file.Write(halves.data(), bytes);
+    } else {
+      const size_t bytes = n * row_floats * sizeof(float);
+      sum.Update(chunk.data(), bytes);
+      file.Write(chunk.data(), bytes);
+    }
   }
   return sum.Digest();
 }
@@ -488,7 +516,8 @@ Contents Load(const std::string& path) {
 }
 
 void Save(const std::string& path, uint32_t dim, uint64_t count, const std::string& meta,
-          const std::vector<uint8_t>& ids, const RowSource& rows) {
+          const std::vector<uint8_t>& ids, const RowSource& rows, Storage storage) {
+  MF_CHECK_ARG(storage == Storage::kF32 || storage == Storage::kF16, "Cannot save gallery: unknown storage type");
   MF_CHECK_ARG(dim >= 1 && dim <= kMaxDim,
                "Cannot save gallery: dim " + std::to_string(dim) + " is outside 1..65536");
   MF_CHECK_ARG(meta.size() <= kMaxMetaBytes, "Cannot save gallery: meta is larger than 1 MiB");
@@ -497,7 +526,7 @@ void Save(const std::string& path, uint32_t dim, uint64_t count, const std::stri
                 "Cannot save gallery: malformed ids section at byte " + std::to_string(fault->offset) + ": " +
                     fault->reason);
   }
-  const std::optional<Layout> layout = PlanLayout(dim, count, meta.size(), ids.size());
+  const std::optional<Layout> layout = PlanLayout(storage, dim, count, meta.size(), ids.size());
   MF_CHECK_ARG(layout, "Cannot save gallery: count x dim is too large for a file");
   MF_CHECK_ARG(count == 0 || rows, "Cannot save gallery: no row source");
 

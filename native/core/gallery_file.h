@@ -8,7 +8,8 @@
 //   meta     UTF-8 text the caller writes (maskface writes JSON: the model fingerprint, ...)
 //   ids      `count` entries, one per row in row order: a kind byte, then for kind 1 (string) a u32
 //            byte length and that many UTF-8 bytes, for kind 2 (number) an IEEE 754 f64
-//   vectors  count x dim f32 values, row-major, at a 64-byte aligned offset (zero padding before)
+//   vectors  count x dim values, row-major, at a 64-byte aligned offset (zero padding before):
+//            f32, or IEEE half floats when the storage type is f16
 //   footer   kFooterBytes: magic "MFGALEND", XXH3-64 of meta, of ids and of vectors, the file
 //            length, then XXH3-64 of the footer's bytes before it
 // Every byte of the file is covered by a checksum or is zero padding that is checked to be zero,
@@ -31,7 +32,7 @@ inline constexpr size_t kHeaderBytes = 128;
 inline constexpr size_t kFooterBytes = 64;
 inline constexpr size_t kVectorAlignment = 64;
 
-enum class Storage : uint32_t { kF32 = 1 };
+enum class Storage : uint32_t { kF32 = 1, kF16 = 2 };
 
 // Id kinds of the ids section.
 inline constexpr uint8_t kIdString = 1;
@@ -43,20 +44,21 @@ struct Contents {
   Storage storage = Storage::kF32;
   std::string meta;
   std::vector<uint8_t> ids;    // the ids section as written, checked entry by entry
-  std::vector<float> vectors;  // count x dim, every value finite
+  std::vector<float> vectors;  // count x dim, every value finite (half floats widened)
 };
 
 // Writes row `index` (0 <= index < count) of the gallery being saved into `out` (dim floats).
 using RowSource = std::function<void(uint64_t index, float* out)>;
 
 // Saves atomically (see above). `ids` is an ids section (kind, length, bytes per row) holding
-// exactly `count` entries; `meta` is at most 1 MiB. Errors: ErrorCode::kInvalidArgument for a
-// malformed ids section, bad sizes or a non-finite row value (Load would refuse the file),
+// exactly `count` entries; `meta` is at most 1 MiB; `storage` f16 rounds the values to half
+// floats. Errors: ErrorCode::kInvalidArgument for a malformed ids section, bad sizes or a row
+// value that is not finite (or not as a half float; Load would refuse the file),
 // ErrorCode::kIo with the system's reason for a file system failure. A failure before the rename
 // removes the temporary file and leaves `path` as it was; only the folder's fsync comes after it.
 // An exception from `rows` propagates the same way.
 void Save(const std::string& path, uint32_t dim, uint64_t count, const std::string& meta,
-          const std::vector<uint8_t>& ids, const RowSource& rows);
+          const std::vector<uint8_t>& ids, const RowSource& rows, Storage storage = Storage::kF32);
 
 // Reads and checks a whole file. Errors: ErrorCode::kIo when it cannot be opened or read
 // (details: path, errno), ErrorCode::kGalleryVersion for an intact header of another format

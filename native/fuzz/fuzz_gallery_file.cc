@@ -4,7 +4,8 @@
 // whether the rest is parsed as it is or resealed first (every checksum recomputed from the
 // offsets its header gives), so that the fuzzer also gets past the checksums to the checks behind
 // them: layout, padding, ids, values. A file that parses must be canonical: Save of its contents
-// writes the same bytes, and Load of those gives the same contents.
+// (in its storage type: half floats widen and narrow back exactly) writes the same bytes, and
+// Load of those gives the same contents.
 #include <unistd.h>
 
 #include <cmath>
@@ -72,9 +73,10 @@ void CheckRoundTrip(const Bytes& file, const gf::Contents& contents) {
   static ScratchFolder folder;
   const std::string path = (folder.path / "gallery.mfg").string();
   const uint32_t dim = contents.dim;
-  gf::Save(path, dim, contents.count, contents.meta, contents.ids, [&](uint64_t index, float* out) {
-    std::memcpy(out, &contents.vectors[index * dim], dim * sizeof(float));
-  });
+  gf::Save(
+      path, dim, contents.count, contents.meta, contents.ids,
+      [&](uint64_t index, float* out) { std::memcpy(out, &contents.vectors[index * dim], dim * sizeof(float)); },
+      contents.storage);
   std::ifstream in(path, std::ios::binary);
   const Bytes saved{std::istreambuf_iterator<char>(in), {}};
   FUZZ_CHECK(saved == file);

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/gallery_file.h"
+#include "core/half.h"
 #include "tests/test_check.h"
 
 namespace {
@@ -221,6 +222,37 @@ void TestRoundTripEmpty(const TempFolder& tmp) {
   fs::remove(path);
 }
 
+// Half-float files: the values rounded to halves, half the bytes, and refused when a value does
+// not fit a half float.
+void TestRoundTripF16(const TempFolder& tmp) {
+  std::printf("round trip: f16 storage\n");
+  const std::string path = tmp.File("half.mfg");
+  Bytes ids;
+  AddStringId(ids, "a");
+  AddNumberId(ids, 2);
+  const std::vector<float> vectors = {0.1f, -0.2f, 0.3f, 1e-6f, -0.f, 0.5f, 1.f, -1.f, 0.33333f, 65504.f};
+  gf::Save(path, 5, 2, "{}", ids, RowsOf(vectors, 5), gf::Storage::kF16);
+  const gf::Contents c = gf::Load(path);
+  bool rounded = c.vectors.size() == vectors.size();
+  for (size_t i = 0; rounded && i < vectors.size(); ++i) {
+    rounded = c.vectors[i] == maskface::HalfToFloat(maskface::FloatToHalf(vectors[i]));
+  }
+  Check(c.storage == gf::Storage::kF16 && c.count == 2 && rounded, "Load gives the values rounded to half floats");
+  const Bytes file = ReadAll(path);
+  gf::Save(tmp.File("full.mfg"), 5, 2, "{}", ids, RowsOf(vectors, 5));
+  Check(ReadAll(tmp.File("full.mfg")).size() - file.size() == 10 * 2, "two bytes a value less than f32");
+  const std::vector<float> too_large = {0.f, 0.f, 0.f, 0.f, 70000.f};
+  bool refused = false;
+  try {
+    gf::Save(tmp.File("big.mfg"), 5, 1, "{}", Bytes(ids.begin(), ids.begin() + 6), RowsOf(too_large, 5), gf::Storage::kF16);
+  } catch (const Error& e) {
+    refused = e.code() == ErrorCode::kInvalidArgument;
+  }
+  Check(refused && !fs::exists(tmp.File("big.mfg")), "a value too large for a half float is refused at save, no file left");
+  fs::remove(path);
+  fs::remove(tmp.File("full.mfg"));
+}
+
 void TestRoundTripRows(const TempFolder& tmp) {
   std::printf("round trip: 3 rows, dim 5, string and number ids\n");
   const std::string path = tmp.File("rows.mfg");
@@ -356,7 +388,8 @@ void TestForgedFields() {
   };
   const Case cases[] = {
       {"header size 256", 12, 256, 4, "header", 12},
-      {"storage 2", 16, 2, 4, "header", 16},
+      {"storage 3", 16, 3, 4, "header", 16},
+      {"storage 2 (f16) with f32-sized vectors", 16, 2, 4, "header", 72},
       {"dim 0", 20, 0, 4, "header", 20},
       {"dim 65537", 20, 65537, 4, "header", 20},
       {"reserved byte 100 set", 100, 1, 1, "header", 100},
@@ -534,6 +567,7 @@ int main() {
   TempFolder tmp;
   TestRoundTripEmpty(tmp);
   TestRoundTripRows(tmp);
+  TestRoundTripF16(tmp);
   TestRoundTripLarge(tmp);
   TestTruncation();
   TestBitFlips();

@@ -218,3 +218,28 @@ t.test('kill -9 during saves, 100 times: the file always loads, to the last ackn
   t.ok(loads >= 50, `${loads} of 100 kills left a file that loaded whole, at or past the last acknowledged save`);
   t.same(readdirSync(folder).filter((name) => name !== 'g.mfg' && !name.includes('.tmp')), [], 'nothing else in the folder');
 });
+
+t.test('f16 galleries save half floats: half the vector bytes, loaded into either kind', async (t) => {
+  const data = vectors(500, 71);
+  const ids = Array.from({ length: 500 }, (_, i) => `p${i}`);
+  await using half = new Gallery<string>({ model, storage: 'f16' });
+  await using full = new Gallery<string>({ model });
+  await half.addMany(ids, EmbeddingBatch.fromVectors(data, model));
+  await full.addMany(ids, EmbeddingBatch.fromVectors(data, model));
+  const [halfPath, fullPath] = [join(work, 'half.mfg'), join(work, 'full.mfg')];
+  await half.save(halfPath);
+  await full.save(fullPath);
+  const saved = readFileSync(fullPath).length - readFileSync(halfPath).length;
+  t.ok(Math.abs(saved - 500 * model.dim * 2) < 64, `the f16 file is ${saved} bytes smaller (2 bytes a value, padding aside)`);
+  const queries = EmbeddingBatch.fromVectors(vectors(10, 72), model);
+  const want = await half.searchBatch(queries, { k: 5 });
+  for (const storage of ['f16', 'f32'] as const) {
+    await using loaded = await Gallery.load<string>(halfPath, { model, storage });
+    const got = await loaded.searchBatch(queries, { k: 5 });
+    t.same(Array.from(got.ids), Array.from(want.ids), `loaded into an ${storage} gallery: the same matches`);
+    // Loaded vectors are scaled to unit length again: exact in f16 (it rounds back to the same
+    // halves), within rounding in f32.
+    const worst = Math.max(...Array.from(got.scores, (score, i) => Math.abs(score - want.scores[i]!)));
+    t.ok(storage === 'f16' ? worst === 0 : worst < 1e-3, `scores within ${worst.toExponential(1)}`);
+  }
+});
