@@ -70,18 +70,10 @@ constexpr size_t kChecksum = 56;
 using Header = std::array<uint8_t, kHeaderBytes>;
 using Footer = std::array<uint8_t, kFooterBytes>;
 
-uint32_t LoadU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-uint64_t LoadU64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-void StoreU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
-void StoreU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
+using file_io::LoadU32;
+using file_io::LoadU64;
+using file_io::StoreU32;
+using file_io::StoreU64;
 
 // The offset of the first non-zero byte of [data, data + size), if any.
 std::optional<size_t> FirstNonZero(const uint8_t* data, size_t size) {

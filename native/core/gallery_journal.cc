@@ -49,18 +49,10 @@ constexpr size_t kSeq = 8;
 constexpr size_t kPayload = 16;
 }  // namespace record_at
 
-uint32_t LoadU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-uint64_t LoadU64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-void StoreU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
-void StoreU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
+using file_io::LoadU32;
+using file_io::LoadU64;
+using file_io::StoreU32;
+using file_io::StoreU64;
 
 [[noreturn]] void ThrowCorrupt(const std::string& subject, uint64_t offset, const std::string& reason) {
   throw Error(ErrorCode::kGalleryCorrupt,
