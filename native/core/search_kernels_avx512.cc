@@ -82,9 +82,32 @@ void ScanQueries(const Row* rows, size_t n_rows, size_t dim, const float* querie
     ScanTile<1, kQueries>(rows + i * dim, dim, queries, kQueries, scores + i * kQueries);
 }
 
+// One query over half-float rows: row after row, one sequential stream, four accumulators per
+// row (measured here a little faster than interleaving rows as ScanTile does).
+void ScanOneF16(const uint16_t* rows, size_t n_rows, size_t dim, const float* query, float* scores) {
+  const size_t body = dim - dim % 64;
+  for (size_t i = 0; i < n_rows; ++i) {
+    const uint16_t* row = rows + i * dim;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    size_t d = 0;
+    for (; d < body; d += 64) {
+      acc0 = _mm512_fmadd_ps(Load16(row + d), _mm512_loadu_ps(query + d), acc0);
+      acc1 = _mm512_fmadd_ps(Load16(row + d + 16), _mm512_loadu_ps(query + d + 16), acc1);
+      acc2 = _mm512_fmadd_ps(Load16(row + d + 32), _mm512_loadu_ps(query + d + 32), acc2);
+      acc3 = _mm512_fmadd_ps(Load16(row + d + 48), _mm512_loadu_ps(query + d + 48), acc3);
+    }
+    for (; d + 16 <= dim; d += 16) acc0 = _mm512_fmadd_ps(Load16(row + d), _mm512_loadu_ps(query + d), acc0);
+    if (d < dim) acc1 = _mm512_fmadd_ps(LoadTail(row + d, dim - d, 0), _mm512_maskz_loadu_ps(TailMask(dim), query + d), acc1);
+    scores[i] = HorizontalSum(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+  }
+}
+
 template <typename Row>
 void ScanAvx512(const Row* rows, size_t n_rows, size_t dim, const float* queries,
                 size_t n_queries, float* scores) {
+  if constexpr (sizeof(Row) == 2) {
+    if (n_queries == 1) return ScanOneF16(rows, n_rows, dim, queries, scores);
+  }
   switch (n_queries) {
     case 1: return ScanQueries<1>(rows, n_rows, dim, queries, scores);
     case 2: return ScanQueries<2>(rows, n_rows, dim, queries, scores);
