@@ -7,6 +7,10 @@
 //
 //   node scripts/soak.mjs [--seconds 1800] [--callers 8] [--workers 4] [--sample 5]
 //                         [--png docs/pictures/soak.png] [--json soak.json] [--max-growth 0.15]
+//                         [--trim-seconds N]
+//
+// --trim-seconds N calls glibc's malloc_trim(0) every N seconds (an experiment: does giving the
+// arenas' free memory back keep RSS flat?).
 //
 // Photos: deepface's test set (../shared/data or MASKFACE_DATA_DIR) when present, else
 // generated pixels (mechanics only). Exit status 1 on any error, or when the mean RSS of the
@@ -117,6 +121,7 @@ if (!isMainThread) {
       png: { type: 'string' },
       json: { type: 'string' },
       'max-growth': { type: 'string', default: '0.15' },
+      'trim-seconds': { type: 'string' },
     },
   });
   const seconds = Number(values.seconds);
@@ -139,6 +144,7 @@ if (!isMainThread) {
   };
   sample();
   const timer = setInterval(sample, Number(values.sample) * 1000);
+  const trimmer = values['trim-seconds'] ? setInterval(() => native().mallocTrim(), Number(values['trim-seconds']) * 1000) : undefined;
   const workers = Array.from({ length: Number(values.workers) }, (_, index) =>
     new Promise((resolve, reject) => {
       const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { index, callers: 2, deadline, folder } });
@@ -149,6 +155,7 @@ if (!isMainThread) {
   );
   const results = await Promise.all([runCallers(Number(values.callers), deadline, 'main', folder), ...workers]);
   clearInterval(timer);
+  clearInterval(trimmer);
   sample();
   rmSync(folder, { recursive: true, force: true });
 

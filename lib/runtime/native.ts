@@ -183,6 +183,8 @@ export interface NativeBinding {
   errorCodes(): string[];
   /** Bytes of the C heap (glibc's mallinfo2 over all arenas); null elsewhere. */
   mallocStats(): { inUse: number; free: number; mmapped: number } | null;
+  /** glibc's malloc_trim(0); false elsewhere or when nothing was released. */
+  mallocTrim(): boolean;
   loadSession(
     bytes: Uint8Array,
     options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,

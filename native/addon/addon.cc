@@ -78,6 +78,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadRuntime", Napi::Function::New(env, LoadRuntime, "loadRuntime"));
   exports.Set("probeGpu", Napi::Function::New(env, ProbeGpu, "probeGpu"));
   exports.Set("mallocStats", Napi::Function::New(env, MallocStats, "mallocStats"));
+  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim, "mallocTrim"));
   exports.Set("loadSession", Napi::Function::New(env, SessionWrap::Load, "loadSession"));
   exports.Set("Session", session);
   exports.Set("loadDetector", Napi::Function::New(env, DetectorWrap::Load, "loadDetector"));

@@ -92,4 +92,12 @@ Napi::Value MallocStats(const Napi::CallbackInfo& info) {
 #endif
 }
 
+Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 }  // namespace maskface::addon

@@ -17,5 +17,8 @@ Napi::Value ProbeGpu(const Napi::CallbackInfo& info);
 // (mallinfo2), or null where the C library is not glibc. For the soak run: it tells memory that is
 // held from memory that is allocated.
 Napi::Value MallocStats(const Napi::CallbackInfo& info);
+// mallocTrim() -> boolean: glibc's malloc_trim(0), which gives the free memory of every arena back
+// to the system (false where the C library is not glibc, or nothing was released).
+Napi::Value MallocTrim(const Napi::CallbackInfo& info);
 
 }  // namespace maskface::addon
