@@ -527,14 +527,11 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   async #buildTemplates(): Promise<IdentityTemplates<GalleryId>> {
-    while (this.#pendingWrites > 0) await this.#writeTail;
-    this.#assertLive();
+    await this.#settleWrites();
     if (this.#templates) return this.#templates;
     // From here on synchronous: no change can slip between the rows read and the templates.
-    const ids: GalleryId[] = [];
-    const rows: number[] = [];
-    for (const [id, idRows] of this.#idRows) for (const row of idRows) (ids.push(id), rows.push(row));
-    const vectors = this.#store.getRows(Uint32Array.from(rows));
+    const { ids, rows } = this.#boundRows();
+    const vectors = this.#store.getRows(rows);
     const dim = this.model.dim;
     const sums = new Map<GalleryId, Float32Array>();
     ids.forEach((id, i) => {
@@ -575,13 +572,10 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
    */
   async compact(): Promise<{ bytesBefore: number; bytesAfter: number }> {
     this.#assertLive();
-    while (this.#pendingWrites > 0) await this.#writeTail;
-    this.#assertLive();
+    await this.#settleWrites();
     const before = this.#store.stats();
-    const ids: GalleryId[] = [];
-    const rows: number[] = [];
-    for (const [id, idRows] of this.#idRows) for (const row of idRows) (ids.push(id), rows.push(row));
-    const vectors = this.#store.getRows(Uint32Array.from(rows));
+    const { ids, rows } = this.#boundRows();
+    const vectors = this.#store.getRows(rows);
     const fresh = new (native().GalleryStore)(this.model.dim, this.storage);
     try {
       fresh.reserve(ids.length);
@@ -606,6 +600,34 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#removedRows.length = 0;
     old.dispose();
     return { bytesBefore: before.bytes, bytesAfter: fresh.stats().bytes };
+  }
+
+  /** Every row bound to an id, with its id, in id order. */
+  #boundRows(): { ids: GalleryId[]; rows: Uint32Array } {
+    const ids: GalleryId[] = [];
+    const rows: number[] = [];
+    for (const [id, idRows] of this.#idRows) for (const row of idRows) (ids.push(id), rows.push(row));
+    return { ids, rows: Uint32Array.from(rows) };
+  }
+
+  /** Waits until no write is queued; the caller then runs synchronously on a settled store. */
+  async #settleWrites(): Promise<void> {
+    while (this.#pendingWrites > 0) await this.#writeTail;
+    this.#assertLive();
+  }
+
+  /** Registers a reader of the rows (a search or a save): rows removed from now on are not reused until it ends. */
+  #beginRead(): number {
+    const epoch = this.#epoch;
+    this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
+    return epoch;
+  }
+
+  #endRead(epoch: number): void {
+    const left = this.#activeSearches.get(epoch)! - 1;
+    if (left === 0) this.#activeSearches.delete(epoch);
+    else this.#activeSearches.set(epoch, left);
+    this.#releaseRemovedRows();
   }
 
   /**
@@ -640,8 +662,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   }
 
   async #search(queries: Float32Array, count: number, k: number, threshold: number, callSite: Error, signal?: AbortSignal) {
-    const epoch = this.#epoch;
-    this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
+    const epoch = this.#beginRead();
     const task = (async () => {
       try {
         if (this.#pendingWrites > 0) await this.#writeTail;
@@ -655,10 +676,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         const ids = Array.from(result.rows, (row) => (row < 0 ? undefined : rowIds[row]));
         return { ...result, ids };
       } finally {
-        const left = this.#activeSearches.get(epoch)! - 1;
-        if (left === 0) this.#activeSearches.delete(epoch);
-        else this.#activeSearches.set(epoch, left);
-        this.#releaseRemovedRows();
+        this.#endRead(epoch);
       }
     })();
     this.#inFlight.add(task);
@@ -791,34 +809,25 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   async #writeFile(target: string, callSite: Error, link: () => JournalLink | undefined): Promise<void> {
     // A journaled gallery's file must hold every change up to its link's sequence number, so it
     // waits until no write is queued; other galleries take what is written.
-    do {
+    if (this.#journal) {
+      await this.#settleWrites();
+    } else {
       if (this.#pendingWrites > 0) await this.#writeTail;
       this.#assertLive();
-    } while (this.#journal && this.#pendingWrites > 0);
+    }
     // Registered like a search: no row it writes is reused before it is done.
-    const epoch = this.#epoch;
-    this.#activeSearches.set(epoch, (this.#activeSearches.get(epoch) ?? 0) + 1);
+    const epoch = this.#beginRead();
     try {
-      const bound: GalleryId[] = [];
-      const boundRows: number[] = [];
-      for (const [id, idRows] of this.#idRows) {
-        for (const row of idRows) {
-          bound.push(id);
-          boundRows.push(row);
-        }
-      }
+      const bound = this.#boundRows();
       // A row bound to an id whose vector is still queued (a write issued while this save runs)
       // is not in the store yet: such changes may be left out.
-      const live = this.#store.liveFlags(Uint32Array.from(boundRows));
-      const ids = bound.filter((_, i) => live[i] === 1);
-      const rows = Uint32Array.from(boundRows.filter((_, i) => live[i] === 1));
+      const live = this.#store.liveFlags(bound.rows);
+      const ids = bound.ids.filter((_, i) => live[i] === 1);
+      const rows = bound.rows.filter((_, i) => live[i] === 1);
       const meta = encodeMeta(this.model, link());
       await withCallSite(callSite, this.#store.save(target, rows, encodeIds(ids), meta));
     } finally {
-      const left = this.#activeSearches.get(epoch)! - 1;
-      if (left === 0) this.#activeSearches.delete(epoch);
-      else this.#activeSearches.set(epoch, left);
-      this.#releaseRemovedRows();
+      this.#endRead(epoch);
     }
   }
 

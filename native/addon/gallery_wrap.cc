@@ -8,6 +8,7 @@
 #include "addon/args.h"
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
+#include "addon/typed_arrays.h"
 #include "core/gallery_file.h"
 #include "core/vector_math.h"
 #include "gpu/gpu_gallery.h"
@@ -207,13 +208,8 @@ class LoadFileWorker : public PromiseWorker {
     result.Set("count", Napi::Number::New(env, static_cast<double>(contents_.count)));
     result.Set("meta", Napi::String::New(env, contents_.meta));
     result.Set("storage", contents_.storage == gallery_file::Storage::kF16 ? "f16" : "f32");
-    auto ids = Napi::Uint8Array::New(env, contents_.ids.size());
-    std::copy(contents_.ids.begin(), contents_.ids.end(), ids.Data());
-    result.Set("ids", ids);
-    auto* vectors = new std::vector<float>(std::move(contents_.vectors));
-    auto buffer = Napi::ArrayBuffer::New(env, vectors->data(), vectors->size() * sizeof(float),
-                                         [](Napi::Env, void*, std::vector<float>* owned) { delete owned; }, vectors);
-    result.Set("vectors", Napi::Float32Array::New(env, vectors->size(), buffer, 0));
+    result.Set("ids", MoveToJs(env, std::move(contents_.ids)));
+    result.Set("vectors", MoveToJs(env, std::move(contents_.vectors)));
     return result;
   }
 

@@ -9,6 +9,7 @@
 #include "addon/args.h"
 #include "addon/errors.h"
 #include "addon/promise_worker.h"
+#include "addon/typed_arrays.h"
 #include "core/file_io.h"
 
 namespace maskface::addon {
@@ -31,16 +32,6 @@ bool ParseHex(const std::string& text, uint64_t* value) {
     *value = *value << 4 | static_cast<uint64_t>(digit);
   }
   return true;
-}
-
-template <typename T>
-Napi::TypedArrayOf<T> MoveToJs(Napi::Env env, std::vector<T>&& values) {
-  // An external buffer of no bytes may come out detached.
-  if (values.empty()) return Napi::TypedArrayOf<T>::New(env, 0);
-  auto* owned = new std::vector<T>(std::move(values));
-  auto buffer = Napi::ArrayBuffer::New(env, owned->data(), owned->size() * sizeof(T),
-                                       [](Napi::Env, void*, std::vector<T>* data) { delete data; }, owned);
-  return Napi::TypedArrayOf<T>::New(env, owned->size(), buffer, 0);
 }
 
 class AppendWorker : public PromiseWorker {

@@ -47,6 +47,12 @@ void ThrowIo(const std::string& what, const std::string& path, int error) {
               {ErrorDetail::Text("path", path), ErrorDetail::Text("errno", ErrnoName(error))});
 }
 
+void ThrowCorrupt(const std::string& subject, const char* section, uint64_t offset, const std::string& reason) {
+  throw Error(ErrorCode::kGalleryCorrupt,
+              subject + " is corrupt: " + reason + " (" + section + " section, byte " + std::to_string(offset) + ")",
+              {ErrorDetail::Text("section", section), ErrorDetail::Number("offset", static_cast<double>(offset))});
+}
+
 std::string Folder(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";

@@ -30,6 +30,11 @@ std::string ErrnoName(int error);
 // action, e.g. "Cannot open gallery file /x/y.mfg".
 [[noreturn]] void ThrowIo(const std::string& what, const std::string& path, int error);
 
+// Throws ErrorCode::kGalleryCorrupt: "`subject` is corrupt: `reason` (`section` section, byte
+// `offset`)", details section and offset. `subject` names the file ("Gallery file /x/y.mfg").
+[[noreturn]] void ThrowCorrupt(const std::string& subject, const char* section, uint64_t offset,
+                               const std::string& reason);
+
 // The folder of `path` ("." for a bare name).
 std::string Folder(const std::string& path);
 

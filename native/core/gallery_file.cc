@@ -25,6 +25,7 @@ namespace maskface::gallery_file {
 namespace {
 
 using file_io::PendingFile;
+using file_io::ThrowCorrupt;
 using file_io::ThrowIo;
 
 // Sections are read into and written from their buffers as they are in the file.
@@ -169,16 +170,6 @@ Footer EncodeFooter(const SectionChecksums& sums, uint64_t file_bytes) {
   StoreU64(&f[footer_at::kFileBytes], file_bytes);
   StoreU64(&f[footer_at::kChecksum], Checksum(f.data(), footer_at::kChecksum));
   return f;
-}
-
-// ---- errors ----------------------------------------------------------------------------------
-
-// `subject` names the file ("Gallery file /x/y.mfg"); `offset` is where in it the fault is.
-[[noreturn]] void ThrowCorrupt(const std::string& subject, const char* section, uint64_t offset,
-                               const std::string& reason) {
-  throw Error(ErrorCode::kGalleryCorrupt,
-              subject + " is corrupt: " + reason + " (" + section + " section, byte " + std::to_string(offset) + ")",
-              {ErrorDetail::Text("section", section), ErrorDetail::Number("offset", static_cast<double>(offset))});
 }
 
 // ---- reading -------------------------------------------------------------------------------

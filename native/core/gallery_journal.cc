@@ -55,9 +55,7 @@ using file_io::StoreU32;
 using file_io::StoreU64;
 
 [[noreturn]] void ThrowCorrupt(const std::string& subject, uint64_t offset, const std::string& reason) {
-  throw Error(ErrorCode::kGalleryCorrupt,
-              subject + " is corrupt: " + reason + " (journal section, byte " + std::to_string(offset) + ")",
-              {ErrorDetail::Text("section", "journal"), ErrorDetail::Number("offset", static_cast<double>(offset))});
+  file_io::ThrowCorrupt(subject, "journal", offset, reason);
 }
 
 std::array<uint8_t, kHeaderBytes> EncodeHeader(const Header& header) {

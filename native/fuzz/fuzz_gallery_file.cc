@@ -52,17 +52,6 @@ void Reseal(Bytes& file) {
   PutU64(file, footer + 56, gf::Checksum(file.data() + footer, 56));
 }
 
-// A folder for the round trip's file, on tmpfs where there is one (Save fsyncs), removed at exit.
-struct ScratchFolder {
-  fs::path path;
-  ScratchFolder() {
-    std::string name = (fs::is_directory("/dev/shm") ? "/dev/shm" : "/tmp") + std::string("/fuzz_gallery_file-XXXXXX");
-    FUZZ_CHECK(mkdtemp(name.data()) != nullptr);
-    path = name;
-  }
-  ~ScratchFolder() { fs::remove_all(path); }
-};
-
 bool SameContents(const gf::Contents& a, const gf::Contents& b) {
   return a.dim == b.dim && a.count == b.count && a.storage == b.storage && a.meta == b.meta && a.ids == b.ids &&
          a.vectors.size() == b.vectors.size() &&
@@ -70,7 +59,7 @@ bool SameContents(const gf::Contents& a, const gf::Contents& b) {
 }
 
 void CheckRoundTrip(const Bytes& file, const gf::Contents& contents) {
-  static ScratchFolder folder;
+  static maskface::fuzz::ScratchFolder folder("fuzz_gallery_file");
   const std::string path = (folder.path / "gallery.mfg").string();
   const uint32_t dim = contents.dim;
   gf::Save(

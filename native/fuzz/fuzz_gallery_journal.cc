@@ -49,16 +49,6 @@ void Reseal(Bytes& file) {
   }
 }
 
-struct ScratchFolder {
-  fs::path path;
-  ScratchFolder() {
-    std::string name = (fs::is_directory("/dev/shm") ? "/dev/shm" : "/tmp") + std::string("/fuzz_gallery_journal-XXXXXX");
-    FUZZ_CHECK(mkdtemp(name.data()) != nullptr);
-    path = name;
-  }
-  ~ScratchFolder() { fs::remove_all(path); }
-};
-
 // The payloads of the parsed records, rebuilt from ops, ids and vectors.
 void Payloads(const gj::Contents& c, Bytes* payloads, std::vector<uint32_t>* lengths) {
   size_t id_at = 0, vector_at = 0;
@@ -79,7 +69,7 @@ void Payloads(const gj::Contents& c, Bytes* payloads, std::vector<uint32_t>* len
 }
 
 void CheckRoundTrip(const Bytes& file, const gj::Contents& contents) {
-  static ScratchFolder folder;
+  static maskface::fuzz::ScratchFolder folder("fuzz_gallery_journal");
   const std::string path = (folder.path / "g.mfg.journal").string();
   Bytes payloads;
   std::vector<uint32_t> lengths;

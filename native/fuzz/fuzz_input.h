@@ -3,6 +3,8 @@
 // invariant a finding. Every read succeeds: past the end of the input it reads zeros, so any input
 // is a valid program and the fuzzer spends no time on rejected ones.
 #pragma once
+#include <stdlib.h>  // mkdtemp
+
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
@@ -10,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/align.h"
@@ -176,3 +180,20 @@ inline FuzzImage ReadImage(Reader& in, int max_side = 64) {
     }                                                                             \
     if (!thrown_) ::maskface::fuzz::Fail("no maskface::Error from: " #__VA_ARGS__, __FILE__, __LINE__); \
   } while (0)
+
+namespace maskface::fuzz {
+
+// A folder for the files a target writes (Save fsyncs), on tmpfs where there is one, removed at exit.
+struct ScratchFolder {
+  std::filesystem::path path;
+  explicit ScratchFolder(const std::string& prefix) {
+    const std::filesystem::path base =
+        std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+    std::string name = (base / (prefix + "-XXXXXX")).string();
+    if (mkdtemp(name.data()) == nullptr) Fail("mkdtemp failed", __FILE__, __LINE__);
+    path = name;
+  }
+  ~ScratchFolder() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace maskface::fuzz

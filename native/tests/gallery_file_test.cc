@@ -179,21 +179,7 @@ bool SameContents(const gf::Contents& a, const gf::Contents& b) {
 
 // ---- files -----------------------------------------------------------------------------------
 
-struct TempFolder {
-  fs::path path;
-  TempFolder() {
-    char name[] = "/tmp/maskface-gallery-file-test-XXXXXX";
-    if (!mkdtemp(name)) throw std::runtime_error("mkdtemp failed");
-    path = name;
-  }
-  ~TempFolder() { fs::remove_all(path); }
-  std::string File(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> Entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
-    return names;
-  }
-};
+using maskface::test::TempFolder;
 
 Bytes ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -564,7 +550,7 @@ void TestLoadFailures(const TempFolder& tmp) {
 }  // namespace
 
 int main() {
-  TempFolder tmp;
+  TempFolder tmp("maskface-gallery-file-test");
   TestRoundTripEmpty(tmp);
   TestRoundTripRows(tmp);
   TestRoundTripF16(tmp);

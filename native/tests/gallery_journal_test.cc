@@ -2,12 +2,10 @@
 // dropped and cut off on Open, damage before an intact record is kGalleryCorrupt with its offset;
 // Rebase keeps exactly the records after its base; sequence numbers, payloads and CheckFollows
 // are enforced. Prints one line per check and exits non-zero when any fails.
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -21,7 +19,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace gj = maskface::gallery_journal;
 namespace gf = maskface::gallery_file;
 
@@ -94,10 +91,8 @@ std::pair<ErrorCode, double> Outcome(const std::function<void()>& body) {
 }  // namespace
 
 int main() {
-  char folder_name[] = "/tmp/gallery_journal_test-XXXXXX";
-  if (mkdtemp(folder_name) == nullptr) return 2;
-  const fs::path folder = folder_name;
-  const std::string path = (folder / "g.mfg.journal").string();
+  const maskface::test::TempFolder folder("maskface-gallery-journal-test");
+  const std::string path = folder.File("g.mfg.journal");
 
   gj::Header header;
   header.dim = kDim;
@@ -194,7 +189,6 @@ int main() {
   Check(Outcome([&] { gj::CheckFollows(c, other, path); }).first == ErrorCode::kGalleryCorrupt,
         "a journal past change 0 with no file is refused");
 
-  fs::remove_all(folder);
   std::printf("%s\n", g_failures == 0 ? "all passed" : "FAILED");
   return g_failures == 0 ? 0 : 1;
 }
