@@ -1,0 +1,131 @@
+"""Real masked photos with identities (rmfrd_real_masks), aligned by maskface's own photo pipeline.
+
+The crops come from `scripts/runtime_align.mjs`: the runtime's FaceDetector with its defaults
+(BlazeFace-256, 68 landmarks averaged with the mirror image), the largest face of each photo,
+warped twice: on five points, and on the eyes and nose tip only (what `embedFaces` does for a
+masked face, whose mouth corners the landmark network can only guess). Training on these crops
+means training on what the model is given at run time.
+
+The split is by identity (split.csv): `load_rmfrd("train")` never returns a 'val' identity, and
+nothing in training asks for 'val'.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import facedata
+from .import_onnx import REPO_ROOT
+
+FOLDER = "rmfrd_real_masks"
+ALIGNER = REPO_ROOT / "training" / "scripts" / "runtime_align.mjs"
+SPLITS = ("train", "val")
+
+
+@dataclass
+class RealMaskedSet:
+    """Photos of one split in which a face was found."""
+    five_point: np.ndarray    # (N,112,112,3) uint8 RGB
+    eyes_nose: np.ndarray     # (N,112,112,3) the same faces aligned on the eyes and nose tip
+    identities: list[str]
+    masked: np.ndarray        # (N,) bool, from the file name
+    files: list[str]          # relative to the set's folder
+    failures: list[str]       # no face found: not in the set
+
+    def labels(self) -> np.ndarray:
+        names = sorted(set(self.identities))
+        index = {n: k for k, n in enumerate(names)}
+        return np.array([index[i] for i in self.identities], np.int64)
+
+
+def split_identities(split: str, root: Path | None = None) -> list[str]:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    with open((root or facedata.DATA_DIR) / FOLDER / "split.csv", newline="") as f:
+        return sorted(row["identity"] for row in csv.DictReader(f) if row["split"] == split)
+
+
+def _photos(split: str, root: Path) -> list[str]:
+    files = []
+    for identity in split_identities(split, root):
+        folder = root / FOLDER / identity
+        files.extend(f"{identity}/{p.name}" for p in sorted(folder.iterdir())
+                     if p.suffix.lower() in facedata.IMAGE_SUFFIXES)
+    return files
+
+
+def _align_with_runtime(paths: list[Path], out: Path) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
+        listing.write("".join(f"{p}\n" for p in paths))
+    try:
+        started = time.monotonic()
+        result = subprocess.run(["node", str(ALIGNER), listing.name, str(out)], cwd=REPO_ROOT,
+                                stderr=sys.stderr)
+        if result.returncode != 0:
+            raise RuntimeError(f"{ALIGNER.name} failed (exit {result.returncode}); is the addon built "
+                               "(`npm install` in the repository)?")
+        print(f"runtime alignment: {len(paths)} photos in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    finally:
+        os.unlink(listing.name)
+
+
+def load_rmfrd(split: str, *, root: Path | None = None) -> RealMaskedSet:
+    """Aligned crops of one split, from the cache or computed now (about 1 minute per 1000 photos)."""
+    root = root or facedata.DATA_DIR
+    files = _photos(split, root)
+    digest = hashlib.sha256(f"runtime-v1\0{split}".encode())
+    for name in files:
+        digest.update(f"{name}\0{(root / FOLDER / name).stat().st_size}\0".encode())
+    base = facedata.cache_dir() / f"rmfrd-{split}-{digest.hexdigest()[:16]}"
+    if not Path(f"{base}.json").exists():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        _align_with_runtime([root / FOLDER / f for f in files], base)
+    meta = json.loads(Path(f"{base}.json").read_text())
+    crops = np.fromfile(f"{base}.u8", np.uint8).reshape(len(files), 2, 112, 112, 3)
+    found = np.array(meta["found"], bool)
+    kept = [f for f, ok in zip(files, found) if ok]
+    return RealMaskedSet(
+        five_point=crops[found, 0], eyes_nose=crops[found, 1],
+        identities=[f.split("/")[0] for f in kept],
+        masked=np.array([Path(f).name.startswith("masked") for f in kept]),
+        files=kept, failures=[f for f, ok in zip(files, found) if not ok])
+
+
+def contact_sheet(data: RealMaskedSet, path: str | Path, count: int = 12, seed: int = 0) -> None:
+    """Masked photos of `count` identities: five-point crop over eyes-nose crop, then a bare crop."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    columns = []
+    for i in rng.choice(np.flatnonzero(data.masked), size=count, replace=False):
+        bare = [j for j, (who, m) in enumerate(zip(data.identities, data.masked)) if who == data.identities[i] and not m]
+        third = data.five_point[bare[0]] if bare else np.zeros_like(data.five_point[i])
+        columns.append(np.concatenate([data.five_point[i], data.eyes_nose[i], third], axis=0))
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(columns, axis=1), cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(description="Align rmfrd_real_masks with the runtime and print what was found.")
+    parser.add_argument("--sheet", help="write a contact sheet of the 'train' split here")
+    args = parser.parse_args()
+    for split in SPLITS:
+        data = load_rmfrd(split)
+        total = len(data.files) + len(data.failures)
+        print(f"{split:5s} {len(data.files):5d}/{total:5d} photos with a face ({int(data.masked.sum())} masked), "
+              f"{len(set(data.identities))} identities, {len(data.failures)} without a face")
+        if args.sheet and split == "train":
+            contact_sheet(data, args.sheet)
+
+
+if __name__ == "__main__":
+    main()
