@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import facedata
+from . import facedata, realmasks
 from .export import ModelCard, export_onnx
+from .augment import web_augment
 from .import_onnx import load_fr_feature
 from .losses import distillation_loss, region_loss
 from .masks import face_prior_mask, render_mask
@@ -64,6 +65,24 @@ class DistillConfig:
     threads: int = 2
     checkpoint_every: int = 100
     limit_per_set: int | None = 4000  # crops per set (teacher targets are computed for each)
+    detach_region_features: bool = False  # the region head reads detached features (see mfsa.MFSA)
+    augment: float = 0.0              # share of synthetic-set faces given web_augment (photometric only)
+    # Real masked photos with identities (rmfrd_real_masks 'train' identities only): this many
+    # per batch on top of batch_size, masked ones at real_masked_share.
+    real_per_batch: int = 0
+    real_masked_share: float = 0.75
+    eyes_nose_share: float = 0.8      # masked real photos aligned on the eyes and nose, as embedFaces does
+    real_augment: float = 0.8         # share of real photos given web_augment (with geometry)
+    # Identity loss on masked faces: CosFace over fixed prototypes in the teacher's space, the mean
+    # teacher embedding of each train identity's bare photos plus (identity_negatives) the teacher
+    # embedding of every synthetic-set face as a class of its own. It pulls a masked face toward
+    # its person's bare faces and away from everyone else's, which is what a masked probe against
+    # a bare gallery needs; the synthetic masked faces' class is their own clean face.
+    lambda_identity: float = 0.0
+    identity_scale: float = 30.0
+    identity_margin: float = 0.2
+    identity_negatives: bool = True
+    lambda_pull: float = 0.0          # 1 - cos(real masked face, its person's prototype)
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -121,7 +140,8 @@ class MaskedBatches:
         targets = np.empty((c.batch_size, self.targets.shape[-1]), np.float32)
         masked = rng.random(c.batch_size) < c.mask_probability
         flips = (rng.random(c.batch_size) < 0.5) if c.flip else np.zeros(c.batch_size, bool)
-        for row, (i, is_masked, flip) in enumerate(zip(index, masked, flips)):
+        augmented = rng.random(c.batch_size) < c.augment
+        for row, (i, is_masked, flip, augment) in enumerate(zip(index, masked, flips, augmented)):
             image, points = self.crops[i], self.landmarks5[i]
             if flip:
                 # Mirror the crop and its landmarks (left and right points swap roles).
@@ -131,9 +151,72 @@ class MaskedBatches:
                 image, regions = render_mask(np.ascontiguousarray(image), rng, landmarks5=points)
             else:
                 regions = self.clean_labels
+            if augment:
+                image = web_augment(np.ascontiguousarray(image), rng, geometric=False)
             images[row], labels[row] = image, regions
             targets[row] = self.targets[i, int(flip)]
-        return to_input(images), torch.from_numpy(labels), torch.from_numpy(targets), torch.from_numpy(masked)
+        return (to_input(images), torch.from_numpy(labels), torch.from_numpy(targets), torch.from_numpy(masked),
+                torch.from_numpy(index))
+
+
+class RealBatches:
+    """Real photos of the rmfrd 'train' identities: (input, teacher target, masked, prototype index).
+
+    Bare photos are distilled toward the teacher's embedding of the same (unaugmented) crop; masked
+    photos get the identity loss toward their person's prototype. Region labels: none (-100), as
+    real masks have no pixel labels."""
+
+    def __init__(self, data, targets: np.ndarray, prototypes_of: np.ndarray, config: DistillConfig) -> None:
+        self.data, self.targets, self.config = data, targets, config
+        self.prototype = prototypes_of          # per photo: its identity's prototype row, -1 if none
+        usable = self.prototype >= 0
+        self.masked_rows = np.flatnonzero(data.masked & usable)
+        self.bare_rows = np.flatnonzero(~data.masked)
+
+    def sample(self, rng: np.random.Generator):
+        c = self.config
+        n = c.real_per_batch
+        masked = rng.random(n) < c.real_masked_share
+        rows = np.where(masked, rng.choice(self.masked_rows, size=n), rng.choice(self.bare_rows, size=n))
+        images = np.empty((n, 112, 112, 3), np.uint8)
+        targets = np.empty((n, self.targets.shape[-1]), np.float32)
+        for k, (row, is_masked) in enumerate(zip(rows, masked)):
+            eyes_nose = is_masked and rng.random() < c.eyes_nose_share
+            image = (self.data.eyes_nose if eyes_nose else self.data.five_point)[row]
+            flip = c.flip and rng.random() < 0.5
+            if flip:
+                image = image[:, ::-1]
+            if rng.random() < c.real_augment:
+                image = web_augment(np.ascontiguousarray(image), rng)
+            images[k] = image
+            targets[k] = self.targets[row, int(flip)]
+        labels = torch.full((n, 112, 112), -100, dtype=torch.int64)
+        return (to_input(images), labels, torch.from_numpy(targets), torch.from_numpy(masked),
+                torch.from_numpy(self.prototype[rows]))
+
+
+def identity_prototypes(data, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, D) unit prototypes, one per identity with a bare photo (mean teacher embedding of its
+    bare photos and their mirror images), and per photo the row of its identity's (-1: none)."""
+    names = sorted({who for who, m in zip(data.identities, data.masked) if not m})
+    row_of = {name: k for k, name in enumerate(names)}
+    sums = np.zeros((len(names), targets.shape[-1]), np.float64)
+    for who, m, t in zip(data.identities, data.masked, targets):
+        if not m:
+            sums[row_of[who]] += t.sum(0)
+    prototypes = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    return prototypes.astype(np.float32), np.array([row_of.get(who, -1) for who in data.identities], np.int64)
+
+
+def identity_loss(embedding: torch.Tensor, prototypes: torch.Tensor, labels: torch.Tensor,
+                  scale: float, margin: float) -> torch.Tensor:
+    """CosFace (large margin cosine) over fixed prototypes: rows of `labels` < 0 are skipped."""
+    keep = labels >= 0
+    if not keep.any():
+        return embedding.new_zeros(())
+    cos = torch.nn.functional.normalize(embedding[keep], dim=1) @ prototypes.T
+    logits = scale * (cos - margin * torch.nn.functional.one_hot(labels[keep], prototypes.shape[0]))
+    return torch.nn.functional.cross_entropy(logits, labels[keep])
 
 
 def build_student(config: DistillConfig) -> MaskFaceNet:
@@ -141,7 +224,8 @@ def build_student(config: DistillConfig) -> MaskFaceNet:
         raise ValueError("with detach_attention and no region loss nothing trains the attention: "
                          "pass --detach-attention false for the no-region-loss ablation")
     student = MaskFaceNet(load_fr_feature(), use_mfsa=config.use_mfsa, gating=config.gating,
-                          detach_attention=config.detach_attention)
+                          detach_attention=config.detach_attention,
+                          detach_features=config.detach_region_features)
     if config.freeze_stem:
         for p in student.backbone.stem.parameters():
             p.requires_grad_(False)
@@ -174,6 +258,23 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
         p.requires_grad_(False)
     targets = teacher_targets(teacher, crops, "+".join(config.train_sets))
     batches = MaskedBatches(crops, landmarks5, targets, config)
+    real_batches, prototypes = None, None
+    if config.real_per_batch > 0:
+        real = realmasks.load_rmfrd("train")   # 'train' identities only, by construction
+        real_targets = teacher_targets(teacher, real.five_point, "rmfrd-train")
+        identity_rows, prototype_of = identity_prototypes(real, real_targets)
+        real_batches = RealBatches(real, real_targets, prototype_of, config)
+        print(f"real photos: {len(real.files)} of {len(set(real.identities))} identities "
+              f"({len(identity_rows)} with a bare photo), {len(real_batches.masked_rows)} masked usable")
+    if config.lambda_identity > 0:
+        if real_batches is None:
+            raise ValueError("lambda_identity needs real photos: set real_per_batch")
+        bank = [identity_rows]
+        if config.identity_negatives:
+            own = targets.sum(1)
+            bank.append(own / np.linalg.norm(own, axis=1, keepdims=True))
+        prototypes = torch.from_numpy(np.concatenate(bank).astype(np.float32))
+        synthetic_offset = len(identity_rows)
 
     student = build_student(config)
     attention = [p for p in student.mfsa.parameters()]
@@ -191,27 +292,55 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
 
     progress = Progress(config.steps, start=step, label="distill", every=25)
     student.train()
+    nan = float("nan")
     while step < config.steps:
-        inputs, labels, target, masked = batches.sample(rng_holder.rng)
+        inputs, labels, target, masked, crop_index = batches.sample(rng_holder.rng)
+        synthetic = len(inputs)
+        # Class of each row in the identity loss: a synthetic masked face is its own clean face's
+        # class (when negatives are on), a real masked photo its person's; -1 takes no part.
+        classes = torch.full((synthetic,), -1, dtype=torch.int64)
+        if prototypes is not None and config.identity_negatives:
+            classes = torch.where(masked, crop_index + synthetic_offset, classes)
+        real_masked = torch.zeros(0, dtype=torch.bool)
+        if real_batches is not None:
+            r_inputs, r_labels, r_target, real_masked, r_proto = real_batches.sample(rng_holder.rng)
+            inputs, labels = torch.cat([inputs, r_inputs]), torch.cat([labels, r_labels])
+            target = torch.cat([target, r_target])
+            classes = torch.cat([classes, torch.where(real_masked, r_proto, torch.full_like(r_proto, -1))])
         embedding, logits = student(inputs)
         cos_loss = 1.0 - torch.nn.functional.cosine_similarity(embedding, target, dim=1)
-        loss = cos_loss.mean()
+        # Distillation: every synthetic face, and the real bare photos (a real masked photo's
+        # teacher embedding is of the mask, not of the person).
+        distilled = torch.cat([torch.ones(synthetic, dtype=torch.bool), ~real_masked])
+        loss = cos_loss[distilled].mean()
         region = region_loss(logits, labels) if logits and config.lambda_region > 0 else torch.zeros(())
         total = loss + config.lambda_region * region
+        identity = pull = torch.zeros(())
+        if prototypes is not None:
+            identity = identity_loss(embedding, prototypes, classes, config.identity_scale, config.identity_margin)
+            total = total + config.lambda_identity * identity
+        if config.lambda_pull > 0 and real_masked.any():
+            own = torch.from_numpy(identity_rows)[r_proto[real_masked]]
+            pull = (1.0 - torch.nn.functional.cosine_similarity(embedding[synthetic:][real_masked], own, dim=1)).mean()
+            total = total + config.lambda_pull * pull
         optimiser.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], 5.0)
         optimiser.step()
         schedule.step()
         step += 1
+        synthetic_loss, real_loss = cos_loss[:synthetic], cos_loss[synthetic:]
         values = {
-            "distill_masked": float(cos_loss[masked].mean()) if masked.any() else float("nan"),
-            "distill_clean": float(cos_loss[~masked].mean()) if (~masked).any() else float("nan"),
+            "distill_masked": float(synthetic_loss[masked].mean()) if masked.any() else nan,
+            "distill_clean": float(synthetic_loss[~masked].mean()) if (~masked).any() else nan,
+            "distill_real_bare": float(real_loss[~real_masked].mean()) if (~real_masked).any() else nan,
+            "identity": float(identity),
+            "pull": float(pull),
             "region": float(region),
             "total": float(total),
         }
         run.log(step, **values, lr=schedule.get_last_lr()[0])
-        progress.update(step, **values)
+        progress.update(step, **{k: v for k, v in values.items() if k in ("distill_masked", "identity", "region", "total")})
         if step % config.checkpoint_every == 0 or step == config.steps:
             run.save(step, student=student, optimiser=optimiser, schedule=schedule, data_rng=rng_holder)
         if stop_at is not None and step >= stop_at and step < config.steps:
@@ -241,12 +370,18 @@ class _RngHolder:
 
 
 def load_student(run: str | Path) -> MaskFaceNet:
-    """The trained student of a finished run folder, in eval mode."""
+    """The student of a run folder, in eval mode: the finished run's weights, or those of its
+    last checkpoint while it is still training."""
     run = Path(run)
     config = DistillConfig(**_tuples(json.loads((run / "config.json").read_text())))
     student = MaskFaceNet(load_fr_feature(), use_mfsa=config.use_mfsa, gating=config.gating,
-                          detach_attention=config.detach_attention)
-    student.load_state_dict(torch.load(run / "student.pt", map_location="cpu"))
+                          detach_attention=config.detach_attention,
+                          detach_features=config.detach_region_features)
+    if (run / "student.pt").exists():
+        state = torch.load(run / "student.pt", map_location="cpu")
+    else:
+        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["student"]
+    student.load_state_dict(state)
     return student.eval()
 
 

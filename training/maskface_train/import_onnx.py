@@ -19,13 +19,22 @@ from torch import nn
 
 from .backbones.mobilefacenet import Bottleneck, ConvUnit, MobileFaceNet
 
-# Where `npm run fetch:models` leaves the models; MASKFACE_MODEL_DIR overrides it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_MODEL_NAME = "mobilefacenet.source.onnx"  # fr_feature.onnx exactly as published
 
 
 def model_dir() -> Path:
-    return Path(os.environ.get("MASKFACE_MODEL_DIR", REPO_ROOT / ".cache" / "models"))
+    """Where `npm run fetch:models` leaves the models: the runtime's model cache ($MASKFACE_CACHE_DIR,
+    else $XDG_CACHE_HOME/maskface, else ~/.cache/maskface, then models/); MASKFACE_MODEL_DIR overrides it."""
+    if os.environ.get("MASKFACE_MODEL_DIR"):
+        return Path(os.environ["MASKFACE_MODEL_DIR"])
+    if os.environ.get("MASKFACE_CACHE_DIR"):
+        root = Path(os.environ["MASKFACE_CACHE_DIR"])
+    elif os.path.isabs(os.environ.get("XDG_CACHE_HOME", "")):
+        root = Path(os.environ["XDG_CACHE_HOME"]) / "maskface"
+    else:
+        root = Path.home() / ".cache" / "maskface"
+    return root / "models"
 
 
 class OnnxImportError(ValueError):

@@ -37,8 +37,12 @@ class MFSA(nn.Module):
 
     def __init__(self, channels: int, projected: int = 4, branch_channels: int = 8,
                  dilations: tuple[int, ...] = (1, 2, 3), gating: str = "face",
-                 initial_attention: float = 0.999, detach_attention: bool = False) -> None:
+                 initial_attention: float = 0.999, detach_attention: bool = False,
+                 detach_features: bool = False) -> None:
         super().__init__()
+        # detach_features: the region classifier reads F without passing gradients back into the
+        # backbone, so the region loss trains the maps and costs the embedding nothing.
+        self.detach_features = detach_features
         # detach_attention: the attention applied to F is computed from detached logits, so only
         # the region loss trains them; the embedding loss cannot redefine the regions.
         self.detach_attention = detach_attention
@@ -86,7 +90,7 @@ class MFSA(nn.Module):
         return attention.unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.logits(x)
+        logits = self.logits(x.detach() if self.detach_features else x)
         gate = self.attention(logits.detach() if self.detach_attention else logits)
         return x * gate, logits
 

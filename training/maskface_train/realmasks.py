@@ -101,6 +101,58 @@ def load_rmfrd(split: str, *, root: Path | None = None) -> RealMaskedSet:
         files=kept, failures=[f for f, ok in zip(files, found) if not ok])
 
 
+def measure(data: RealMaskedSet, embed) -> dict:
+    """Recognition on one split as `maskface eval` measures it, from crops aligned as the runtime
+    aligns them (masked photos on the eyes and nose, bare ones on five points; the runtime decides
+    by the model's maskProbability, here by the file name): masked probe vs every bare photo, and
+    bare vs bare (each bare photo of a person with two or more against all other bare photos).
+    Rank-1 counts photos without a face as wrong, as `maskface eval` does.
+
+    embed: (N,112,112,3) uint8 RGB -> (N, D) unit vectors."""
+    from .evaluate import auc, tar_at_far
+    masked = np.flatnonzero(data.masked)
+    bare = np.flatnonzero(~data.masked)
+    who = np.array(data.identities)
+    probe = embed(data.eyes_nose[masked])
+    gallery = embed(data.five_point[bare])
+    missing_masked = sum(Path(f).name.startswith("masked") for f in data.failures)
+    result = {}
+
+    def verification(scores: np.ndarray, same: np.ndarray) -> dict:
+        genuine, impostor = scores[same], scores[~same]
+        return {"auc": auc(genuine, impostor), "tar@1e-2": tar_at_far(genuine, impostor, 1e-2),
+                "tar@1e-3": tar_at_far(genuine, impostor, 1e-3), "genuine": int(same.sum()),
+                "impostor": int((~same).sum())}
+
+    scores = probe @ gallery.T
+    same = who[masked][:, None] == who[bare][None, :]
+    result["masked_vs_bare"] = verification(scores.ravel(), same.ravel())
+    hits = (who[bare][scores.argmax(1)] == who[masked]).sum()
+    result["masked_vs_bare"]["rank1"] = float(hits / (len(masked) + missing_masked))
+
+    scores = gallery @ gallery.T
+    same = who[bare][:, None] == who[bare][None, :]
+    upper = np.triu_indices(len(bare), k=1)
+    result["bare_vs_bare"] = verification(scores[upper], same[upper])
+    np.fill_diagonal(scores, -np.inf)
+    several = same.sum(1) > 1      # another bare photo of the same person exists
+    missing_bare = [f for f in data.failures if not Path(f).name.startswith("masked")]
+    counts = {}
+    for name in list(who[bare]) + [f.split("/")[0] for f in missing_bare]:
+        counts[name] = counts.get(name, 0) + 1
+    probes = sum(1 for f in missing_bare if counts[f.split("/")[0]] > 1) + int(several.sum())
+    hits = (who[bare][scores.argmax(1)] == who[bare])[several].sum()
+    result["bare_vs_bare"]["rank1"] = float(hits / probes)
+    return result
+
+
+def format_measure(name: str, result: dict) -> str:
+    m, b = result["masked_vs_bare"], result["bare_vs_bare"]
+    return (f"{name:40s} masked vs bare: AUC {m['auc']:.3f} TAR@1e-2 {100 * m['tar@1e-2']:.1f}% "
+            f"TAR@1e-3 {100 * m['tar@1e-3']:.1f}% rank-1 {100 * m['rank1']:.1f}% | bare: AUC {b['auc']:.3f} "
+            f"TAR@1e-2 {100 * b['tar@1e-2']:.1f}% rank-1 {100 * b['rank1']:.1f}%")
+
+
 def contact_sheet(data: RealMaskedSet, path: str | Path, count: int = 12, seed: int = 0) -> None:
     """Masked photos of `count` identities: five-point crop over eyes-nose crop, then a bare crop."""
     import cv2
@@ -115,16 +167,35 @@ def contact_sheet(data: RealMaskedSet, path: str | Path, count: int = 12, seed: 
 
 def main() -> None:
     import argparse
-    parser = argparse.ArgumentParser(description="Align rmfrd_real_masks with the runtime and print what was found.")
+    parser = argparse.ArgumentParser(
+        description="Align rmfrd_real_masks with the runtime and print what was found; with run folders "
+                    "(or 'teacher' for fr_feature), measure them on the 'val' identities.")
+    parser.add_argument("runs", nargs="*", help="distill.py run folders (finished, or their last checkpoint)")
     parser.add_argument("--sheet", help="write a contact sheet of the 'train' split here")
+    parser.add_argument("--json", help="append each run's measures to this JSON-lines file")
     args = parser.parse_args()
-    for split in SPLITS:
-        data = load_rmfrd(split)
-        total = len(data.files) + len(data.failures)
-        print(f"{split:5s} {len(data.files):5d}/{total:5d} photos with a face ({int(data.masked.sum())} masked), "
-              f"{len(set(data.identities))} identities, {len(data.failures)} without a face")
-        if args.sheet and split == "train":
-            contact_sheet(data, args.sheet)
+    if not args.runs:
+        for split in SPLITS:
+            data = load_rmfrd(split)
+            total = len(data.files) + len(data.failures)
+            print(f"{split:5s} {len(data.files):5d}/{total:5d} photos with a face ({int(data.masked.sum())} masked), "
+                  f"{len(set(data.identities))} identities, {len(data.failures)} without a face")
+            if args.sheet and split == "train":
+                contact_sheet(data, args.sheet)
+        return
+    import torch
+    from .distill import embed, load_student
+    from .import_onnx import load_fr_feature
+    torch.set_num_threads(2)
+    torch.set_flush_denormal(True)
+    val = load_rmfrd("val")
+    for run in args.runs:
+        model = load_fr_feature().eval() if run == "teacher" else load_student(run)
+        result = measure(val, lambda images: embed(model, images))
+        print(format_measure(run, result), flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps({"run": run, **result}) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ torch.set_num_threads(2)
 # fr_feature holds thousands of denormal weights; flushing them makes its CPU runs ~3x faster.
 torch.set_flush_denormal(True)
 
+# Tests point MASKFACE_CACHE_DIR at temporary folders for their crop caches; the models stay where
+# they are (model_dir() follows MASKFACE_CACHE_DIR when MASKFACE_MODEL_DIR is unset).
+os.environ.setdefault("MASKFACE_MODEL_DIR", str(model_dir()))
+
 ORT_REFERENCE = REPO_ROOT / "test" / "helpers" / "ort-reference.cjs"
 DATA_DIR = Path(os.environ.get("MASKFACE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 
