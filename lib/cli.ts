@@ -255,12 +255,15 @@ ${photoOptionHelp}`,
         aligned: !values.detect,
       };
       const started = performance.now();
-      const result = await withPhotoContext(values, async (context) =>
-        target!.endsWith('.bin') ? evaluatePairSet(target!, context, options) : evaluateFolder(target!, context, options),
-      );
+      let modelId = '';
+      const result = await withPhotoContext(values, async (context) => {
+        modelId = context.recognizer.model.id;
+        return target!.endsWith('.bin') ? evaluatePairSet(target!, context, options) : evaluateFolder(target!, context, options);
+      });
       const report = {
         target,
         model: values.model ?? 'maskface-mbf-cal',
+        modelId,
         detector: values.detector ?? 'blazeface-256',
         alignment: alignmentOf(values),
         minScore: values['min-score'] ?? 0.6,

@@ -145,6 +145,8 @@ t.test('eval: a labelled folder and an insightface pair set', { skip: missingDat
   t.equal(folder.code, 0, folder.stderr);
   const report = JSON.parse(readFileSync(out, 'utf8'));
   t.equal(report.photos, 61);
+  const shipped = JSON.parse(readFileSync(join(repoRoot, 'models', 'maskface-mbf-cal.json'), 'utf8'));
+  t.equal(report.modelId, shipped.sha256, 'the report names the model it measured by its sha256');
   t.equal(report.splits[0].name, 'bare vs bare');
   t.ok(report.splits[0].identification.rank1 >= 0.95, `deepface leave-one-out rank-1 ${report.splits[0].identification.rank1}`);
   t.match(folder.stdout, /bare vs bare\s+(0\.9\d+|1\.0000)/);
