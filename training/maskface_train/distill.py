@@ -83,6 +83,9 @@ class DistillConfig:
     identity_margin: float = 0.2
     identity_negatives: bool = True
     lambda_pull: float = 0.0          # 1 - cos(real masked face, its person's prototype)
+    # Weight of the distillation of unmasked faces (synthetic-set clean faces, real bare photos)
+    # against 1 for the synthetically masked ones: what keeps bare faces where the teacher had them.
+    lambda_clean: float = 1.0
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -312,7 +315,8 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
         # Distillation: every synthetic face, and the real bare photos (a real masked photo's
         # teacher embedding is of the mask, not of the person).
         distilled = torch.cat([torch.ones(synthetic, dtype=torch.bool), ~real_masked])
-        loss = cos_loss[distilled].mean()
+        weights = torch.where(torch.cat([masked, torch.zeros_like(real_masked)]), 1.0, config.lambda_clean)
+        loss = (cos_loss * weights)[distilled].mean()
         region = region_loss(logits, labels) if logits and config.lambda_region > 0 else torch.zeros(())
         total = loss + config.lambda_region * region
         identity = pull = torch.zeros(())
