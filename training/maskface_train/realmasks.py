@@ -162,7 +162,7 @@ def contact_sheet(data: RealMaskedSet, path: str | Path, count: int = 12, seed: 
         bare = [j for j, (who, m) in enumerate(zip(data.identities, data.masked)) if who == data.identities[i] and not m]
         third = data.five_point[bare[0]] if bare else np.zeros_like(data.five_point[i])
         columns.append(np.concatenate([data.five_point[i], data.eyes_nose[i], third], axis=0))
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(columns, axis=1), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(columns, axis=1), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def main() -> None:
