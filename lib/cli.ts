@@ -14,9 +14,9 @@ import { ensureModel, modelCacheDir, modelCatalogue, type ModelName } from './se
 import { versions } from './api/versions.js';
 
 /**
- * Cosine thresholds of `maskface verify` for the default model (maskface-mbf-cal 0.1.0, the
+ * Cosine thresholds of `maskface verify` for the default model (maskface-mbf-cal, the
  * default photo pipeline: blazeface-256, 'auto' alignment): the scores at which 1 in 1000 impostor pairs passed on the
- * development photos (rmfrd_real_masks 'val': 113,760 bare-vs-bare impostor pairs, and 441,768
+ * development photos (rmfrd_real_masks 'val': 113,760 bare-vs-bare impostor pairs, and 422,808
  * masked-probe-vs-bare pairs). A pair with a masked face (maskProbability >= 0.5) uses the masked
  * one: masked faces score lower, genuine and impostor alike.
  */

@@ -2,8 +2,9 @@
 
 Debian has no Python binding for ONNX Runtime, and onnxruntime-node cannot share a process with
 another ONNX Runtime, so models run in a node subprocess. onnxruntime-node is found (in this order)
-in the repository's node_modules, on NODE_PATH, or in the node_modules of the main checkout when
-this is a git worktree (worktrees have no node_modules of their own).
+in the repository's node_modules, on NODE_PATH, in .cache/test-peers (where
+`node scripts/fetch-test-peers.mjs` puts it), or in the node_modules of the main checkout when this
+is a git worktree (worktrees have no node_modules of their own).
 """
 from __future__ import annotations
 
@@ -49,13 +50,16 @@ def node_environment() -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if _resolves(node, env):
         return node, env
-    modules = _main_checkout_modules()
-    if modules is not None:
-        env["NODE_PATH"] = os.pathsep.join(p for p in [str(modules), env.get("NODE_PATH", "")] if p)
-        if _resolves(node, env):
-            return node, env
-    raise NodeRuntimeMissing(f"onnxruntime-node does not resolve from {REPO_ROOT} (nor NODE_PATH, nor the "
-                             "main checkout's node_modules): run `npm install` or set NODE_PATH")
+    # Where the parity tests fetch it (scripts/fetch-test-peers.mjs), then the main checkout's.
+    for modules in (REPO_ROOT / ".cache" / "test-peers" / "node_modules", _main_checkout_modules()):
+        if modules is None or not (modules / "onnxruntime-node").is_dir():
+            continue
+        trial = dict(env, NODE_PATH=os.pathsep.join(p for p in [str(modules), env.get("NODE_PATH", "")] if p))
+        if _resolves(node, trial):
+            return node, trial
+    raise NodeRuntimeMissing(f"onnxruntime-node does not resolve from {REPO_ROOT} (nor NODE_PATH, .cache/test-peers, "
+                             "nor the main checkout's node_modules): run `node scripts/fetch-test-peers.mjs` "
+                             "or set NODE_PATH")
 
 
 def run_model(model: str | os.PathLike, inputs: np.ndarray, *, optimisation: str = "all",

@@ -114,3 +114,23 @@ def test_detached_region_features_keep_the_region_loss_out_of_the_backbone():
         torch.nn.functional.cross_entropy(logits, torch.ones(2, 14, 14, dtype=torch.long)).backward()
         assert (conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0) == expect_grad
         assert module.classify.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not (DATA_DIR / realmasks.FOLDER / "axin").exists(), reason="rmfrd_real_masks is missing")
+def test_the_runtime_aligns_photos_twice_and_marks_those_without_a_face(tmp_path):
+    from maskface_train.import_onnx import REPO_ROOT
+    if not (REPO_ROOT / "dist" / "esm" / "index.js").exists():
+        pytest.skip("the Node package is not built (npm install)")
+    photos = [DATA_DIR / realmasks.FOLDER / "axin" / "masked-c01.jpg",
+              REPO_ROOT / "test" / "fixtures" / "no-face.png",
+              DATA_DIR / realmasks.FOLDER / "axin" / "unmasked-c01.jpg"]
+    realmasks._align_with_runtime(photos, tmp_path / "out")
+    meta = __import__("json").loads((tmp_path / "out.json").read_text())
+    crops = np.fromfile(tmp_path / "out.u8", np.uint8).reshape(3, 2, 112, 112, 3)
+    assert meta["found"] == [True, False, True]
+    assert crops[1].max() == 0
+    for i in (0, 2):
+        assert crops[i, 0].std() > 20 and crops[i, 1].std() > 20
+        # Five points and the eyes and nose give different warps of the same face.
+        assert np.abs(crops[i, 0].astype(int) - crops[i, 1]).mean() > 1
+        assert len(meta["landmarks5"][i]) == 10
