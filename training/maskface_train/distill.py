@@ -250,6 +250,8 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
 
     stop_at: leave after that step with a checkpoint written, as an interrupted run would
     (returns None); rerunning resumes."""
+    if (config.lambda_identity > 0 or config.lambda_pull > 0) and config.real_per_batch == 0:
+        raise ValueError("lambda_identity and lambda_pull need real photos: set real_per_batch")
     torch.set_num_threads(config.threads)
     # fr_feature holds thousands of denormal weights: flushing them makes CPU runs ~3x faster.
     torch.set_flush_denormal(True)
@@ -270,8 +272,6 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
         print(f"real photos: {len(real.files)} of {len(set(real.identities))} identities "
               f"({len(identity_rows)} with a bare photo), {len(real_batches.masked_rows)} masked usable")
     if config.lambda_identity > 0:
-        if real_batches is None:
-            raise ValueError("lambda_identity needs real photos: set real_per_batch")
         bank = [identity_rows]
         if config.identity_negatives:
             own = targets.sum(1)

@@ -86,5 +86,6 @@ def test_a_tiny_run_with_real_masked_photos_logs_every_loss(tiny, tmp_path, monk
 
 
 def test_identity_loss_without_real_photos_is_refused(tiny, tmp_path):
-    with pytest.raises(ValueError, match="real_per_batch"):
-        distill.train(replace(tiny, lambda_identity=1.0), tmp_path / "run", export=False)
+    for weights in ({"lambda_identity": 1.0}, {"lambda_pull": 1.0}):
+        with pytest.raises(ValueError, match="real_per_batch"):
+            distill.train(replace(tiny, **weights), tmp_path / "run", export=False)
