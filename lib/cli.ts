@@ -255,11 +255,10 @@ ${photoOptionHelp}`,
         aligned: !values.detect,
       };
       const started = performance.now();
-      let modelId = '';
-      const result = await withPhotoContext(values, async (context) => {
-        modelId = context.recognizer.model.id;
-        return target!.endsWith('.bin') ? evaluatePairSet(target!, context, options) : evaluateFolder(target!, context, options);
-      });
+      const { modelId, result } = await withPhotoContext(values, async (context) => ({
+        modelId: context.recognizer.model.id,
+        result: await (target!.endsWith('.bin') ? evaluatePairSet(target!, context, options) : evaluateFolder(target!, context, options)),
+      }));
       const report = {
         target,
         model: values.model ?? 'maskface-mbf-cal',

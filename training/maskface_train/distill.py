@@ -268,6 +268,7 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
         real = realmasks.load_rmfrd("train")   # 'train' identities only, by construction
         real_targets = teacher_targets(teacher, real.five_point, "rmfrd-train")
         identity_rows, prototype_of = identity_prototypes(real, real_targets)
+        person_prototypes = torch.from_numpy(identity_rows)   # the pull's targets
         real_batches = RealBatches(real, real_targets, prototype_of, config)
         print(f"real photos: {len(real.files)} of {len(set(real.identities))} identities "
               f"({len(identity_rows)} with a bare photo), {len(real_batches.masked_rows)} masked usable")
@@ -324,7 +325,7 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
             identity = identity_loss(embedding, prototypes, classes, config.identity_scale, config.identity_margin)
             total = total + config.lambda_identity * identity
         if config.lambda_pull > 0 and real_masked.any():
-            own = torch.from_numpy(identity_rows)[r_proto[real_masked]]
+            own = person_prototypes[r_proto[real_masked]]
             pull = (1.0 - torch.nn.functional.cosine_similarity(embedding[synthetic:][real_masked], own, dim=1)).mean()
             total = total + config.lambda_pull * pull
         optimiser.zero_grad(set_to_none=True)
@@ -377,10 +378,7 @@ def load_student(run: str | Path) -> MaskFaceNet:
     """The student of a run folder, in eval mode: the finished run's weights, or those of its
     last checkpoint while it is still training."""
     run = Path(run)
-    config = DistillConfig(**_tuples(json.loads((run / "config.json").read_text())))
-    student = MaskFaceNet(load_fr_feature(), use_mfsa=config.use_mfsa, gating=config.gating,
-                          detach_attention=config.detach_attention,
-                          detach_features=config.detach_region_features)
+    student = build_student(DistillConfig(**_tuples(json.loads((run / "config.json").read_text()))))
     if (run / "student.pt").exists():
         state = torch.load(run / "student.pt", map_location="cpu")
     else:

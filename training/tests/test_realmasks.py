@@ -1,6 +1,7 @@
 """Real masked photos: the split, the measures, the identity loss and the real batches."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -125,7 +126,7 @@ def test_the_runtime_aligns_photos_twice_and_marks_those_without_a_face(tmp_path
               REPO_ROOT / "test" / "fixtures" / "no-face.png",
               DATA_DIR / realmasks.FOLDER / "axin" / "unmasked-c01.jpg"]
     realmasks._align_with_runtime(photos, tmp_path / "out")
-    meta = __import__("json").loads((tmp_path / "out.json").read_text())
+    meta = json.loads((tmp_path / "out.json").read_text())
     crops = np.fromfile(tmp_path / "out.u8", np.uint8).reshape(3, 2, 112, 112, 3)
     assert meta["found"] == [True, False, True]
     assert crops[1].max() == 0
