@@ -21,7 +21,7 @@ const only = options.only;
 const groups = ['embed', 'search', 'photo'];
 if (only !== undefined && !groups.includes(only)) throw new Error(`--only takes ${groups.join(', ')}`);
 const runs = (group) => only === undefined || only === group;
-const modelPath = options.model ?? join(repoRoot, '.cache', 'models', 'mobilefacenet.onnx');
+let modelPath = options.model;
 const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench')];
 const faissBin = faissCandidates.find((path) => path && existsSync(path));
 const searchBenchBin = faissBin ? join(dirname(faissBin), 'search_bench') : join(benchDir, 'native', 'build', 'search_bench');
@@ -171,12 +171,16 @@ function runReadBound() {
   };
 }
 
+/** The model file of the embedding cases: --model PATH, else MobileFaceNet from maskface's model cache (fetched once). */
 function prepareModel() {
-  if (existsSync(modelPath)) return;
-  process.stderr.write(`Fetching the model into ${modelPath} ...\n`);
+  if (modelPath !== undefined) {
+    if (!existsSync(modelPath)) throw new Error(`--model ${modelPath}: no such file`);
+    return;
+  }
   const script = "import('./dist/esm/setup.js').then((m) => m.ensureModel('mobilefacenet')).then(console.log)";
-  const { error } = runProcess(process.execPath, ['-e', script]);
-  if (error || !existsSync(modelPath)) throw new Error(`Cannot fetch the model: ${error ?? `not at ${modelPath}`}`);
+  const { stdout, error } = runProcess(process.execPath, ['-e', script]);
+  modelPath = stdout.trim().split('\n').at(-1);
+  if (error || !modelPath || !existsSync(modelPath)) throw new Error(`Cannot fetch the model: ${error ?? `not at ${modelPath}`}`);
 }
 
 /** The first embedding of maskface and onnxruntime-node (batch 1) should agree: same model, same pixels. */

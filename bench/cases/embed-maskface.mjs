@@ -7,8 +7,10 @@ import { syntheticFaces } from '../lib/faces.mjs';
 import { round } from '../lib/stats.mjs';
 
 const params = embedParams();
+// --spinning: the recognizer's cpu.spinning option (ONNX Runtime's threads spin-wait between steps).
+const spinning = params.options.spinning === true;
 const faces = syntheticFaces(params.batch);
-const recognizer = await FaceRecognizer.load(params.model, { cpu: { intraOpThreads: params.threads, interOpThreads: 1 } });
+const recognizer = await FaceRecognizer.load(params.model, { cpu: { intraOpThreads: params.threads, interOpThreads: 1, spinning } });
 
 let embeddings;
 const stages = { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 };
@@ -29,6 +31,7 @@ printResult({
   impl: 'maskface',
   batch: params.batch,
   threads: params.threads,
+  spinning,
   ...timing,
   totalMs: undefined,
   prePostShare: round(prePost / timing.totalMs, 4), // share of end-to-end wall time

@@ -10,20 +10,24 @@ import { faceSize, facesToTensor, normalizeRows, syntheticFaces } from '../lib/f
 
 const params = embedParams();
 // --session maskface: maskface's session settings (no spinning after a run, denormals as zero),
-// to tell the settings apart from the binding. Default: onnxruntime-node's own defaults.
+// to tell the settings apart from the binding. --session flush: denormals as zero, spinning as
+// onnxruntime-node's default (on). Default: onnxruntime-node's own defaults.
 // Note: ONNX Runtime applies set_denormal_as_zero to its pool threads and to the thread that
 // creates the session; onnxruntime-node creates it on a worker thread and runs on the main one.
 const session_ = params.options.session ?? 'default';
-if (session_ !== 'default' && session_ !== 'maskface') throw new Error(`--session must be default or maskface, got ${session_}`);
+const sessionSettings = {
+  default: {},
+  maskface: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, set_denormal_as_zero: '1' },
+  flush: { set_denormal_as_zero: '1' },
+};
+if (!(session_ in sessionSettings)) throw new Error(`--session must be one of ${Object.keys(sessionSettings).join(', ')}, got ${session_}`);
 const input = new ort.Tensor('float32', facesToTensor(syntheticFaces(params.batch)), [params.batch, 3, faceSize, faceSize]);
 const session = await ort.InferenceSession.create(readFileSync(params.model), {
   intraOpNumThreads: params.threads,
   interOpNumThreads: 1,
   executionMode: 'sequential',
   graphOptimizationLevel: 'all',
-  ...(session_ === 'maskface' && {
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, set_denormal_as_zero: '1' } },
-  }),
+  ...(session_ !== 'default' && { extra: { session: sessionSettings[session_] } }),
 });
 const [inputName] = session.inputNames;
 const [outputName] = session.outputNames;

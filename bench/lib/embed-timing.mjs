@@ -21,7 +21,7 @@ export function embedParams() {
 export async function timeEmbedding(params, runOnce, afterRun = () => {}) {
   for (let i = 0; i < params.warmup; i++) await runOnce();
   const latencies = [];
-  const watcher = watchEventLoop(5);
+  const watcher = watchEventLoop(Number(process.env.LOOP_RES_MS ?? 5));
   const start = performance.now();
   while (latencies.length < params.minRuns || performance.now() - start < params.minSeconds * 1000) {
     const t0 = performance.now();

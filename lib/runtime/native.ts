@@ -187,7 +187,7 @@ export interface NativeBinding {
   mallocTrim(): boolean;
   loadSession(
     bytes: Uint8Array,
-    options: { intraOpThreads: number; interOpThreads: number; maxBatchSize: number } & NativeProviderOptions,
+    options: { intraOpThreads: number; interOpThreads: number; spinning: boolean; maxBatchSize: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number, storage?: 'f32' | 'f16') => NativeGalleryStore;

@@ -286,6 +286,7 @@ Napi::Value SessionWrap::Load(const Napi::CallbackInfo& info) {
     config.intra_op_threads = static_cast<int>(IntegerArg(env, options.Get("intraOpThreads"), "intraOpThreads", 1, 1024));
     config.inter_op_threads = static_cast<int>(IntegerArg(env, options.Get("interOpThreads"), "interOpThreads", 1, 1024));
     config.max_batch = IntegerArg(env, options.Get("maxBatchSize"), "maxBatchSize", 1, 4096);
+    config.allow_spinning = options.Get("spinning").ToBoolean();
     config.provider = ProviderArg(env, options);
     return (new LoadWorker(env, bytes, config, options.Get("deviceInput").ToBoolean()))->Start();
   });

@@ -82,10 +82,14 @@ std::unique_ptr<InferenceSession> InferenceSession::Create(const uint8_t* model,
     options.SetIntraOpNumThreads(config.intra_op_threads);
     options.SetInterOpNumThreads(config.inter_op_threads);
     options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    // Threads of one session must not spin after a Run: the addon's callers share the cores
-    // with the Node event loop and with other sessions.
-    options.AddConfigEntry("session.intra_op.allow_spinning", "0");
-    options.AddConfigEntry("session.inter_op.allow_spinning", "0");
+    // By default the threads of a session sleep as soon as they run out of work: the addon's
+    // callers share the cores with the Node event loop and with other sessions. With spinning
+    // they spin-wait between the parallel steps of a run (no wake-up per step: faster for small
+    // batches), and stop spinning when the run returns, so that idle threads never spin.
+    const char* spinning = config.allow_spinning ? "1" : "0";
+    options.AddConfigEntry("session.intra_op.allow_spinning", spinning);
+    options.AddConfigEntry("session.inter_op.allow_spinning", spinning);
+    options.AddConfigEntry("session.force_spinning_stop", "1");
     options.AddConfigEntry("session.set_denormal_as_zero", "1");
     AppendProvider(options, config.provider);
     // Models exported with fused attention use maskface::AttentionMask; GPU sessions also get its

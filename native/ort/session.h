@@ -14,6 +14,7 @@ namespace maskface::ort {
 struct SessionConfig {
   int intra_op_threads = 1;  // threads inside one Run
   int inter_op_threads = 1;  // threads across independent graph branches
+  bool allow_spinning = false;  // pool threads spin-wait for work instead of sleeping
   int64_t max_batch = 32;    // faces per ONNX Runtime run: larger batches run in chunks, bounding working memory
   ProviderConfig provider;
 };

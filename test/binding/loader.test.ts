@@ -39,7 +39,7 @@ t.test('native errors are MaskFaceError instances with codes', async (t) => {
   t.ok(error instanceof MaskFaceError);
   t.equal(error.code, 'ERR_INVALID_ARGUMENT');
   t.throws(() => new (binding as unknown as { Session: new () => unknown }).Session(), { code: 'ERR_INVALID_ARGUMENT' }, 'Session cannot be built from JS');
-  await t.rejects(binding.loadSession(new Uint8Array([1, 2, 3]), { intraOpThreads: 1, interOpThreads: 1, maxBatchSize: 32, provider: 'cpu', deviceId: 0, fp16: false, engineCacheDir: null, deviceInput: false }), {
+  await t.rejects(binding.loadSession(new Uint8Array([1, 2, 3]), { intraOpThreads: 1, interOpThreads: 1, spinning: false, maxBatchSize: 32, provider: 'cpu', deviceId: 0, fp16: false, engineCacheDir: null, deviceInput: false }), {
     name: 'MaskFaceError',
     code: 'ERR_MODEL_LOAD',
   });

@@ -77,7 +77,7 @@ t.test('alignment on the GPU: refused on a CPU session, in lib/ and in the addon
   });
   const bytes = readFileSync(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'));
   await t.rejects(
-    native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, maxBatchSize: 32, provider: 'cpu', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: true }),
+    native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, spinning: false, maxBatchSize: 32, provider: 'cpu', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: true }),
     { code: 'ERR_PROVIDER_UNAVAILABLE', message: /alignment on the GPU needs a CUDA or TensorRT session/ },
   );
 });
@@ -205,7 +205,7 @@ t.test('the GPU runtime from npm: loads, has CUDA and TensorRT, embeds like the 
       `const { native } = await import(${JSON.stringify(join(repoRoot, 'dist', 'cjs', 'runtime', 'binding-loader.js'))});
        const { readFileSync } = await import('node:fs');
        const bytes = readFileSync(${JSON.stringify(join(repoRoot, 'models', 'maskface-mbf-cal.onnx'))});
-       await native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, maxBatchSize: 32, provider: 'cuda', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: false });
+       await native().loadSession(bytes, { intraOpThreads: 1, interOpThreads: 1, spinning: false, maxBatchSize: 32, provider: 'cuda', deviceId: 0, fp16: true, engineCacheDir: null, deviceInput: false });
        return 'created';`,
       env,
     );
