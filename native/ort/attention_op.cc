@@ -9,6 +9,7 @@
 #include "core/attention_mask.h"
 #include "core/error.h"
 #include "gpu/kernel_library.h"
+#include "ort/quantized_prelu_op.h"
 #include "ort/shape_text.h"
 
 namespace maskface::ort {
@@ -139,6 +140,7 @@ void AddMaskfaceOps(Ort::SessionOptions& options, const gpu::KernelLibrary* cuda
   static OrtCustomOpDomain* const cpu_domain = [] {
     Ort::CustomOpDomain created(kCustomOpDomain);
     created.Add(new AttentionMaskOp(nullptr));
+    AddQLinearPreluOp(created);
     return created.release();
   }();
   if (cuda_kernels == nullptr || !cuda_kernels->loaded) {
@@ -149,6 +151,7 @@ void AddMaskfaceOps(Ort::SessionOptions& options, const gpu::KernelLibrary* cuda
     Ort::CustomOpDomain created(kCustomOpDomain);
     created.Add(new AttentionMaskOp(nullptr));
     created.Add(new AttentionMaskOp(cuda_kernels));
+    AddQLinearPreluOp(created);
     return created.release();
   }();
   options.Add(cuda_domain);
