@@ -284,7 +284,11 @@ export class FaceRecognizer implements AsyncDisposable {
     if (bytes.length === 0) throw new MaskFaceError('The model is empty (0 bytes)', 'ERR_MODEL_LOAD');
 
     const id = createHash('sha256').update(bytes).digest('hex');
-    const chosen = resolveProvider(provider, deviceId);
+    // The int8 model runs on the CPU only: 'auto' picks the CPU for it (an explicit GPU provider is refused below).
+    const chosen =
+      provider === 'auto' && model === 'maskface-mbf-cal-int8'
+        ? { provider: 'cpu' as const, reason: 'auto: maskface-mbf-cal-int8 runs on the CPU only' }
+        : resolveProvider(provider, deviceId);
     if (alignOnDevice && chosen.provider === 'cpu') {
       throw new MaskFaceError(`gpu.alignOnDevice needs a CUDA or TensorRT session; this one runs on the CPU (${chosen.reason})`, 'ERR_PROVIDER_UNAVAILABLE', {
         details: { provider: chosen.provider },
@@ -308,6 +312,15 @@ export class FaceRecognizer implements AsyncDisposable {
     );
     try {
       const description = session.describe();
+      if (description.metadata['maskface.precision'] === 'int8' && chosen.provider !== 'cpu') {
+        // Its integer kernels and maskface::QLinearPRelu exist for the CPU only: ONNX Runtime would
+        // quietly run them there, copying every tensor to and from the GPU.
+        throw new MaskFaceError(
+          `${name} is an int8 model for the CPU; it does not run on ${chosen.provider}. Load it with provider 'cpu', or use maskface-mbf-cal-fp16 on a GPU`,
+          'ERR_PROVIDER_UNAVAILABLE',
+          { details: { provider: chosen.provider } },
+        );
+      }
       const preprocessing = resolvePreprocessing(description, options.preprocessing);
       session.setPreprocessing({
         mean: Float32Array.from(preprocessing.mean),

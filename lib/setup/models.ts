@@ -62,6 +62,11 @@ export const modelCatalogue = {
       'maskface-mbf-cal in float16 for the CUDA provider (float32 input and outputs; InstanceNormalization, Softmax, ReduceMean, ReduceMax in float32), 112x112 RGB, 512-d, 28x28 region maps (bundled)',
     bundled: true,
   },
+  'maskface-mbf-cal-int8': {
+    description:
+      'maskface-mbf-cal quantised to int8 for the CPU (uint8 activations, int8 weights per channel; attention and head in float32), 112x112 RGB, 512-d, 28x28 region maps (bundled; CPU only)',
+    bundled: true,
+  },
   mobilefacenet: {
     description: 'MobileFaceNet face embedding, 112x112 RGB, 512-d (faceplugin fr_feature.onnx)',
     package: faceplugin,
