@@ -51,8 +51,11 @@ INT32_MAX = float(np.iinfo(np.int32).max)
 CUSTOM_DOMAIN = "maskface"
 
 
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearAdd", "QLinearPRelu"})
+
+
 class AlreadyQuantizedError(ValueError):
-    """The model already holds QuantizeLinear/DequantizeLinear nodes."""
+    """The model already holds quantised ops."""
 
 
 @dataclass
@@ -73,6 +76,25 @@ class QuantizeReport:
 
 def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
     return {t.name: t for t in model.graph.initializer}
+
+
+def fold_constant_identities(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy without Identity nodes whose input is an initializer (PyTorch's exporter writes them
+    for weights it reuses), their consumers reading the initializer itself: the quantiser looks for
+    constant weights by initializer name."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    inits = _initializers(out)
+    graph_outputs = {o.name for o in out.graph.output}
+    alias = {n.output[0]: n.input[0] for n in out.graph.node
+             if n.op_type == "Identity" and n.input[0] in inits and n.output[0] not in graph_outputs}
+    kept = [n for n in out.graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            node.input[i] = alias.get(name, name)
+    del out.graph.node[:]
+    out.graph.node.extend(kept)
+    return out
 
 
 def select_convs(model: onnx.ModelProto, keep_float: str = DEFAULT_KEEP_FLOAT) -> tuple[list, list]:
@@ -476,9 +498,9 @@ def quantize_model_channels_last(model: onnx.ModelProto, ranges: dict[str, tuple
 def quantize_file(source: str | Path, target: str | Path, *, faces: int = 1024, percentile: float = 99.999,
                   keep_float: str = DEFAULT_KEEP_FLOAT, reduce_range: bool = False, standard_ops: bool = False,
                   seed: int = 0, verbose: bool = True) -> QuantizeReport:
-    model = onnx.load(str(source))
-    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
-        raise AlreadyQuantizedError(f"{source} already holds QuantizeLinear/DequantizeLinear nodes")
+    model = fold_constant_identities(onnx.load(str(source)))
+    if any(n.op_type in QUANTIZED_OPS for n in model.graph.node):
+        raise AlreadyQuantizedError(f"{source} is already quantised (it has quantised ops)")
     convs, _ = select_convs(model, keep_float)
     if not convs:
         raise ValueError(f"{source}: no Conv with constant weights to quantise")

@@ -146,3 +146,15 @@ def test_channels_last_form_runs_in_maskface_close_to_float(tmp_path):
     cosine = (reference * result).sum(1)
     assert cosine.min() > 0.99, cosine
     assert not np.allclose(reference, result, atol=1e-6)
+
+
+def test_weights_behind_identity_nodes_are_found():
+    from maskface_train.quantize import fold_constant_identities
+    model = tiny_model()
+    # As PyTorch writes reused weights: the conv reads an Identity of the initializer.
+    model.graph.node.insert(0, helper.make_node("Identity", ["w1"], ["w1_alias"]))
+    model.graph.node[1].input[1] = "w1_alias"
+    assert [n.output[0] for n in select_convs(model)[0]][0] != "/stem/Conv_output_0"
+    folded = fold_constant_identities(model)
+    assert "Identity" not in [n.op_type for n in folded.graph.node]
+    assert [n.output[0] for n in select_convs(folded)[0]][0] == "/stem/Conv_output_0"
