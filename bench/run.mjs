@@ -2,7 +2,7 @@
 // Runs every benchmark case in a fresh Node process, collects one JSON result per case, and
 // writes bench/results/<date>-<host>.json plus the Markdown table bench/results/latest.md.
 //
-//   node bench/run.mjs [--only embed|search|photo] [--quick] [--faiss-bin PATH] [--model PATH]
+//   node bench/run.mjs [--only embed|search|photo] [--quick] [--faiss-bin PATH] [--models a,b] [--model PATH] [--rounds N]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,13 @@ const only = options.only;
 const groups = ['embed', 'search', 'photo'];
 if (only !== undefined && !groups.includes(only)) throw new Error(`--only takes ${groups.join(', ')}`);
 const runs = (group) => only === undefined || only === group;
-let modelPath = options.model;
+// The embedding cases' networks: catalogue names (--models), or one file (--model PATH).
+const embedModelNames = options.model ? [] : String(options.models ?? 'mobilefacenet,maskface-mbf-cal,maskface-mbf-cal-int8').split(',');
+// Models only maskface runs (custom ops): no onnxruntime-node cases; compared with the float model.
+const maskfaceOnly = (name) => name.endsWith('-int8');
+// Every embedding case runs this many times, interleaved; the table gives the median.
+const embedRounds = Number(options.rounds ?? (quick ? 1 : 2));
+if (!Number.isInteger(embedRounds) || embedRounds < 1) throw new Error(`--rounds must be a positive integer, got ${options.rounds}`);
 const faissCandidates = [options['faiss-bin'], join(benchDir, 'native', 'build', 'faiss_bench')];
 const faissBin = faissCandidates.find((path) => path && existsSync(path));
 const searchBenchBin = faissBin ? join(dirname(faissBin), 'search_bench') : join(benchDir, 'native', 'build', 'search_bench');
@@ -39,18 +45,40 @@ const searchArgs = (overrides = {}) => {
   return Object.entries(values).flatMap(([name, value]) => [`--${name}`, String(value)]);
 };
 
-function embedCases() {
+/**
+ * The embedding cases of one model: maskface with its defaults and with cpu.spinning, and
+ * onnxruntime-node with its defaults, with maskface's session settings, and with denormals
+ * flushed (its default spinning kept): the best settings found for it.
+ */
+function embedCases(model) {
   const cases = [];
   for (const batch of sizes.batches) {
     for (const threads of sizes.threads) {
-      const args = ['--model', modelPath, '--batch', String(batch), '--threads', String(threads), ...sizes.embedRuns];
-      cases.push({ name: `embed-maskface batch=${batch} threads=${threads}`, script: 'embed-maskface', args });
-      cases.push({ name: `embed-ort-node batch=${batch} threads=${threads}`, script: 'embed-ort-node', args });
-      cases.push({ name: `embed-ort-node batch=${batch} threads=${threads} session=maskface`, script: 'embed-ort-node',
-        args: [...args, '--session', 'maskface'] });
+      const args = ['--model', model.path, '--batch', String(batch), '--threads', String(threads), ...sizes.embedRuns];
+      const at = `${model.name} batch=${batch} threads=${threads}`;
+      cases.push({ name: `embed-maskface ${at}`, script: 'embed-maskface', args, meta: { model: model.name } });
+      cases.push({ name: `embed-maskface ${at} spinning`, script: 'embed-maskface', args: [...args, '--spinning'], meta: { model: model.name } });
+      if (maskfaceOnly(model.name)) continue;
+      for (const session of ['default', 'maskface', 'flush']) {
+        cases.push({ name: `embed-ort-node ${at} session=${session}`, script: 'embed-ort-node', args: [...args, '--session', session], meta: { model: model.name } });
+      }
     }
   }
   return cases;
+}
+
+/** Runs every case `rounds` times, round after round; each case's result is its median round by faces/s. */
+function runRounds(cases, rounds) {
+  const byCase = new Map(cases.map((c) => [c.name, []]));
+  for (let round = 1; round <= rounds; round++) {
+    if (rounds > 1) process.stderr.write(`  round ${round} of ${rounds}\n`);
+    for (const testCase of cases) byCase.get(testCase.name).push({ ...runCase(testCase), ...testCase.meta });
+  }
+  return [...byCase.values()].map((runs) => {
+    const ok = runs.filter((r) => !r.error).sort((a, b) => a.facesPerS - b.facesPerS);
+    if (ok.length === 0) return runs[0];
+    return { ...ok[Math.floor((ok.length - 1) / 2)], facesPerSRounds: runs.map((r) => r.facesPerS ?? null) };
+  });
 }
 
 function searchCases() {
@@ -171,21 +199,24 @@ function runReadBound() {
   };
 }
 
-/** The model file of the embedding cases: --model PATH, else MobileFaceNet from maskface's model cache (fetched once). */
-function prepareModel() {
-  if (modelPath !== undefined) {
-    if (!existsSync(modelPath)) throw new Error(`--model ${modelPath}: no such file`);
-    return;
+/** The embedding cases' model files: --model PATH, else the catalogue names of --models (fetched once). */
+function prepareModels() {
+  if (options.model !== undefined) {
+    if (!existsSync(options.model)) throw new Error(`--model ${options.model}: no such file`);
+    return [{ name: relative(repoRoot, options.model), path: options.model }];
   }
-  const script = "import('./dist/esm/setup.js').then((m) => m.ensureModel('mobilefacenet')).then(console.log)";
+  const script = `import('./dist/esm/setup.js').then(async (m) => { for (const n of ${JSON.stringify(embedModelNames)}) console.log(await m.ensureModel(n)); })`;
   const { stdout, error } = runProcess(process.execPath, ['-e', script]);
-  modelPath = stdout.trim().split('\n').at(-1);
-  if (error || !modelPath || !existsSync(modelPath)) throw new Error(`Cannot fetch the model: ${error ?? `not at ${modelPath}`}`);
+  const paths = stdout.trim().split('\n');
+  if (error || paths.length !== embedModelNames.length || !paths.every((p) => existsSync(p))) {
+    throw new Error(`Cannot get the models ${embedModelNames.join(', ')}: ${error ?? stdout}`);
+  }
+  return embedModelNames.map((name, i) => ({ name, path: paths[i] }));
 }
 
 /** The first embedding of maskface and onnxruntime-node (batch 1) should agree: same model, same pixels. */
 function embeddingAgreement(results) {
-  const pick = (impl) => results.find((r) => r.impl === impl && r.session !== 'maskface' && r.embedding0)?.embedding0;
+  const pick = (impl) => results.find((r) => r.impl === impl && r.embedding0)?.embedding0;
   const a = pick('maskface');
   const b = pick('onnxruntime-node');
   for (const r of results) delete r.embedding0;
@@ -246,11 +277,13 @@ const fingerprint = machineFingerprint();
 const results = [];
 let faissNote;
 if (runs('embed')) {
-  prepareModel();
-  process.stderr.write('Embedding cases:\n');
-  for (const testCase of embedCases()) results.push(runCase(testCase));
-  const agreement = embeddingAgreement(results);
-  for (const r of results) if (r.kind === 'embed') Object.assign(r, { modelName: 'MobileFaceNet', agreement });
+  for (const model of prepareModels()) {
+    process.stderr.write(`Embedding cases, ${model.name}:\n`);
+    const modelResults = runRounds(embedCases(model), embedRounds);
+    const agreement = embeddingAgreement(modelResults);
+    for (const r of modelResults) Object.assign(r, { model: model.name, agreement });
+    results.push(...modelResults);
+  }
 }
 if (runs('search')) {
   process.stderr.write('Search cases (the first run generates the data and the exact reference, about a minute at 100k):\n');

@@ -288,14 +288,18 @@ ${photoOptionHelp}`,
     summary: 'embed latency and throughput, then exact gallery search queries/s',
     details: `  --model <name|path>   model to run (default: mobilefacenet)
   --threads <n>         intra-op threads (default: all cores)
+  --spinning            threads spin-wait within a run (the recognizer's cpu.spinning)
   --gallery <n>         gallery size for the search part (default: 100000)
-  --iterations <n>      timed runs per batch size (default: 10)`,
-    options: { model: { type: 'string' }, threads: { type: 'string' }, gallery: { type: 'string' }, iterations: { type: 'string' } },
+  --iterations <n>      timed runs per batch size (default: 10)
+When onnxruntime-node is installed in the current project, the same model runs through it too (in
+a child process, with its defaults and with denormals flushed) and the ratios are printed.`,
+    options: { model: { type: 'string' }, threads: { type: 'string' }, spinning: { type: 'boolean' }, gallery: { type: 'string' }, iterations: { type: 'string' } },
     arity: [0, 0],
     async run(_, values) {
       await bench({
         model: (values.model as string | undefined) ?? 'mobilefacenet',
         threads: integerOf(values, 'threads', availableParallelism()),
+        spinning: values.spinning === true,
         gallery: integerOf(values, 'gallery', 100000),
         iterations: integerOf(values, 'iterations', 10),
       });

@@ -8,21 +8,36 @@ import { fileURLToPath } from 'node:url';
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = join(benchDir, '..');
 
-function cpuModel() {
+function cpuinfo() {
   try {
-    const match = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
-    if (match) return match[1].trim();
-  } catch {}
-  return os.cpus()[0]?.model ?? 'unknown';
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
-function cpuSimd() {
-  try {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:\s*(.+)$/m)?.[1].split(' ') ?? [];
-    return ['avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16'].filter((f) => flags.includes(f));
-  } catch {
-    return [];
-  }
+function cpuinfoField(text, name) {
+  return text.match(new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm'))?.[1].trim();
+}
+
+// The instruction-set extensions that decide which kernels ONNX Runtime and maskface pick.
+const isaFlags = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_int8', 'amx_bf16'];
+
+/**
+ * Which CPU: vendor, model name, family/model/stepping, the ISA extensions that matter here, and
+ * whether it runs under a hypervisor (whose CPUID may hide or rename the real part).
+ */
+function cpuIdentity() {
+  const text = cpuinfo();
+  const flags = cpuinfoField(text, 'flags')?.split(' ') ?? [];
+  const [family, model, stepping] = ['cpu family', 'model', 'stepping'].map((f) => cpuinfoField(text, f));
+  return {
+    vendor: cpuinfoField(text, 'vendor_id') ?? os.cpus()[0]?.model.split(' ')[0] ?? 'unknown',
+    model: cpuinfoField(text, 'model name') ?? os.cpus()[0]?.model ?? 'unknown',
+    familyModelStepping: family !== undefined ? `${family}/${model}/${stepping}` : 'unknown',
+    simd: isaFlags.filter((f) => flags.includes(f)),
+    virtualized: flags.includes('hypervisor'),
+  };
 }
 
 function osName() {
@@ -62,10 +77,14 @@ function gitCommit() {
 
 export function machineFingerprint() {
   const maskface = maskfaceVersions();
+  const cpu = cpuIdentity();
   return {
     host: os.hostname(),
-    cpu: cpuModel(),
-    simd: cpuSimd(),
+    cpu: cpu.model,
+    cpuVendor: cpu.vendor,
+    cpuFamilyModelStepping: cpu.familyModelStepping,
+    simd: cpu.simd,
+    virtualized: cpu.virtualized,
     cores: os.availableParallelism(),
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: osName(),

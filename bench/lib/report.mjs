@@ -11,7 +11,8 @@ function fingerprintSection(run) {
   return [
     `# maskface benchmarks (${run.mode} run, ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC)`,
     '',
-    `- CPU: ${f.cpu} (${f.simd.join(', ') || 'no AVX2'}), ${f.cores} cores, ${f.memoryGiB} GiB memory, no GPU used`,
+    `- CPU: ${f.cpu} (${f.cpuVendor ?? 'vendor unknown'}, family/model/stepping ${f.cpuFamilyModelStepping ?? 'unknown'}${f.virtualized ? ', under a hypervisor' : ''}), ${f.cores} cores, ${f.memoryGiB} GiB memory, no GPU used`,
+    `- ISA extensions: ${f.simd.join(', ') || 'none of AVX2, AVX-512, VNNI, AMX'}${f.virtualized ? ' (as the hypervisor reports them: a virtual CPU\'s model number may not name the real part)' : ''}`,
     `- OS: ${f.os}; Node ${f.node}`,
     `- maskface ${f.maskface} (commit ${f.commit}) over ONNX Runtime ${f.maskfaceOrt}; onnxruntime-node ${f.onnxruntimeNode}; usearch ${f.usearch}; hnswlib-node ${f.hnswlibNode}` +
       (f.human ? `; @vladmandic/human ${f.human} on TensorFlow.js ${f.tfjs}` : ''),
@@ -24,51 +25,93 @@ function fingerprintSection(run) {
 }
 
 function embedSection(results) {
-  const embed = results.filter((r) => r.kind === 'embed' && !r.error);
+  const embed = results.filter((r) => r.kind === 'embed');
   if (embed.length === 0) return '';
+  const models = [...new Set(embed.map((r) => r.model))];
+  const ok = (model) => embed.filter((r) => r.model === model && !r.error);
+  return models
+    .map((model) => (ok(model).some((r) => r.impl === 'onnxruntime-node') || ok(model).length === 0
+      ? embedModelSection(model, ok(model))
+      : quantizedSection(model, ok(model), ok(model.replace(/-int8$/, '')))))
+    .join('\n\n');
+}
+
+/** A model only maskface runs (int8 with maskface's ops), against its float32 model in the same run. */
+function quantizedSection(model, rows, floatRows) {
+  const floatModel = model.replace(/-int8$/, '');
+  const keys = [...new Set(rows.map((r) => `${r.batch}/${r.threads}`))];
+  const body = keys.map((key) => {
+    const [batch, threads] = key.split('/').map(Number);
+    const pick = (list, spinning) => list.find((r) => r.batch === batch && r.threads === threads && r.impl === 'maskface' && !!r.spinning === spinning);
+    const [q, qs, f, fs] = [pick(rows, false), pick(rows, true), pick(floatRows, false), pick(floatRows, true)];
+    return [batch, threads, `${fixed(q?.facesPerS)} (${q ? fixed(q.p50Ms) : '-'} ms)`, fixed(qs?.facesPerS), fixed(f?.facesPerS), fixed(fs?.facesPerS),
+      ratio(q?.facesPerS, f?.facesPerS), ratio(qs?.facesPerS, fs?.facesPerS), fixed(q?.loopMaxDelayMs)];
+  });
+  const rounds = rows[0]?.facesPerSRounds?.length ?? 1;
+  return [
+    `## Embedding: ${model} against ${floatModel}, maskface, CPU (faces/s${rounds > 1 ? `, median of ${rounds} rounds` : ''})`,
+    '',
+    table(['batch', 'intra-op threads', `${model} (p50)`, 'spinning', `${floatModel} (float32)`, 'spinning', 'int8 / float32', 'int8 / float32, spinning', 'max loop delay ms'], body),
+    '',
+    `- ${model} runs integer convolutions (uint8 x int8, VNNI where the CPU has it) and maskface::QLinearPRelu, which only`,
+    '  maskface\'s runtime has: onnxruntime-node cannot run it, so it is compared with the float32 model in maskface.',
+  ].join('\n');
+}
+
+function embedModelSection(model, embed) {
+  if (embed.length === 0) return `## Embedding: ${model}, CPU\n\nEvery case failed; see the JSON.`;
   const keys = [...new Set(embed.map((r) => `${r.batch}/${r.threads}`))];
   const rows = keys.map((key) => {
     const [batch, threads] = key.split('/').map(Number);
-    const mf = embed.find((r) => r.impl === 'maskface' && r.batch === batch && r.threads === threads);
-    const ort = embed.find((r) => r.impl === 'onnxruntime-node' && r.session !== 'maskface' && r.batch === batch && r.threads === threads);
-    const ortNoSpin = embed.find((r) => r.impl === 'onnxruntime-node' && r.session === 'maskface' && r.batch === batch && r.threads === threads);
+    const at = (r) => r.batch === batch && r.threads === threads;
+    const mf = embed.find((r) => at(r) && r.impl === 'maskface' && !r.spinning);
+    const mfSpin = embed.find((r) => at(r) && r.impl === 'maskface' && r.spinning);
+    const ort = (session) => embed.find((r) => at(r) && r.impl === 'onnxruntime-node' && r.session === session);
+    const [ortDefault, ortSame, ortBest] = [ort('default'), ort('maskface'), ort('flush')];
+    const rate = (r) => (r ? `${fixed(r.facesPerS)}` : '-');
     return [
       batch,
       threads,
-      mf ? `${fixed(mf.p50Ms)} / ${fixed(mf.p95Ms)}` : '-',
-      fixed(mf?.facesPerS),
-      ort ? `${fixed(ort.p50Ms)} / ${fixed(ort.p95Ms)}` : '-',
-      fixed(ort?.facesPerS),
-      ratio(mf?.facesPerS, ort?.facesPerS),
-      ortNoSpin ? `${fixed(ortNoSpin.facesPerS)} (${ratio(mf?.facesPerS, ortNoSpin.facesPerS)})` : 'n/a',
-      fixed(mf?.loopMaxDelayMs),
-      fixed(ort?.loopMaxDelayMs),
+      `${rate(mf)} (${mf ? fixed(mf.p50Ms) : '-'} ms)`,
+      rate(mfSpin),
+      rate(ortDefault),
+      rate(ortSame),
+      rate(ortBest),
+      ratio(mf?.facesPerS, ortDefault?.facesPerS),
+      ratio(mf?.facesPerS, ortSame?.facesPerS),
+      ratio(mfSpin?.facesPerS, ortBest?.facesPerS),
+      `${fixed(mf?.loopMaxDelayMs)} / ${fixed(mfSpin?.loopMaxDelayMs)} / ${fixed(ortDefault?.loopMaxDelayMs)}`,
       mf ? `${fixed(mf.prePostShare * 100, 2)}%` : '-',
-      `${mf?.stealPct ?? '-'} / ${ort?.stealPct ?? '-'}`,
+      [mf, mfSpin, ortDefault, ortSame, ortBest].map((r) => r?.stealPct ?? '-').join(' / '),
     ];
   });
-  const model = embed[0];
+  const first = embed[0];
+  const rounds = first.facesPerSRounds?.length ?? 1;
   return [
-    `## Embedding: ${model.modelName ?? 'model'} (112x112), CPU`,
+    `## Embedding: ${model}, CPU (faces/s${rounds > 1 ? `, median of ${rounds} rounds` : ''})`,
     '',
     table(
-      ['batch', 'intra-op threads', 'maskface p50 / p95 ms', 'maskface faces/s', 'ORT-node p50 / p95 ms', 'ORT-node faces/s',
-        'maskface / ORT-node', 'ORT-node with maskface\'s session settings: faces/s (maskface / it)', 'max loop delay maskface ms', 'max loop delay ORT-node ms', 'maskface pre+post share', 'steal % (maskface / ORT-node)'],
+      ['batch', 'intra-op threads', 'maskface (p50)', 'maskface, spinning', 'ORT-node defaults', 'ORT-node, maskface\'s settings', 'ORT-node, best settings',
+        'maskface / ORT-node defaults', 'maskface / ORT-node, same settings', 'maskface spinning / ORT-node best', 'max loop delay ms (maskface / spinning / ORT-node)',
+        'maskface pre+post share', 'steal % (per column)'],
       rows,
     ),
     '',
     '- Same ONNX file (symbolic batch) and the same pixels for both. maskface starts from uint8 HWC RGB pixels and its time',
     '  includes its own preprocessing and L2 normalisation; onnxruntime-node is fed a ready NCHW Float32Array tensor (built',
     '  before timing, so it pays no preprocessing), and its time includes reading the output and L2-normalising it in JS.',
+    '- Settings. maskface: its defaults (threads sleep when out of work, denormal floats flushed to zero on the thread that',
+    '  runs the network), and with `cpu: { spinning: true }` (threads spin-wait within a run, and stop when it returns).',
+    '  onnxruntime-node: its defaults (threads spin, no flush); maskface\'s settings (`allow_spinning = 0`,',
+    '  `set_denormal_as_zero = 1`); best settings (`set_denormal_as_zero = 1`, spinning left on), the fastest found for it.',
+    '  ONNX Runtime applies `set_denormal_as_zero` to its pool threads and the thread that created the session, which in',
+    '  onnxruntime-node is not the thread that runs it. Denormals matter on cores that take microcode assists for them',
+    '  (the published MobileFaceNet, and so maskface-mbf-cal, hold denormal weights).',
     '- Latency is per batch call. Max loop delay: largest lateness of a 5 ms libuv timer (perf_hooks.monitorEventLoopDelay)',
     '  during the timed runs; a value near the batch latency means the call blocked the event loop.',
-    '- Pre+post share: maskface\'s native preprocess + postprocess time (rec.lastTiming) over end-to-end wall time.',
-    '- maskface turns thread spinning off (its threads must not spin after a run) and flushes denormal floats to zero on the',
-    '  thread that runs the network (the published MobileFaceNet has denormal weights, which cost x86 cores microcode assists).',
-    '  onnxruntime-node runs with its defaults, and once more with `allow_spinning = 0` and `set_denormal_as_zero = 1`; ONNX',
-    '  Runtime applies the latter to its pool threads and the thread that created the session, which in onnxruntime-node is',
-    '  not the thread that runs it.',
-    model.agreement !== undefined ? `- Output check: cosine between the two runtimes' embeddings of the same face = ${model.agreement}.` : '',
+    '- Pre+post share: maskface\'s native preprocess + postprocess time over end-to-end wall time.',
+    ...(rounds > 1 ? [`- Each case ran ${rounds} times (one process each, rounds one after the other); faces/s of every round are in the JSON.`] : []),
+    ...(first.agreement !== undefined ? [`- Output check: cosine between the two runtimes' embeddings of the same face = ${first.agreement}.`] : []),
   ].join('\n');
 }
 

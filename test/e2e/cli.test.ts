@@ -12,8 +12,13 @@ const cli = join(repoRoot, 'dist', 'cjs', 'cli.js');
 const run = promisify(execFile);
 
 async function maskface(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return maskfaceIn(undefined, ...args);
+}
+
+/** The CLI run from the folder `cwd` (a project of the user's). */
+async function maskfaceIn(cwd: string | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { maxBuffer: 16 << 20 });
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { maxBuffer: 16 << 20, cwd });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -167,4 +172,19 @@ t.test('bench names the threads, the gallery scan SIMD level and the CPU flags i
   t.match(result.stdout, /^threads: 1 intra-op per ONNX Runtime session, \d+ for gallery search/m);
   t.match(result.stdout, /gallery scan SIMD: (avx512|avx2|scalar); CPU flags: /);
   t.match(result.stdout, /^\s+8\s+[\d.]+\s+[\d.]+\s+[\d.]+/m, 'a row for batch 8');
+  t.match(result.stdout, /onnxruntime-node is not installed in this project/, 'says how to get the comparison');
+});
+
+t.test('bench compares with onnxruntime-node when the project has it', async (t) => {
+  // .cache/test-peers holds onnxruntime-node (scripts/fetch-test-peers.mjs), as a user's project would.
+  const project = join(repoRoot, '.cache', 'test-peers');
+  const result = await maskfaceIn(project, 'bench', '--iterations', '2', '--gallery', '200', '--threads', '1', '--model', 'mobilefacenet');
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, /the same model through onnxruntime-node/);
+  for (const size of [1, 8, 32]) {
+    t.match(result.stdout, new RegExp(`^\\s+${size}\\s+[\\d.]+\\s+[\\d.]+x\\s+[\\d.]+\\s+[\\d.]+x$`, 'm'), `ratios for batch ${size}`);
+  }
+  const int8 = await maskfaceIn(project, 'bench', '--iterations', '1', '--gallery', '200', '--threads', '1', '--model', 'maskface-mbf-cal-int8');
+  t.equal(int8.code, 0, int8.stderr);
+  t.match(int8.stdout, /onnxruntime-node cannot run this int8 model/);
 });
