@@ -232,6 +232,33 @@ def int8_weights(weights: np.ndarray, reduce_range: bool,
     return quantized.astype(np.int8).reshape(weights.shape), scales, widened
 
 
+def conv_parameters(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto], input_scale: float,
+                    reduce_range: bool, report: QuantizeReport) -> tuple[list[onnx.TensorProto], str, np.ndarray | None]:
+    """A quantised conv's int8 weights (`<output>_weight_quantized`, `_scale`, `_zero_point`: one scale
+    per output channel) and int32 bias (`<output>_bias_quantized`, at input scale x weight scale), as
+    initializers named after the conv's output (convs may share a float weight, not its
+    quantisation): (initializers, weight base name, the bias scales or None without a bias)."""
+    weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+    has_bias = len(node.input) > 2 and bool(node.input[2])
+    bias = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64) if has_bias else None
+    # A channel whose weights are all tiny (the published backbone has channels of denormals)
+    # gets a tiny weight scale, and its bias would overflow int32 at input scale x weight scale:
+    # such a channel's weight scale is raised until its bias fits.
+    min_scales = None if bias is None else np.abs(bias) / (input_scale * (INT32_MAX - 1))
+    q_weight, w_scales, widened = int8_weights(weight, reduce_range, min_scales)
+    report.widened_channels += widened
+    base = f"{node.output[0]}_weight"
+    initializers = [numpy_helper.from_array(q_weight, f"{base}_quantized"),
+                    numpy_helper.from_array(w_scales, f"{base}_scale"),
+                    numpy_helper.from_array(np.zeros(len(w_scales), np.int8), f"{base}_zero_point")]
+    if bias is None:
+        return initializers, base, None
+    bias_scales = input_scale * w_scales.astype(np.float64)
+    q_bias = np.clip(np.round(bias / bias_scales), -INT32_MAX, INT32_MAX).astype(np.int32)
+    initializers.append(numpy_helper.from_array(q_bias, f"{node.output[0]}_bias_quantized"))
+    return initializers, base, bias_scales
+
+
 def quantize_model(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], convs: list, *,
                    reduce_range: bool = False, report: QuantizeReport | None = None) -> onnx.ModelProto:
     """A copy of `model` with QDQ around `convs` (nodes of `model`), given activation ranges: standard
@@ -275,35 +302,19 @@ def quantize_model(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]
 
     for node in convs_here:
         report.quantized_convs.append(node.output[0])
-        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-        has_bias = len(node.input) > 2 and bool(node.input[2])
-        bias = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64) if has_bias else None
-        input_scale = scales[conv_input[id(node)]]
-        # A channel whose weights are all tiny (the published backbone has channels of denormals)
-        # gets a tiny weight scale, and its bias would overflow int32 at input scale x weight
-        # scale: such a channel's weight scale is raised until its bias fits.
-        min_scales = None if bias is None else np.abs(bias) / (input_scale * (INT32_MAX - 1))
-        q_weight, w_scales, widened = int8_weights(weight, reduce_range, min_scales)
-        report.widened_channels += widened
-        base = f"{node.output[0]}_weight"   # per conv: convs may share a float weight, not its quantisation
-        new_inits += [numpy_helper.from_array(q_weight, f"{base}_quantized"),
-                      numpy_helper.from_array(w_scales, f"{base}_scale"),
-                      numpy_helper.from_array(np.zeros(len(w_scales), np.int8), f"{base}_zero_point")]
-        quant_nodes.setdefault(f"weights:{node.output[0]}", []).append(helper.make_node(
-            "DequantizeLinear", [f"{base}_quantized", f"{base}_scale", f"{base}_zero_point"], [f"{base}_dequantized"],
-            name=f"{base}_DequantizeLinear", axis=0))
+        initializers, base, bias_scales = conv_parameters(node, inits, scales[conv_input[id(node)]], reduce_range, report)
+        new_inits += initializers
+        steps = quant_nodes.setdefault(f"weights:{node.output[0]}", [])
+        steps.append(helper.make_node("DequantizeLinear", [f"{base}_quantized", f"{base}_scale", f"{base}_zero_point"],
+                                      [f"{base}_dequantized"], name=f"{base}_DequantizeLinear", axis=0))
         node.input[1] = f"{base}_dequantized"
-        if bias is not None:
-            bias_name = f"{node.output[0]}_bias"
-            bias_scales = input_scale * w_scales.astype(np.float64)
-            q_bias = np.clip(np.round(bias / bias_scales), -INT32_MAX, INT32_MAX).astype(np.int32)
-            new_inits += [numpy_helper.from_array(q_bias, f"{bias_name}_quantized"),
-                          numpy_helper.from_array(bias_scales.astype(np.float32), f"{bias_name}_scale"),
-                          numpy_helper.from_array(np.zeros(len(bias_scales), np.int32), f"{bias_name}_zero_point")]
-            quant_nodes[f"weights:{node.output[0]}"].append(helper.make_node(
-                "DequantizeLinear", [f"{bias_name}_quantized", f"{bias_name}_scale", f"{bias_name}_zero_point"],
-                [f"{bias_name}_dequantized"], name=f"{bias_name}_DequantizeLinear", axis=0))
-            node.input[2] = f"{bias_name}_dequantized"
+        if bias_scales is not None:
+            bias = f"{node.output[0]}_bias"
+            new_inits += [numpy_helper.from_array(bias_scales.astype(np.float32), f"{bias}_scale"),
+                          numpy_helper.from_array(np.zeros(len(bias_scales), np.int32), f"{bias}_zero_point")]
+            steps.append(helper.make_node("DequantizeLinear", [f"{bias}_quantized", f"{bias}_scale", f"{bias}_zero_point"],
+                                          [f"{bias}_dequantized"], name=f"{bias}_DequantizeLinear", axis=0))
+            node.input[2] = f"{bias}_dequantized"
 
     # Rebuild the node list in a valid order: each tensor's QDQ pair right after its producer (or
     # first, for the graph input), each conv's weight/bias DequantizeLinear right before it.
@@ -419,21 +430,10 @@ def quantize_model_channels_last(model: onnx.ModelProto, ranges: dict[str, tuple
             x, x_scale, x_zero = as_uint8(node.input[0])
             y = node.output[0]
             y_scale, y_zero = parameters(y)
-            weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-            has_bias = len(node.input) > 2 and bool(node.input[2])
-            bias = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64) if has_bias else None
-            input_scale = scales[node.input[0]]
-            min_scales = None if bias is None else np.abs(bias) / (input_scale * (INT32_MAX - 1))
-            q_weight, w_scales, widened = int8_weights(weight, reduce_range, min_scales)
-            report.widened_channels += widened
-            base = f"{y}_weight"   # per conv: convs may share a float weight, not its quantisation
-            new_inits += [numpy_helper.from_array(q_weight, f"{base}_quantized"),
-                          numpy_helper.from_array(w_scales, f"{base}_scale"),
-                          numpy_helper.from_array(np.zeros(len(w_scales), np.int8), f"{base}_zero_point")]
+            initializers, base, bias_scales = conv_parameters(node, inits, scales[node.input[0]], reduce_range, report)
+            new_inits += initializers
             inputs = [x, x_scale, x_zero, f"{base}_quantized", f"{base}_scale", f"{base}_zero_point", y_scale, y_zero]
-            if bias is not None:
-                q_bias = np.clip(np.round(bias / (input_scale * w_scales.astype(np.float64))), -INT32_MAX, INT32_MAX)
-                new_inits.append(numpy_helper.from_array(q_bias.astype(np.int32), f"{y}_bias_quantized"))
+            if bias_scales is not None:
                 inputs.append(f"{y}_bias_quantized")
             attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             nodes.append(helper.make_node("QLinearConv", inputs, [f"{y}_quantized"], name=f"{node.name or y}_QLinearConv",
