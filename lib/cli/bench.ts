@@ -127,12 +127,12 @@ export async function bench(options: { model: string; threads: number; spinning:
     console.log(`\nonnxruntime-node comparison skipped: it feeds 112x112 faces and this model takes ${width}x${height}`);
   } else {
     const modelFile = isModelName(options.model) ? await ensureModel(options.model) : options.model;
-    console.log(`\nthe same model through onnxruntime-node (${ortNode}), faces/s by p50 and maskface's ratio to it:`);
-    console.log('batch   defaults   ratio   denormals flushed   ratio');
     const runs = (['default', 'flush'] as const).map((settings) => onnxruntimeNodeRates(ortNode, modelFile, options.threads, options.iterations, settings));
-    for (const run of runs) if ('error' in run) console.log(`  onnxruntime-node failed: ${run.error}`);
+    for (const run of runs) if ('error' in run) console.log(`\nonnxruntime-node failed: ${run.error}`);
     if (runs.every((run) => !('error' in run))) {
-      const [plain, flushed] = runs as { rates: Record<number, number> }[];
+      const [plain, flushed] = runs as { version: string; rates: Record<number, number> }[];
+      console.log(`\nthe same model through onnxruntime-node ${plain!.version} (${ortNode}), faces/s by p50 and maskface's ratio to it:`);
+      console.log('batch   defaults   ratio   denormals flushed   ratio');
       for (const size of batchSizes) {
         const cell = (rate: number) => `${rate.toFixed(1).padStart(8)}   ${(maskfaceRates[size]! / rate).toFixed(2).padStart(4)}x`;
         console.log(`${String(size).padStart(5)} ${cell(plain!.rates[size]!)}   ${cell(flushed!.rates[size]!).padStart(17)}`);

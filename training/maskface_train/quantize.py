@@ -148,7 +148,7 @@ def model_input(model: onnx.ModelProto, faces: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(((pixels - mean) / std).transpose(0, 3, 1, 2))
 
 
-def calibrate(model_path: str | Path, tensors: list[str], inputs: np.ndarray, *, percentile: float | str = 99.999,
+def calibrate(model_path: str | Path, tensors: list[str], inputs: np.ndarray, *, percentile: float = 99.999,
               chunk: int = 16, sample: int = 2_000_000, seed: int = 0,
               progress=lambda done, total: None) -> dict[str, tuple[float, float]]:
     """The range (low, high) of each tensor over `inputs`, from the float model run by
@@ -179,30 +179,12 @@ def calibrate(model_path: str | Path, tensors: list[str], inputs: np.ndarray, *,
             progress(min(start + chunk, len(inputs)), len(inputs))
     ranges = {}
     for name in tensors:
-        values = np.concatenate(samples[name])
-        if percentile == "mse":
-            ranges[name] = _mse_range(values, low[name], high[name])
-            continue
         if percentile >= 100:
             lo, hi = low[name], high[name]
         else:
-            lo, hi = np.percentile(values, [100 - percentile, percentile])
+            lo, hi = np.percentile(np.concatenate(samples[name]), [100 - percentile, percentile])
         ranges[name] = (min(0.0, float(lo)), max(0.0, float(hi)))
     return ranges
-
-
-def _quantization_error(values: np.ndarray, low: float, high: float) -> float:
-    scale, zero_point = uint8_parameters(low, high)
-    restored = (np.clip(np.round(values / scale) + zero_point, 0, 255) - zero_point) * scale
-    return float(np.mean((restored - values) ** 2))
-
-
-def _mse_range(values: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """The clipping range (from the full range down to the 99.9th percentiles) whose uint8
-    quantisation of `values` has the least mean squared error."""
-    candidates = [(low, high)] + [tuple(np.percentile(values, [100 - p, p])) for p in (99.9, 99.95, 99.99, 99.995, 99.999)]
-    candidates = [(min(0.0, float(lo)), max(0.0, float(hi))) for lo, hi in candidates]
-    return min(candidates, key=lambda r: _quantization_error(values, *r))
 
 
 def uint8_parameters(low: float, high: float) -> tuple[float, int]:
