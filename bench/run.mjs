@@ -67,7 +67,10 @@ function embedCases(model) {
   return cases;
 }
 
-/** Runs every case `rounds` times, round after round; each case's result is its median round by faces/s. */
+/**
+ * Runs every case `rounds` times, round after round; each case's result is its median round by
+ * faces/s (of an even count, the slower of the middle two), with every round's faces/s beside it.
+ */
 function runRounds(cases, rounds) {
   const byCase = new Map(cases.map((c) => [c.name, []]));
   for (let round = 1; round <= rounds; round++) {

@@ -49,7 +49,7 @@ function quantizedSection(model, rows, floatRows) {
   });
   const rounds = rows[0]?.facesPerSRounds?.length ?? 1;
   return [
-    `## Embedding: ${model} against ${floatModel}, maskface, CPU (faces/s${rounds > 1 ? `, median of ${rounds} rounds` : ''})`,
+    `## Embedding: ${model} against ${floatModel}, maskface, CPU (faces/s${rounds > 1 ? `, ${rounds % 2 === 0 ? 'lower median' : 'median'} of ${rounds} rounds` : ''})`,
     '',
     table(['batch', 'intra-op threads', `${model} (p50)`, 'spinning', `${floatModel} (float32)`, 'spinning', 'int8 / float32', 'int8 / float32, spinning', 'max loop delay ms'], body),
     '',
@@ -88,7 +88,7 @@ function embedModelSection(model, embed) {
   const first = embed[0];
   const rounds = first.facesPerSRounds?.length ?? 1;
   return [
-    `## Embedding: ${model}, CPU (faces/s${rounds > 1 ? `, median of ${rounds} rounds` : ''})`,
+    `## Embedding: ${model}, CPU (faces/s${rounds > 1 ? `, ${rounds % 2 === 0 ? 'lower median' : 'median'} of ${rounds} rounds` : ''})`,
     '',
     table(
       ['batch', 'intra-op threads', 'maskface (p50)', 'maskface, spinning', 'ORT-node defaults', 'ORT-node, maskface\'s settings', 'ORT-node, best settings',
