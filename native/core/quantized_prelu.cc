@@ -29,18 +29,18 @@ MF_CLONES void RequantizeSpan(const uint8_t* x, size_t n, int x_zero, float abov
   }
 }
 
-MF_CLONES void RequantizePixel(const uint8_t* x, size_t channels, int x_zero, const float* above, const float* below,
+MF_CLONES void RequantizePixel(const uint8_t* x, size_t channels, int x_zero, float above, const float* below,
                                int y_zero, uint8_t* y) {
   for (size_t c = 0; c < channels; ++c) {
     const int centred = static_cast<int>(x[c]) - x_zero;
-    y[c] = Requantize(centred, centred < 0 ? below[c] : above[c], y_zero);
+    y[c] = Requantize(centred, centred < 0 ? below[c] : above, y_zero);
   }
 }
 
 }  // namespace
 
 QuantizedPrelu::QuantizedPrelu(const float* slopes, size_t channels, const QuantizedPreluParams& params)
-    : params_(params), above_(params.input_scale / params.output_scale), below_(channels), above_row_(channels, above_) {
+    : params_(params), above_(params.input_scale / params.output_scale), below_(channels) {
   for (size_t c = 0; c < channels; ++c) below_[c] = params.input_scale * slopes[c] / params.output_scale;
 }
 
@@ -54,7 +54,7 @@ void QuantizedPrelu::ApplyRows(const uint8_t* x, size_t inner, size_t first, siz
 void QuantizedPrelu::ApplyPixels(const uint8_t* x, size_t first, size_t count, uint8_t* y) const {
   const size_t channels = below_.size();
   for (size_t pixel = first; pixel < first + count; ++pixel) {
-    RequantizePixel(x + pixel * channels, channels, params_.input_zero_point, above_row_.data(), below_.data(),
+    RequantizePixel(x + pixel * channels, channels, params_.input_zero_point, above_, below_.data(),
                     params_.output_zero_point, y + pixel * channels);
   }
 }

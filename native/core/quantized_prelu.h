@@ -35,7 +35,6 @@ struct QuantizedPrelu {
   QuantizedPreluParams params_;
   float above_;               // x_scale / y_scale
   std::vector<float> below_;  // x_scale * slope[c] / y_scale
-  std::vector<float> above_row_;  // above_ repeated per channel, for the channels-last loop
 };
 
 }  // namespace maskface

@@ -9,14 +9,13 @@
 #include "core/attention_mask.h"
 #include "core/error.h"
 #include "gpu/kernel_library.h"
+#include "ort/custom_op_status.h"
 #include "ort/quantized_prelu_op.h"
 #include "ort/shape_text.h"
 
 namespace maskface::ort {
 namespace {
 
-// The kernel callbacks return statuses: no C++ exception crosses into ONNX Runtime.
-OrtStatus* Fail(const std::string& message) { return Ort::Status(message.c_str(), ORT_INVALID_ARGUMENT).release(); }
 
 // features [N,C,H,W] and logits [N,3,H,W], the same N, H and W.
 bool ShapesMatch(const std::vector<int64_t>& features, const std::vector<int64_t>& logits) {
@@ -41,7 +40,7 @@ class AttentionMaskKernel {
       const std::vector<int64_t> features_shape = features.GetTensorTypeAndShapeInfo().GetShape();
       const std::vector<int64_t> logits_shape = logits.GetTensorTypeAndShapeInfo().GetShape();
       if (!ShapesMatch(features_shape, logits_shape)) {
-        return Fail(node_ + ": expected features [N,C,H,W] and logits [N,3,H,W] with the same N, H and W; got features " +
+        return InvalidArgumentStatus(node_ + ": expected features [N,C,H,W] and logits [N,3,H,W] with the same N, H and W; got features " +
                     ShapeText(features_shape) + " and logits " + ShapeText(logits_shape));
       }
       Ort::UnownedValue masked = context.GetOutput(0, features_shape);
@@ -59,7 +58,7 @@ class AttentionMaskKernel {
         params.gating = gating_ == AttentionGating::kFace ? MASKFACE_CUDA_GATING_FACE : MASKFACE_CUDA_GATING_NOT_MASK;
         params.dtype = MASKFACE_CUDA_F32;
         if (cuda_->attention_mask(&params, context.GetGPUComputeStream()) != MASKFACE_CUDA_OK) {
-          return Fail(node_ + ": " + cuda_->last_error());
+          return InvalidArgumentStatus(node_ + ": " + cuda_->last_error());
         }
         return nullptr;
       }
@@ -72,9 +71,9 @@ class AttentionMaskKernel {
                          masked.GetTensorMutableData<float>(), probabilities.GetTensorMutableData<float>());
       return nullptr;
     } catch (const Ort::Exception& e) {
-      return Fail(node_ + ": " + e.what());
+      return InvalidArgumentStatus(node_ + ": " + e.what());
     } catch (const std::exception& e) {
-      return Fail(node_ + ": " + e.what());
+      return InvalidArgumentStatus(node_ + ": " + e.what());
     }
   }
 
@@ -97,22 +96,20 @@ struct AttentionMaskOp : Ort::CustomOpBase<AttentionMaskOp, AttentionMaskKernel,
   OrtStatusPtr CreateKernelV2(const OrtApi& /*api*/, const OrtKernelInfo* raw_info, void** kernel) const {
     try {
       const Ort::ConstKernelInfo info(raw_info);
-      const std::string node_name = info.GetNodeName();
-      const std::string node = std::string(kCustomOpDomain) + "::" + kAttentionMaskOp +
-                               (node_name.empty() ? "" : " node '" + node_name + "'");
+      const std::string node = CustomOpNodeLabel(info, kCustomOpDomain, kAttentionMaskOp);
       std::string gating;
       try {
         gating = info.GetAttribute<std::string>("gating");
       } catch (const Ort::Exception& e) {
-        return Fail(node + ": needs the string attribute gating ('face' or 'not_mask'): " + e.what());
+        return InvalidArgumentStatus(node + ": needs the string attribute gating ('face' or 'not_mask'): " + e.what());
       }
       if (gating != "face" && gating != "not_mask") {
-        return Fail(node + ": gating is '" + gating + "'; expected 'face' or 'not_mask'");
+        return InvalidArgumentStatus(node + ": gating is '" + gating + "'; expected 'face' or 'not_mask'");
       }
       *kernel = new AttentionMaskKernel(gating == "face" ? AttentionGating::kFace : AttentionGating::kNotMask, node, cuda);
       return nullptr;
     } catch (const Ort::Exception& e) {
-      return Fail(std::string(kCustomOpDomain) + "::" + kAttentionMaskOp + ": " + e.what());
+      return InvalidArgumentStatus(std::string(kCustomOpDomain) + "::" + kAttentionMaskOp + ": " + e.what());
     } catch (const std::bad_alloc&) {
       return Ort::Status("out of memory creating an AttentionMask kernel", ORT_FAIL).release();
     }

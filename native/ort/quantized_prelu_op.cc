@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -12,31 +11,29 @@
 
 #include "core/quantized_prelu.h"
 #include "ort/attention_op.h"
+#include "ort/custom_op_status.h"
 #include "ort/shape_text.h"
 
 namespace maskface::ort {
 namespace {
 
-OrtStatus* Fail(const std::string& message) { return Ort::Status(message.c_str(), ORT_INVALID_ARGUMENT).release(); }
-
-// The scalar inputs and the slopes, read from constant inputs at session creation or from the
-// run's inputs; empty `error` when they are usable.
+// The scalar inputs and the slopes, read from the node's constant inputs 1-5; empty `error` when
+// they are usable.
 struct PreluInputs {
   QuantizedPreluParams params;
   std::vector<float> slopes;
   std::string error;
 };
 
-template <typename Value>
-PreluInputs ReadPreluInputs(const Value* values[5]) {
+PreluInputs ReadPreluInputs(const Ort::ConstValue (&values)[5]) {
   PreluInputs read;
   auto scalar = [&](int index, const char* name, auto* out) {
     using T = std::remove_pointer_t<decltype(out)>;
-    if (values[index]->GetTensorTypeAndShapeInfo().GetElementCount() != 1) {
+    if (values[index].GetTensorTypeAndShapeInfo().GetElementCount() != 1) {
       read.error = std::string(name) + " must be a scalar";
       return;
     }
-    *out = values[index]->template GetTensorData<T>()[0];
+    *out = values[index].GetTensorData<T>()[0];
   };
   scalar(0, "X_scale", &read.params.input_scale);
   scalar(1, "X_zero_point", &read.params.input_zero_point);
@@ -49,8 +46,8 @@ PreluInputs ReadPreluInputs(const Value* values[5]) {
       return read;
     }
   }
-  const size_t count = values[2]->GetTensorTypeAndShapeInfo().GetElementCount();
-  const float* slopes = values[2]->template GetTensorData<float>();
+  const size_t count = values[2].GetTensorTypeAndShapeInfo().GetElementCount();
+  const float* slopes = values[2].GetTensorData<float>();
   read.slopes.assign(slopes, slopes + count);
   if (!std::all_of(read.slopes.begin(), read.slopes.end(), [](float s) { return std::isfinite(s); })) {
     read.error = "slopes must be finite";
@@ -85,8 +82,7 @@ void RunTask(void* data, size_t task) {
 
 class QLinearPreluKernel {
  public:
-  // `prelu` is null when an input other than X is not constant: it is then made at each run.
-  QLinearPreluKernel(std::string node, bool channels_last, std::unique_ptr<QuantizedPrelu> prelu)
+  QLinearPreluKernel(std::string node, bool channels_last, QuantizedPrelu prelu)
       : node_(std::move(node)), channels_last_(channels_last), prelu_(std::move(prelu)) {}
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const {
@@ -95,28 +91,19 @@ class QLinearPreluKernel {
       const Ort::ConstValue x = context.GetInput(0);
       const std::vector<int64_t> shape = x.GetTensorTypeAndShapeInfo().GetShape();
       if (shape.size() < 2) {
-        return Fail(node_ + ": X must be " + (channels_last_ ? "[N,...,C]" : "[N,C,...]") + "; got " + ShapeText(shape));
+        return InvalidArgumentStatus(node_ + ": X must be " + (channels_last_ ? "[N,...,C]" : "[N,C,...]") + "; got " +
+                                     ShapeText(shape));
       }
       const size_t channels = static_cast<size_t>(channels_last_ ? shape.back() : shape[1]);
+      if (channels != prelu_.channels()) {
+        return InvalidArgumentStatus(node_ + ": X has " + std::to_string(channels) + " channels; slope has " +
+                                     std::to_string(prelu_.channels()) + " values");
+      }
       size_t elements = 1;
       for (int64_t d : shape) elements *= static_cast<size_t>(d);
-      std::unique_ptr<QuantizedPrelu> made_now;
-      const QuantizedPrelu* prelu = prelu_.get();
-      if (prelu == nullptr) {
-        const Ort::ConstValue inputs[5] = {context.GetInput(1), context.GetInput(2), context.GetInput(3),
-                                           context.GetInput(4), context.GetInput(5)};
-        const Ort::ConstValue* pointers[5] = {&inputs[0], &inputs[1], &inputs[2], &inputs[3], &inputs[4]};
-        PreluInputs read = ReadPreluInputs(pointers);
-        if (!read.error.empty()) return Fail(node_ + ": " + read.error);
-        made_now = std::make_unique<QuantizedPrelu>(read.slopes.data(), read.slopes.size(), read.params);
-        prelu = made_now.get();
-      }
-      if (channels != prelu->channels()) {
-        return Fail(node_ + ": X has " + std::to_string(channels) + " channels; slope has " + std::to_string(prelu->channels()) + " values");
-      }
       Ort::UnownedValue y = context.GetOutput(0, shape);
       if (elements == 0) return nullptr;
-      ParallelWork work{prelu, x.GetTensorData<uint8_t>(), y.GetTensorMutableData<uint8_t>(), 0, 0, 0, channels_last_};
+      ParallelWork work{&prelu_, x.GetTensorData<uint8_t>(), y.GetTensorMutableData<uint8_t>(), 0, 0, 0, channels_last_};
       work.unit_bytes = channels_last_ ? channels : elements / (static_cast<size_t>(shape[0]) * channels);
       work.units = elements / work.unit_bytes;
       work.units_per_task = std::max<size_t>(1, kTaskBytes / work.unit_bytes);
@@ -128,7 +115,7 @@ class QLinearPreluKernel {
       }
       return nullptr;
     } catch (const Ort::Exception& e) {
-      return Fail(node_ + ": " + e.what());
+      return InvalidArgumentStatus(node_ + ": " + e.what());
     } catch (const std::bad_alloc&) {
       return Ort::Status((node_ + ": out of memory").c_str(), ORT_FAIL).release();
     }
@@ -137,7 +124,7 @@ class QLinearPreluKernel {
  private:
   std::string node_;
   bool channels_last_;
-  std::unique_ptr<QuantizedPrelu> prelu_;
+  QuantizedPrelu prelu_;
 };
 
 struct QLinearPreluOp : Ort::CustomOpBase<QLinearPreluOp, QLinearPreluKernel, /*WithStatus=*/true> {
@@ -149,37 +136,35 @@ struct QLinearPreluOp : Ort::CustomOpBase<QLinearPreluOp, QLinearPreluKernel, /*
   OrtStatusPtr CreateKernelV2(const OrtApi& /*api*/, const OrtKernelInfo* raw_info, void** kernel) const {
     try {
       const Ort::ConstKernelInfo info(raw_info);
-      const std::string node_name = info.GetNodeName();
-      const std::string node = std::string(kCustomOpDomain) + "::" + kQLinearPreluOp +
-                               (node_name.empty() ? "" : " node '" + node_name + "'");
-      if (info.GetInputCount() != 6) return Fail(node + ": expected 6 inputs, got " + std::to_string(info.GetInputCount()));
+      const std::string node = CustomOpNodeLabel(info, kCustomOpDomain, kQLinearPreluOp);
+      if (info.GetInputCount() != 6) {
+        return InvalidArgumentStatus(node + ": expected 6 inputs, got " + std::to_string(info.GetInputCount()));
+      }
       int64_t channels_last = 0;
       try {
         channels_last = info.GetAttribute<int64_t>("channels_last");
       } catch (const Ort::Exception&) {
         channels_last = 0;  // optional: NCHW
       }
-      if (channels_last != 0 && channels_last != 1) return Fail(node + ": channels_last must be 0 or 1");
-      // The slope and the quantisation parameters are initializers in models from quantize.py:
-      // the multipliers are made once, here. Otherwise each run makes them.
+      if (channels_last != 0 && channels_last != 1) return InvalidArgumentStatus(node + ": channels_last must be 0 or 1");
+      // The scales, zero points and slopes are initializers (quantize.py writes them so): the
+      // per-channel multipliers are made once, here, and a bad value fails the model load.
       Ort::ConstValue constants[5];
-      bool all_constant = true;
       for (size_t i = 0; i < 5; ++i) {
         int is_constant = 0;
         constants[i] = info.GetTensorConstantInput(i + 1, &is_constant);
-        all_constant = all_constant && is_constant != 0;
+        if (is_constant == 0) {
+          return InvalidArgumentStatus(node + ": input " + std::to_string(i + 1) +
+                                       " must be a constant (scales, zero points and slopes are initializers)");
+        }
       }
-      std::unique_ptr<QuantizedPrelu> prelu;
-      if (all_constant) {
-        const Ort::ConstValue* pointers[5] = {&constants[0], &constants[1], &constants[2], &constants[3], &constants[4]};
-        PreluInputs read = ReadPreluInputs(pointers);
-        if (!read.error.empty()) return Fail(node + ": " + read.error);
-        prelu = std::make_unique<QuantizedPrelu>(read.slopes.data(), read.slopes.size(), read.params);
-      }
-      *kernel = new QLinearPreluKernel(node, channels_last == 1, std::move(prelu));
+      PreluInputs read = ReadPreluInputs(constants);
+      if (!read.error.empty()) return InvalidArgumentStatus(node + ": " + read.error);
+      *kernel = new QLinearPreluKernel(node, channels_last == 1,
+                                       QuantizedPrelu(read.slopes.data(), read.slopes.size(), read.params));
       return nullptr;
     } catch (const Ort::Exception& e) {
-      return Fail(std::string(kCustomOpDomain) + "::" + kQLinearPreluOp + ": " + e.what());
+      return InvalidArgumentStatus(std::string(kCustomOpDomain) + "::" + kQLinearPreluOp + ": " + e.what());
     } catch (const std::bad_alloc&) {
       return Ort::Status("out of memory creating a QLinearPRelu kernel", ORT_FAIL).release();
     }

@@ -3,7 +3,8 @@
 // QuantizeLinear, which ONNX Runtime would run in float32 (three passes over the tensor, and
 // PRelu is among its slowest CPU kernels); here it is one pass from uint8 to uint8.
 //   inputs   X uint8 [N,C,...], X_scale float, X_zero_point uint8, slope float (C values),
-//            Y_scale float, Y_zero_point uint8
+//            Y_scale float, Y_zero_point uint8; all but X constant (initializers), read once
+//            when the session is created
 //   attribute channels_last (int, default 0): 1 when X is [N,...,C] (NHWC, as the QLinearConv
 //            of com.microsoft with channels_last = 1 reads and writes it)
 //   output   Y uint8, the shape of X
