@@ -12,6 +12,7 @@ import { lowerFaceCells, parseRegionClasses, type RegionClass } from './regions.
 import type { FaceImage, ModelFingerprint, Preprocessing, Provider, ProviderPreference } from './types.js';
 import { detectedFaces, nativeDetectOptions, FaceDetector, type DetectedFace, type DetectOptions } from './face-detector.js';
 import type { ImageInput } from './image-input.js';
+import { readMetadata } from '../runtime/onnx-proto.js';
 import { RunQueue } from '../runtime/run-queue.js';
 import { assertInteger, assertObject, assertOneOf, throwIfAborted, toNativeFace } from '../runtime/validate.js';
 import { ScoreCalibration } from './calibration.js';
@@ -77,6 +78,15 @@ export interface FaceRecognizerOptions {
   }>;
   /** Progress messages while a catalogue model is fetched on first use. */
   onProgress?: (message: string) => void;
+}
+
+/** `maskface.precision` of a model's metadata, or undefined (also for bytes that are not a model: ONNX Runtime says why). */
+function modelPrecision(bytes: Uint8Array): string | undefined {
+  try {
+    return readMetadata(bytes)['maskface.precision'];
+  } catch {
+    return undefined;
+  }
 }
 
 export interface EmbedOptions {
@@ -284,10 +294,21 @@ export class FaceRecognizer implements AsyncDisposable {
     if (bytes.length === 0) throw new MaskFaceError('The model is empty (0 bytes)', 'ERR_MODEL_LOAD');
 
     const id = createHash('sha256').update(bytes).digest('hex');
-    // The int8 model runs on the CPU only: 'auto' picks the CPU for it (an explicit GPU provider is refused below).
+    // An int8 model (maskface.precision, from quantize.py) runs on the CPU only: its integer kernels
+    // and maskface::QLinearPRelu exist there alone, and ONNX Runtime would quietly run them on the
+    // CPU behind a GPU session, copying every tensor both ways. 'auto' picks the CPU for it; a GPU
+    // provider is refused before any session is made.
+    const int8 = modelPrecision(bytes) === 'int8';
+    if (int8 && provider !== 'auto' && provider !== 'cpu') {
+      throw new MaskFaceError(
+        `${name} is an int8 model for the CPU; it does not run on ${provider}. Load it with provider 'cpu', or use maskface-mbf-cal-fp16 on a GPU`,
+        'ERR_PROVIDER_UNAVAILABLE',
+        { details: { provider } },
+      );
+    }
     const chosen =
-      provider === 'auto' && model === 'maskface-mbf-cal-int8'
-        ? { provider: 'cpu' as const, reason: 'auto: maskface-mbf-cal-int8 runs on the CPU only' }
+      int8 && provider === 'auto'
+        ? { provider: 'cpu' as const, reason: `auto: ${name} is an int8 model, which runs on the CPU only` }
         : resolveProvider(provider, deviceId);
     if (alignOnDevice && chosen.provider === 'cpu') {
       throw new MaskFaceError(`gpu.alignOnDevice needs a CUDA or TensorRT session; this one runs on the CPU (${chosen.reason})`, 'ERR_PROVIDER_UNAVAILABLE', {
@@ -312,15 +333,6 @@ export class FaceRecognizer implements AsyncDisposable {
     );
     try {
       const description = session.describe();
-      if (description.metadata['maskface.precision'] === 'int8' && chosen.provider !== 'cpu') {
-        // Its integer kernels and maskface::QLinearPRelu exist for the CPU only: ONNX Runtime would
-        // quietly run them there, copying every tensor to and from the GPU.
-        throw new MaskFaceError(
-          `${name} is an int8 model for the CPU; it does not run on ${chosen.provider}. Load it with provider 'cpu', or use maskface-mbf-cal-fp16 on a GPU`,
-          'ERR_PROVIDER_UNAVAILABLE',
-          { details: { provider: chosen.provider } },
-        );
-      }
       const preprocessing = resolvePreprocessing(description, options.preprocessing);
       session.setPreprocessing({
         mean: Float32Array.from(preprocessing.mean),

@@ -230,6 +230,21 @@ export function makeBatchSymbolic(model: Uint8Array): BatchRewrite | undefined {
   return { model: encode(out), reshapes: rewritten };
 }
 
+/**
+ * The metadata_props of a ModelProto, read from its top-level fields only (the graph is not
+ * decoded). Throws on bytes that are not a protobuf message.
+ */
+export function readMetadata(model: Uint8Array): Record<string, string> {
+  const entries: Record<string, string> = {};
+  for (const field of decode(model)) {
+    if (field.number !== MODEL_METADATA || field.wire !== 2) continue;
+    const entry = decode(field.value as Uint8Array);
+    const key = fieldString(entry, 1);
+    if (key !== undefined) entries[key] = fieldString(entry, 2) ?? '';
+  }
+  return entries;
+}
+
 /** Adds (or replaces) metadata_props entries of a ModelProto. */
 export function setMetadata(model: Uint8Array, entries: Record<string, string>): Uint8Array {
   const keys = new Set(Object.keys(entries));

@@ -23,6 +23,19 @@ t.test('the int8 model is bundled, verified and picked for the CPU', async (t) =
   await using int8 = await FaceRecognizer.load('maskface-mbf-cal-int8', cpu);
   t.equal(int8.provider, 'cpu');
   t.equal(int8.info.metadata['maskface.precision'], 'int8');
+  // By its metadata, not its name: the same file loaded by path under 'auto'.
+  await using byPath = await FaceRecognizer.load(path, { cpu: { intraOpThreads: 1 } });
+  t.equal(byPath.provider, 'cpu');
+  t.match(byPath.providerReason, /int8 model, which runs on the CPU only/);
+});
+
+t.test('BAD CALL - the int8 model on a GPU provider is refused before any session is made', async (t) => {
+  for (const provider of ['cuda', 'tensorrt'] as const) {
+    await t.rejects(FaceRecognizer.load('maskface-mbf-cal-int8', { provider }), {
+      code: 'ERR_PROVIDER_UNAVAILABLE',
+      message: new RegExp(`int8 model for the CPU; it does not run on ${provider}`),
+    });
+  }
 });
 
 t.test('int8 embeddings and mask probabilities follow the float model on real faces', { skip: missingData('rwmfd_part1') || missingData('lfw_aligned_100pair') }, async (t) => {

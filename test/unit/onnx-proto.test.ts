@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ensureModel, sourceModelPath } from '../../dist/esm/setup.js';
-import { decode, encode, fieldString, makeBatchSymbolic, setMetadata } from '../../dist/cjs/runtime/onnx-proto.js';
+import { decode, encode, fieldString, makeBatchSymbolic, readMetadata, setMetadata } from '../../dist/cjs/runtime/onnx-proto.js';
 
 t.test('decode then encode reproduces a real model byte for byte', async (t) => {
   await ensureModel('mobilefacenet');
@@ -31,4 +31,13 @@ t.test('metadata entries are added and replaced', async (t) => {
     .map((e) => `${fieldString(e, 1)}=${fieldString(e, 2)}`);
   t.same(entries.sort(), ['a=3', 'b=2']);
   t.throws(() => decode(new Uint8Array([0x0a, 0x05, 0x01])), /truncated/);
+});
+
+t.test('readMetadata reads metadata_props without decoding the graph', async (t) => {
+  const bytes = readFileSync(await ensureModel('maskface-mbf-cal-int8'));
+  const metadata = readMetadata(bytes);
+  t.equal(metadata['maskface.precision'], 'int8');
+  t.equal(metadata['maskface.dim'], '512');
+  t.same(readMetadata(setMetadata(bytes, { 'maskface.precision': 'fp16', extra: 'x' })), { ...metadata, 'maskface.precision': 'fp16', extra: 'x' });
+  t.same(readMetadata(encode([])), {}, 'a model without metadata');
 });
