@@ -214,6 +214,30 @@ def int8_weights(weights: np.ndarray, reduce_range: bool,
     return quantized.astype(np.int8).reshape(weights.shape), scales, widened
 
 
+def input_pixel_grid(model: onnx.ModelProto) -> tuple[float, int] | None:
+    """(scale, zero point) that quantise the network input without loss: its values are 8-bit pixels
+    normalised as (pixel - mean) / std, so scale 1/std and zero point mean hold every one exactly,
+    when mean and std are the same for the three channels and the mean is a whole number 0..255."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    try:
+        mean = {float(v) for v in meta["maskface.mean"].split(",")}
+        std = {float(v) for v in meta["maskface.std"].split(",")}
+    except (KeyError, ValueError):
+        return None
+    if len(mean) != 1 or len(std) != 1:
+        return None
+    (m,), (d,) = mean, std
+    return (1.0 / d, int(m)) if m.is_integer() and 0 <= m <= 255 and d > 0 else None
+
+
+def activation_parameters(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]):
+    """name -> (scale, zero point) of a uint8 activation: the network input on its pixel grid where
+    the metadata allows, every other tensor from its calibrated range."""
+    grid = input_pixel_grid(model)
+    inputs = {i.name for i in model.graph.input}
+    return lambda name: grid if grid is not None and name in inputs else uint8_parameters(*ranges[name])
+
+
 def conv_parameters(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto], input_scale: float,
                     reduce_range: bool, report: QuantizeReport) -> tuple[list[onnx.TensorProto], str, np.ndarray | None]:
     """A quantised conv's int8 weights (`<output>_weight_quantized`, `_scale`, `_zero_point`: one scale
@@ -259,9 +283,9 @@ def quantize_model(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]
     quant_nodes: dict[str, list[onnx.NodeProto]] = {}   # inserted right after the tensor's producer
     dequantized: dict[str, str] = {}
     scales: dict[str, float] = {}
+    activation = activation_parameters(model, ranges)
     for name in activation_tensors(convs_here):
-        low, high = ranges[name]
-        scale, zero_point = uint8_parameters(low, high)
+        scale, zero_point = activation(name)
         scales[name] = scale
         if name in graph_outputs:
             raise ValueError(f"{name} is a graph output; keep its conv float (--keep-float)")
@@ -338,22 +362,6 @@ def quantized_tensors(model: onnx.ModelProto, convs: list) -> list[str]:
     return names
 
 
-def input_pixel_grid(model: onnx.ModelProto) -> tuple[float, int] | None:
-    """(scale, zero point) that quantise the network input without loss: its values are 8-bit pixels
-    normalised as (pixel - mean) / std, so scale 1/std and zero point mean hold every one exactly,
-    when mean and std are the same for the three channels and the mean is a whole number 0..255."""
-    meta = {p.key: p.value for p in model.metadata_props}
-    try:
-        mean = {float(v) for v in meta["maskface.mean"].split(",")}
-        std = {float(v) for v in meta["maskface.std"].split(",")}
-    except (KeyError, ValueError):
-        return None
-    if len(mean) != 1 or len(std) != 1:
-        return None
-    (m,), (d,) = mean, std
-    return (1.0 / d, int(m)) if m.is_integer() and 0 <= m <= 255 and d > 0 else None
-
-
 def quantize_model_channels_last(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], convs: list, *,
                                  reduce_range: bool = False, quantize_adds: bool = True,
                                  report: QuantizeReport | None = None) -> onnx.ModelProto:
@@ -370,7 +378,7 @@ def quantize_model_channels_last(model: onnx.ModelProto, ranges: dict[str, tuple
     conv_ids = {id(n) for n in convs}
     quantizable = set(quantized_tensors(model, convs))
     graph_inputs = {i.name for i in model.graph.input}
-    pixel_grid = input_pixel_grid(model)
+    activation = activation_parameters(model, ranges)
     nodes: list[onnx.NodeProto] = []
     new_inits: list[onnx.TensorProto] = []
     uint8: dict[str, tuple[str, str, str]] = {}   # tensor -> (uint8 NHWC name, scale, zero point)
@@ -379,7 +387,7 @@ def quantize_model_channels_last(model: onnx.ModelProto, ranges: dict[str, tuple
 
     def parameters(name: str) -> tuple[str, str]:
         if name not in scales:
-            scale, zero_point = pixel_grid if name in graph_inputs and pixel_grid else uint8_parameters(*ranges[name])
+            scale, zero_point = activation(name)
             scales[name] = scale
             new_inits.extend([numpy_helper.from_array(np.array(scale, np.float32), f"{name}_scale"),
                               numpy_helper.from_array(np.array(zero_point, np.uint8), f"{name}_zero_point")])
