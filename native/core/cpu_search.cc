@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/int8_codes.h"
 #include "core/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -222,16 +223,15 @@ void ValidateSearch(size_t total_rows, size_t dim, const SearchParams& params, T
                "search: output buffer is null");
 }
 
-void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,
-               TopKOutput out, SimdLevel level) {
-  size_t total_rows = 0;
-  for (size_t s = 0; s < n_segments; ++s) {
-    MF_CHECK_ARG(segments[s].data != nullptr || segments[s].data_f16 != nullptr || segments[s].n_rows == 0,
-                 "search: rows are null");
-    total_rows += segments[s].n_rows;
-  }
-  ValidateSearch(total_rows, dim, params, out);
-  MF_CHECK_ARG(SimdLevelSupported(level), "search: SIMD level not supported by this CPU");
+// Tasks for a pass of `work` multiply-adds: one per thread, unless that is too little work each.
+size_t TaskCount(const SearchParams& params, size_t work) {
+  const size_t max_threads = static_cast<size_t>(std::max(1, params.n_threads));
+  return std::max<size_t>(1, std::min(max_threads, work / kMinMultiplyAddsPerTask));
+}
+
+// The f32 (or f16) search over the rows' vectors: one pass, exact.
+void RunExactSearch(const RowSegment* segments, size_t n_segments, size_t total_rows, size_t dim,
+                    const SearchParams& params, TopKOutput out, SimdLevel level) {
   const size_t n_queries = params.n_queries;
   const size_t k = params.k;
   if (n_queries == 0) return;
@@ -245,8 +245,7 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
   }
 
   const size_t max_threads = static_cast<size_t>(std::max(1, params.n_threads));
-  const size_t multiply_adds = total_rows * dim * n_queries;
-  const size_t n_tasks = std::max<size_t>(1, std::min(max_threads, multiply_adds / kMinMultiplyAddsPerTask));
+  const size_t n_tasks = TaskCount(params, total_rows * dim * n_queries);
   const size_t capacity = std::min(k, total_rows);
   std::vector<TopKHeaps> heaps;
   heaps.reserve(n_tasks);
@@ -282,6 +281,210 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
   });
 }
 
+
+// ---- int8 stores: a first pass over the codes, then the candidates scored on their f32 rows ----
+//
+// The first pass keeps, per query, the `candidates` rows of highest approximate score s_q s
+// <c_q, c>. Every row it did not keep scores at most `floor` approximately (the lowest kept
+// score), so at most floor + bound exactly (core/int8_codes.h). Once the candidates are scored
+// exactly, the answer is proven when floor + bound is below the k-th exact score (or below the
+// threshold when fewer than k pass it): nothing skipped could enter, not even by a tie. A query
+// whose answer is not proven gets a second pass with wider candidates, and failing that the f32
+// scan, so the results are always those of the f32 rows.
+
+constexpr size_t kFirstPassExtraCandidates = 64;
+constexpr size_t kWidening = 16;
+// float rounding of the approximate score (an int32 dot times two float scales) and of the exact
+// f32 kernel (dim products summed): covered by (dim + kRoundingTerms) ulps of the largest score.
+constexpr double kRoundingTerms = 16;
+
+// The f32 row `row` (global index) of segments sorted by first_row.
+const float* F32Row(const RowSegment* segments, size_t n_segments, size_t row, size_t dim) {
+  const RowSegment* end = segments + n_segments;
+  const RowSegment* segment = std::upper_bound(segments, end, row, [](size_t r, const RowSegment& s) { return r < s.first_row; }) - 1;
+  return segment->data + (row - segment->first_row) * dim;
+}
+
+struct EncodedQueries {
+  std::vector<int16_t> codes;  // n x stride
+  std::vector<float> scales;
+  std::vector<double> bounds;  // how far an approximate score may be from the f32 kernel's
+};
+
+EncodedQueries EncodeQueries(const float* queries, const size_t* which, size_t n, size_t dim, size_t stride,
+                             Int8Bound bound) {
+  EncodedQueries encoded;
+  encoded.codes.resize(n * stride);
+  encoded.scales.resize(n);
+  encoded.bounds.resize(n);
+  for (size_t j = 0; j < n; ++j) {
+    const Int16QueryCode code = EncodeInt16Query(queries + which[j] * dim, dim, stride, encoded.codes.data() + j * stride);
+    encoded.scales[j] = code.scale;
+    const double largest_score = static_cast<double>(code.norm) * (static_cast<double>(bound.code_norm) + bound.error_norm);
+    encoded.bounds[j] = static_cast<double>(code.norm) * bound.error_norm +
+                        static_cast<double>(code.error_norm) * bound.code_norm +
+                        (static_cast<double>(dim) + kRoundingTerms) * std::ldexp(largest_score, -23);
+  }
+  return encoded;
+}
+
+// First pass for queries `which`: per query, the hits of highest approximate score (up to
+// `candidates` of them, best first) and whether rows were left out for lack of room.
+void FirstPass(const RowSegment* segments, size_t n_segments, size_t total_rows, const SearchParams& params,
+               const SearchKernels& kernels, const EncodedQueries& encoded, size_t n, size_t candidates,
+               std::vector<std::vector<Hit>>& hits, std::vector<bool>& full) {
+  const size_t stride = segments[0].code_stride;
+  // A row whose approximate score is below threshold - bound cannot reach the threshold.
+  const double widest = *std::max_element(encoded.bounds.begin(), encoded.bounds.end());
+  const double lowest = static_cast<double>(params.threshold) - widest;
+  float gate = static_cast<float>(lowest);
+  if (static_cast<double>(gate) > lowest) gate = std::nextafter(gate, -kInf);
+  const size_t n_tasks = TaskCount(params, total_rows * stride * n / 4);
+  std::vector<TopKHeaps> heaps;
+  heaps.reserve(n_tasks);
+  for (size_t t = 0; t < n_tasks; ++t) heaps.emplace_back(n, candidates, n, gate);
+  ParallelFor(n_tasks, params.n_threads, [&](size_t task) {
+    const size_t begin = total_rows * task / n_tasks;
+    const size_t end = total_rows * (task + 1) / n_tasks;
+    TopKHeaps& heap = heaps[task];
+    std::vector<int32_t> dots(kScanChunkRows * kMaxScanQueries);
+    for (size_t q0 = 0; q0 < n; q0 += kMaxScanQueries) {
+      const size_t pass = std::min(kMaxScanQueries, n - q0);
+      ForEachPiece(segments, n_segments, begin, end, [&](const RowSegment& segment, size_t first, size_t last) {
+        for (size_t chunk = first; chunk < last; chunk += kScanChunkRows) {
+          const size_t rows = std::min(kScanChunkRows, last - chunk);
+          kernels.scan_i8(segment.codes + chunk * stride, rows, stride, encoded.codes.data() + q0 * stride, pass, dots.data());
+          const float* gates = heap.gates() + q0;
+          for (size_t i = 0; i < rows; ++i) {
+            const float row_scale = segment.code_scales[chunk + i];
+            for (size_t j = 0; j < pass; ++j) {
+              const float score = static_cast<float>(dots[i * pass + j]) * (row_scale * encoded.scales[q0 + j]);
+              if (score > gates[j] && segment.IsLive(chunk + i))
+                heap.Push(q0 + j, score, static_cast<int32_t>(segment.first_row + chunk + i));
+            }
+          }
+        }
+      });
+    }
+  });
+  for (size_t j = 0; j < n; ++j) {
+    std::vector<Hit>& merged = hits[j];
+    merged.clear();
+    for (const TopKHeaps& h : heaps) merged.insert(merged.end(), h.hits(j), h.hits(j) + h.size(j));
+    // A task that filled its heap left out rows no better than its worst kept one; the merged
+    // list then holds at least `candidates` rows at least that good.
+    full[j] = merged.size() >= candidates;
+    const size_t kept = std::min(candidates, merged.size());
+    std::partial_sort(merged.begin(), merged.begin() + kept, merged.end(), Better);
+    merged.resize(kept);
+  }
+}
+
+// Scores the candidates of one query on their f32 rows and writes its answer when it is proven.
+bool Rerank(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,
+            const SearchKernels& kernels, const float* query, std::vector<Hit>& candidates, bool full, double bound,
+            size_t query_index, TopKOutput out) {
+  const double floor = full ? static_cast<double>(candidates.back().score) : -std::numeric_limits<double>::infinity();
+  std::vector<Hit> exact;
+  exact.reserve(candidates.size());
+  for (const Hit& hit : candidates) {
+    float score;
+    // The f32 scan's own kernel, one row and one query: the score an f32 store reports.
+    kernels.scan(F32Row(segments, n_segments, static_cast<size_t>(hit.row), dim), 1, dim, query, 1, &score);
+    if (score >= params.threshold) exact.push_back({score, hit.row});
+  }
+  const size_t k = params.k;
+  const size_t count = std::min(k, exact.size());
+  std::partial_sort(exact.begin(), exact.begin() + count, exact.end(), Better);
+  const double last = count == k ? static_cast<double>(exact[k - 1].score) : static_cast<double>(params.threshold);
+  if (full && !(floor + bound < last)) return false;
+  for (size_t i = 0; i < count; ++i) {
+    out.rows[query_index * k + i] = exact[i].row;
+    out.scores[query_index * k + i] = exact[i].score;
+  }
+  WriteEmpty(out, query_index, k, count);
+  out.counts[query_index] = static_cast<uint32_t>(count);
+  return true;
+}
+
+void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_rows, size_t dim,
+                   const SearchParams& params, TopKOutput out, SimdLevel level, Int8Bound bound) {
+  const SearchKernels& kernels = KernelsFor(level);
+  const size_t stride = segments[0].code_stride;
+  std::vector<size_t> pending(params.n_queries);
+  for (size_t j = 0; j < pending.size(); ++j) pending[j] = j;
+  size_t candidates = std::min(total_rows, std::max(2 * params.k, params.k + kFirstPassExtraCandidates));
+  SearchStats stats;
+  stats.int8_queries = pending.size();
+  for (int attempt = 0; attempt < 2 && !pending.empty(); ++attempt) {
+    if (attempt > 0) stats.int8_widened += pending.size();
+    const EncodedQueries encoded = EncodeQueries(params.queries, pending.data(), pending.size(), dim, stride, bound);
+    std::vector<std::vector<Hit>> hits(pending.size());
+    std::vector<bool> full(pending.size());
+    FirstPass(segments, n_segments, total_rows, params, kernels, encoded, pending.size(), candidates, hits, full);
+    std::vector<size_t> unproven;
+    for (size_t j = 0; j < pending.size(); ++j) {
+      stats.int8_candidates += hits[j].size();
+      if (!Rerank(segments, n_segments, dim, params, kernels, params.queries + pending[j] * dim, hits[j], full[j],
+                  encoded.bounds[j], pending[j], out))
+        unproven.push_back(pending[j]);
+    }
+    pending.swap(unproven);
+    candidates = std::min(total_rows, candidates * kWidening);
+  }
+  if (!pending.empty()) {
+    // Rare: many rows within the bound of the k-th score (near duplicates). Scan them in f32.
+    stats.int8_exact_scans = pending.size();
+    const size_t n = pending.size();
+    const size_t k = params.k;
+    std::vector<float> queries(n * dim), scores(n * k);
+    std::vector<int32_t> rows(n * k);
+    std::vector<uint32_t> counts(n);
+    for (size_t j = 0; j < n; ++j) std::memcpy(&queries[j * dim], params.queries + pending[j] * dim, dim * sizeof(float));
+    SearchParams exact = params;
+    exact.queries = queries.data();
+    exact.n_queries = n;
+    RunExactSearch(segments, n_segments, total_rows, dim, exact, {rows.data(), scores.data(), counts.data()}, level);
+    for (size_t j = 0; j < n; ++j) {
+      std::memcpy(out.rows + pending[j] * k, &rows[j * k], k * sizeof(int32_t));
+      std::memcpy(out.scores + pending[j] * k, &scores[j * k], k * sizeof(float));
+      out.counts[pending[j]] = counts[j];
+    }
+  }
+  if (params.stats != nullptr) {
+    params.stats->int8_queries += stats.int8_queries;
+    params.stats->int8_widened += stats.int8_widened;
+    params.stats->int8_exact_scans += stats.int8_exact_scans;
+    params.stats->int8_candidates += stats.int8_candidates;
+  }
+}
+
+void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,
+               TopKOutput out, SimdLevel level, Int8Bound bound) {
+  size_t total_rows = 0;
+  bool coded = n_segments > 0;
+  for (size_t s = 0; s < n_segments; ++s) {
+    MF_CHECK_ARG(segments[s].data != nullptr || segments[s].data_f16 != nullptr || segments[s].n_rows == 0,
+                 "search: rows are null");
+    MF_CHECK_ARG(segments[s].codes == nullptr || (segments[s].data != nullptr && segments[s].code_scales != nullptr &&
+                                                  segments[s].code_stride >= dim && segments[s].code_stride % 64 == 0),
+                 "search: int8 codes need their f32 rows, scales and a stride that is a multiple of 64");
+    MF_CHECK_ARG(s == 0 || segments[s].first_row >= segments[s - 1].first_row + segments[s - 1].n_rows,
+                 "search: segments out of order");
+    coded = coded && (segments[s].codes != nullptr || segments[s].n_rows == 0) && segments[s].code_stride == segments[0].code_stride;
+    total_rows += segments[s].n_rows;
+  }
+  ValidateSearch(total_rows, dim, params, out);
+  MF_CHECK_ARG(SimdLevelSupported(level), "search: SIMD level not supported by this CPU");
+  if (params.n_queries == 0) return;
+  // Batches are bound by arithmetic, not memory: the f32 rows' GEMM path answers them directly.
+  if (coded && segments[0].codes != nullptr && params.n_queries < kMinQueriesForGemm && total_rows > 0) {
+    RunInt8Search(segments, n_segments, total_rows, dim, params, out, level, bound);
+  } else {
+    RunExactSearch(segments, n_segments, total_rows, dim, params, out, level);
+  }
+}
+
 }  // namespace
 
 const SearchKernels& KernelsFor(SimdLevel level) {
@@ -296,7 +499,7 @@ SimdLevel DetectSimdLevel() {
   static const SimdLevel level = [] {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return SimdLevel::kAvx512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return SimdLevel::kAvx512;
     // F16C (half conversions of f16 galleries) comes with every AVX2 CPU; checked all the same
     // (cpuid leaf 1, ECX bit 29: clang's __builtin_cpu_supports does not know "f16c").
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -317,14 +520,14 @@ const char* SimdLevelName(SimdLevel level) {
 }
 
 bool SimdLevelSupported(SimdLevel level) {
-  // avx512f implies avx2 and fma on every CPU that has it.
+  // avx512f and avx512bw imply avx2 and fma on every CPU that has them.
   return static_cast<int>(level) <= static_cast<int>(DetectSimdLevel());
 }
 
 void SearchSegments(const RowSegment* segments, size_t n_segments, size_t dim,
-                    const SearchParams& params, TopKOutput out, SimdLevel level) {
+                    const SearchParams& params, TopKOutput out, SimdLevel level, Int8Bound bound) {
   try {
-    RunSearch(segments, n_segments, dim, params, out, level);
+    RunSearch(segments, n_segments, dim, params, out, level, bound);
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::kOutOfMemory, "search: out of memory");
   }

@@ -6,6 +6,7 @@
 
 #include "core/cpu_search.h"
 #include "core/error.h"
+#include "core/int8_codes.h"
 
 namespace maskface {
 namespace {
@@ -26,22 +27,31 @@ auto RethrowingOutOfMemory(const char* what, Fn&& fn) -> decltype(fn()) {
   }
 }
 
+uint8_t* AllocateAligned(size_t bytes) {
+  return bytes == 0 ? nullptr : static_cast<uint8_t*>(::operator new(bytes, std::align_val_t(kRowAlignment)));
+}
+
 }  // namespace
 
-// rows_per_block vectors and their live flags. Blocks are never moved or freed before the
-// store, so a search can read them without holding the mutex.
+// rows_per_block vectors, an i8 store's codes and scales, and the live flags. Blocks are never
+// moved or freed before the store, so a search can read them without holding the mutex.
 struct GalleryStore::Block {
-  Block(size_t rows, size_t row_bytes)
-      : data(static_cast<uint8_t*>(::operator new(rows * row_bytes, std::align_val_t(kRowAlignment)))),
+  Block(size_t rows, size_t vector_bytes, size_t code_stride)
+      : data(AllocateAligned(rows * vector_bytes)),
+        codes(AllocateAligned(rows * code_stride)),
+        scales(code_stride != 0 ? new float[rows]() : nullptr),
         live(new std::atomic<uint8_t>[rows]()) {}
 
   std::unique_ptr<uint8_t, AlignedDelete> data;
+  std::unique_ptr<uint8_t, AlignedDelete> codes;
+  std::unique_ptr<float[]> scales;
   std::unique_ptr<std::atomic<uint8_t>[]> live;
 };
 
 GalleryStore::GalleryStore(size_t dim, size_t rows_per_block, VectorStorage storage)
     : dim_(dim),
       storage_(storage),
+      code_stride_(storage == VectorStorage::kI8 ? Int8CodeStride(dim) : 0),
       rows_per_block_(rows_per_block != 0 ? rows_per_block : std::max<size_t>(1, kDefaultBlockBytes / std::max<size_t>(1, row_bytes()))) {
   MF_CHECK_ARG(dim > 0, "GalleryStore: dim must be > 0");
 }
@@ -68,7 +78,7 @@ void GalleryStore::AddBlocksUpTo(size_t rows) {
   // Allocate outside the lock so a search taking its snapshot is not held up; Put and Reserve
   // come from one thread at a time, so nobody else adds blocks meanwhile.
   std::vector<std::unique_ptr<Block>> fresh;
-  for (size_t b = have; b < needed; ++b) fresh.push_back(std::make_unique<Block>(rows_per_block_, row_bytes()));
+  for (size_t b = have; b < needed; ++b) fresh.push_back(std::make_unique<Block>(rows_per_block_, vector_bytes(), code_stride_));
   std::lock_guard<std::mutex> lock(blocks_mutex_);
   blocks_.reserve(needed);
   for (auto& block : fresh) blocks_.push_back(std::move(block));
@@ -90,7 +100,17 @@ void GalleryStore::Put(size_t row, const float* vec) {
   if (row == n_rows) RethrowingOutOfMemory("GalleryStore::Put", [&] { AddBlocksUpTo(row + 1); });
   Block* block = BlockFor(row);
   const size_t slot = row % rows_per_block_;
-  uint8_t* out = block->data.get() + slot * row_bytes();
+  // Codes first: a vector they refuse (not finite) leaves the row as it was.
+  if (storage_ == VectorStorage::kI8) {
+    const Int8RowCode code =
+        EncodeInt8Row(vec, dim_, code_stride_, reinterpret_cast<int8_t*>(block->codes.get() + slot * code_stride_));
+    block->scales[slot] = code.scale;
+    // Raised before the row's flag or rows_ publishes it, so a search that sees the row also
+    // sees a bound that covers it.
+    if (code.error_norm > code_error_max_.load(std::memory_order_relaxed)) code_error_max_.store(code.error_norm, std::memory_order_relaxed);
+    if (code.code_norm > code_norm_max_.load(std::memory_order_relaxed)) code_norm_max_.store(code.code_norm, std::memory_order_relaxed);
+  }
+  uint8_t* out = block->data.get() + slot * vector_bytes();
   if (storage_ == VectorStorage::kF16) {
     ActiveKernels().to_f16(vec, dim_, reinterpret_cast<uint16_t*>(out));
   } else {
@@ -117,7 +137,7 @@ bool GalleryStore::IsLive(size_t row) const {
 void GalleryStore::Get(size_t row, float* out) const {
   MF_CHECK_ARG(out != nullptr, "GalleryStore::Get: output is null");
   MF_CHECK_ARG(row < rows(), "GalleryStore::Get: row >= rows()");
-  const uint8_t* in = BlockFor(row)->data.get() + (row % rows_per_block_) * row_bytes();
+  const uint8_t* in = BlockFor(row)->data.get() + (row % rows_per_block_) * vector_bytes();
   if (storage_ == VectorStorage::kF16) {
     ActiveKernels().to_f32(reinterpret_cast<const uint16_t*>(in), dim_, out);
   } else {
@@ -153,14 +173,45 @@ void GalleryStore::Search(const SearchParams& params, TopKOutput out) const {
       } else {
         segments[b].data = reinterpret_cast<const float*>(blocks[b]->data.get());
       }
+      if (storage_ == VectorStorage::kI8) {
+        segments[b].codes = reinterpret_cast<const int8_t*>(blocks[b]->codes.get());
+        segments[b].code_scales = blocks[b]->scales.get();
+        segments[b].code_stride = code_stride_;
+      }
       segments[b].first_row = b * rows_per_block_;
       segments[b].n_rows = std::min(rows_per_block_, n_rows - segments[b].first_row);
       uint8_t* flags = live.data() + segments[b].first_row;
       for (size_t i = 0; i < segments[b].n_rows; ++i) flags[i] = blocks[b]->live[i].load(std::memory_order_acquire);
       segments[b].live = flags;
     }
-    SearchSegments(segments.data(), segments.size(), dim_, params, out, DetectSimdLevel());
+    // Read after the flags: every row live in the snapshot was covered when it was published.
+    const Int8Bound bound{code_error_max_.load(std::memory_order_acquire), code_norm_max_.load(std::memory_order_acquire)};
+    SearchStats stats;
+    SearchParams counted = params;
+    counted.stats = &stats;
+    SearchSegments(segments.data(), segments.size(), dim_, counted, out, DetectSimdLevel(), bound);
+    if (storage_ == VectorStorage::kI8) {
+      stat_queries_ += stats.int8_queries;
+      stat_widened_ += stats.int8_widened;
+      stat_exact_scans_ += stats.int8_exact_scans;
+      stat_candidates_ += stats.int8_candidates;
+    }
+    if (params.stats != nullptr) {
+      params.stats->int8_queries += stats.int8_queries;
+      params.stats->int8_widened += stats.int8_widened;
+      params.stats->int8_exact_scans += stats.int8_exact_scans;
+      params.stats->int8_candidates += stats.int8_candidates;
+    }
   });
+}
+
+SearchStats GalleryStore::search_stats() const {
+  SearchStats stats;
+  stats.int8_queries = stat_queries_.load();
+  stats.int8_widened = stat_widened_.load();
+  stats.int8_exact_scans = stat_exact_scans_.load();
+  stats.int8_candidates = stat_candidates_.load();
+  return stats;
 }
 
 }  // namespace maskface

@@ -7,9 +7,11 @@
 //   - Put(row < rows()) overwrites a row and must not run while a Search may read it: the owner
 //     (lib/api/gallery.ts) only reuses rows of removed entries when no search is in flight.
 //   - Put and Kill themselves are called from one thread at a time.
-// Vectors are stored as given (f32), or rounded to IEEE half floats (f16: half the memory and the
-// memory traffic of a scan, scores within about 1e-3): callers normalise them, so the dot product
-// is the cosine.
+// Vectors are stored as given (f32), rounded to IEEE half floats (f16: half the memory and the
+// memory traffic of a scan, scores within about 1e-3), or as given plus int8 codes (i8: a first
+// pass over the codes streams a quarter of the bytes, then the candidates are scored on the f32
+// copy; the results are exactly those of an f32 store, see cpu_search.cc). Callers normalise the
+// vectors, so the dot product is the cosine.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -28,12 +30,22 @@ struct TopKOutput {
   uint32_t* counts;
 };
 
+// Work of the int8 first pass, for tests and benchmarks: queries answered from the first pass's
+// candidates, those that needed a wider second pass, and those scanned in f32 after it.
+struct SearchStats {
+  uint64_t int8_queries = 0;
+  uint64_t int8_widened = 0;
+  uint64_t int8_exact_scans = 0;
+  uint64_t int8_candidates = 0;  // rows scored on their f32 copy
+};
+
 struct SearchParams {
   const float* queries = nullptr;  // n_queries x dim, row-major
   size_t n_queries = 0;
   size_t k = 10;                   // >= 1
   float threshold = -1e30f;        // keep only scores >= threshold
   int n_threads = 1;
+  SearchStats* stats = nullptr;    // optional: what an int8 search did (added to)
 };
 
 // Exact top-k of queries against a contiguous row-major matrix (n_rows x dim). live (nullable)
@@ -42,7 +54,7 @@ struct SearchParams {
 void ExactTopK(const float* matrix, size_t n_rows, size_t dim, const uint8_t* live,
                const SearchParams& params, TopKOutput out);
 
-enum class VectorStorage { kF32, kF16 };
+enum class VectorStorage { kF32, kF16, kI8 };
 
 class GalleryStore {
  public:
@@ -54,8 +66,12 @@ class GalleryStore {
 
   size_t dim() const { return dim_; }
   VectorStorage storage() const { return storage_; }
-  // Bytes of one stored vector.
-  size_t row_bytes() const { return dim_ * (storage_ == VectorStorage::kF16 ? sizeof(uint16_t) : sizeof(float)); }
+  // Bytes of one stored vector (an i8 store's f32 copy).
+  size_t vector_bytes() const { return dim_ * (storage_ == VectorStorage::kF16 ? sizeof(uint16_t) : sizeof(float)); }
+  // Bytes of an i8 store's codes of one row (0 for other stores).
+  size_t code_stride() const { return code_stride_; }
+  // Bytes of one row: its vector, and an i8 store's codes and scale.
+  size_t row_bytes() const { return vector_bytes() + (code_stride_ != 0 ? code_stride_ + sizeof(float) : 0); }
   // High-water mark: every row ever written (live or dead).
   size_t rows() const { return rows_.load(std::memory_order_acquire); }
   size_t live() const { return live_.load(std::memory_order_relaxed); }
@@ -79,6 +95,8 @@ class GalleryStore {
 
   // Exact cosine top-k over live rows. params.queries has params.n_queries x dim floats.
   void Search(const SearchParams& params, TopKOutput out) const;
+  // Totals of SearchStats over every search of an i8 store.
+  SearchStats search_stats() const;
 
  private:
   struct Block;
@@ -88,11 +106,17 @@ class GalleryStore {
 
   const size_t dim_;
   const VectorStorage storage_;
+  const size_t code_stride_;
   const size_t rows_per_block_;
   mutable std::mutex blocks_mutex_;  // guards the block table only, never held during a scan
   std::vector<std::unique_ptr<Block>> blocks_;
   std::atomic<size_t> rows_{0};
   std::atomic<size_t> live_{0};
+  // Largest ||v - codes * scale|| and ||codes * scale|| of any row ever written to an i8 store:
+  // the first pass's error bound. Raised before a row is published, never lowered.
+  std::atomic<float> code_error_max_{0};
+  std::atomic<float> code_norm_max_{0};
+  mutable std::atomic<uint64_t> stat_queries_{0}, stat_widened_{0}, stat_exact_scans_{0}, stat_candidates_{0};
 };
 
 }  // namespace maskface

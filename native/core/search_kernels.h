@@ -7,6 +7,7 @@
 
 namespace maskface {
 
+// kAvx512 is AVX-512F with BW (16-bit integer lanes for the int8 scan).
 enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 // Queries handled together by one pass of SearchKernels::scan.
@@ -33,6 +34,13 @@ struct SearchKernels {
   // Conversions of n values between half and single precision (round to nearest even).
   void (*to_f32)(const uint16_t* in, size_t n, float* out);
   void (*to_f16)(const float* in, size_t n, uint16_t* out);
+
+  // First pass of int8 galleries: integer dot products of int8 rows (stride codes each, stride a
+  // multiple of 64, 64-byte aligned) with 16-bit query codes (stride each), exact in int32 for
+  // codes within MaxInt16QueryCode (core/int8_codes.h): dots[i * n_queries + j], n_queries <=
+  // kMaxScanQueries.
+  void (*scan_i8)(const int8_t* rows, size_t n_rows, size_t stride, const int16_t* queries,
+                  size_t n_queries, int32_t* dots);
 };
 
 const SearchKernels& ScalarKernels();

@@ -142,6 +142,42 @@ void ScoreGroupAvx2(const float* packed_group, const float* rows, size_t n_rows,
   }
 }
 
+// Int8 rows widened to 16 bits, one multiply-add of pairs per 16 codes (see the AVX-512 file).
+template <int kQueries>
+void ScanI8Rows(const int8_t* rows, size_t n_rows, size_t stride, const int16_t* queries, int32_t* dots) {
+  for (size_t i = 0; i < n_rows; ++i) {
+    const int8_t* row = rows + i * stride;
+    __m256i acc0[kQueries], acc1[kQueries];
+    for (int j = 0; j < kQueries; ++j) acc0[j] = acc1[j] = _mm256_setzero_si256();
+    for (size_t d = 0; d < stride; d += 32) {
+      const __m256i r0 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(row + d)));
+      const __m256i r1 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(row + d + 16)));
+      for (int j = 0; j < kQueries; ++j) {
+        const int16_t* query = queries + j * stride + d;
+        acc0[j] = _mm256_add_epi32(acc0[j], _mm256_madd_epi16(r0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(query))));
+        acc1[j] = _mm256_add_epi32(acc1[j], _mm256_madd_epi16(r1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(query + 16))));
+      }
+    }
+    for (int j = 0; j < kQueries; ++j) {
+      const __m256i sum = _mm256_add_epi32(acc0[j], acc1[j]);
+      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+      dots[i * kQueries + j] = _mm_cvtsi128_si32(s);
+    }
+  }
+}
+
+void ScanI8Avx2(const int8_t* rows, size_t n_rows, size_t stride, const int16_t* queries,
+                size_t n_queries, int32_t* dots) {
+  switch (n_queries) {
+    case 1: return ScanI8Rows<1>(rows, n_rows, stride, queries, dots);
+    case 2: return ScanI8Rows<2>(rows, n_rows, stride, queries, dots);
+    case 3: return ScanI8Rows<3>(rows, n_rows, stride, queries, dots);
+    default: return ScanI8Rows<4>(rows, n_rows, stride, queries, dots);
+  }
+}
+
 }  // namespace
 }  // namespace maskface
 
@@ -151,7 +187,7 @@ namespace maskface {
 
 const SearchKernels& Avx2Kernels() {
   static const SearchKernels kernels{ScanAvx2<float>, ScoreGroupAvx2, kGroupWidth, kPanelRows,
-                                     ScanAvx2<uint16_t>, ToF32Avx2, ToF16Avx2};
+                                     ScanAvx2<uint16_t>, ToF32Avx2, ToF16Avx2, ScanI8Avx2};
   return kernels;
 }
 

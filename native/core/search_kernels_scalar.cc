@@ -56,11 +56,24 @@ void ScoreGroupScalar(const float* packed_group, const float* rows, size_t n_row
   }
 }
 
+void ScanI8Scalar(const int8_t* rows, size_t n_rows, size_t stride, const int16_t* queries,
+                  size_t n_queries, int32_t* dots) {
+  for (size_t i = 0; i < n_rows; ++i) {
+    const int8_t* row = rows + i * stride;
+    for (size_t j = 0; j < n_queries; ++j) {
+      const int16_t* query = queries + j * stride;
+      int32_t sum = 0;
+      for (size_t d = 0; d < stride; ++d) sum += static_cast<int32_t>(row[d]) * query[d];
+      dots[i * n_queries + j] = sum;
+    }
+  }
+}
+
 }  // namespace
 
 const SearchKernels& ScalarKernels() {
   static const SearchKernels kernels{ScanScalar<float>, ScoreGroupScalar, kScalarGroupWidth,
-                                     kScalarPanelRows, ScanScalar<uint16_t>, ToF32Scalar, ToF16Scalar};
+                                     kScalarPanelRows, ScanScalar<uint16_t>, ToF32Scalar, ToF16Scalar, ScanI8Scalar};
   return kernels;
 }
 

@@ -17,6 +17,7 @@
 #include "core/half.h"
 #include "core/error.h"
 #include "core/gallery_store.h"
+#include "core/int8_codes.h"
 #include "core/thread_pool.h"
 #include "tests/test_check.h"
 
@@ -427,6 +428,172 @@ void TestF16() {
   CheckAgainstReference("f16 store search", stored.data(), n, dim, nullptr, queries.data(), 12, 20, params.threshold, got);
 }
 
+// Int8 galleries: the kernels at every level agree exactly with the portable one; the codes'
+// bounds hold; and a search returns exactly what the same rows in f32 return (rows, scores to the
+// bit, counts), whether the first pass proves the answer, widens, or falls back to the f32 scan.
+void TestInt8() {
+  std::printf("int8 rows: kernels, codes, two-pass searches\n");
+  std::mt19937 rng(81);
+  std::uniform_int_distribution<int> code8(-127, 127);
+  for (size_t stride : {size_t(64), size_t(128), size_t(576)}) {
+    const int32_t max_query = MaxInt16QueryCode(stride);
+    std::uniform_int_distribution<int> code16(-max_query, max_query);
+    const size_t n_rows = 37;
+    std::vector<int8_t> rows(n_rows * stride + 64);
+    int8_t* aligned = reinterpret_cast<int8_t*>((reinterpret_cast<uintptr_t>(rows.data()) + 63) / 64 * 64);
+    for (size_t i = 0; i < n_rows * stride; ++i) aligned[i] = static_cast<int8_t>(i < stride ? 127 : code8(rng));
+    std::vector<int16_t> queries(4 * stride);
+    for (size_t i = 0; i < queries.size(); ++i) queries[i] = static_cast<int16_t>(i < stride ? max_query : code16(rng));
+    for (size_t n_queries = 1; n_queries <= kMaxScanQueries; ++n_queries) {
+      std::vector<int32_t> want(n_rows * n_queries);
+      ScalarKernels().scan_i8(aligned, n_rows, stride, queries.data(), n_queries, want.data());
+      int64_t extreme = 0;
+      for (size_t d = 0; d < stride; ++d) extreme += 127 * int64_t(max_query);
+      const bool reference_ok = want[0] == extreme;
+      for (SimdLevel level : SupportedLevels()) {
+        std::vector<int32_t> got(n_rows * n_queries, 7);
+        KernelsFor(level).scan_i8(aligned, n_rows, stride, queries.data(), n_queries, got.data());
+        Check(reference_ok && got == want, std::string(SimdLevelName(level)) + ": scan_i8 stride=" + std::to_string(stride) +
+                                               " queries=" + std::to_string(n_queries) + " equals the portable sums (largest codes included)");
+      }
+    }
+  }
+
+  {
+    const auto v = RandomUnitRows(1, 129, 82);
+    std::vector<int8_t> codes(192, 99);
+    const Int8RowCode code = EncodeInt8Row(v.data(), 129, 192, codes.data());
+    double error = 0, norm = 0;
+    bool in_range = true;
+    for (size_t d = 0; d < 192; ++d) {
+      const double approx = double(codes[d]) * code.scale;
+      in_range &= codes[d] != -128 && (d < 129 || codes[d] == 0);
+      if (d < 129) error += (v[d] - approx) * (v[d] - approx);
+      norm += approx * approx;
+    }
+    Check(in_range, "EncodeInt8Row: codes within +-127, padding zero");
+    Check(code.error_norm >= std::sqrt(error) && code.error_norm < std::sqrt(error) * 1.001 + 1e-9, "EncodeInt8Row: error norm is a tight upper bound");
+    Check(code.code_norm >= std::sqrt(norm), "EncodeInt8Row: code norm is an upper bound");
+    std::vector<float> zero(129, 0.f);
+    Check(EncodeInt8Row(zero.data(), 129, 192, codes.data()).scale == 0 && codes[5] == 0, "EncodeInt8Row: a zero vector has scale 0");
+    std::vector<float> bad = v;
+    bad[3] = std::numeric_limits<float>::quiet_NaN();
+    Check(ThrowsCode(ErrorCode::kInvalidArgument, [&] { EncodeInt8Row(bad.data(), 129, 192, codes.data()); }), "EncodeInt8Row: NaN refused");
+  }
+
+  // Rows: random unit vectors, a cluster of near-duplicates, and exact duplicates, so that some
+  // queries are proven at once, some need the wider pass, and some the f32 scan.
+  for (size_t dim : {size_t(7), size_t(129), size_t(512)}) {
+    const size_t n = 3000;
+    auto rows = RandomUnitRows(n, dim, static_cast<uint32_t>(90 + dim));
+    const auto noise = RandomUnitRows(n, dim, static_cast<uint32_t>(91 + dim));
+    for (size_t r = 1000; r < 1600; ++r) {  // near-duplicates of row 1000
+      double norm = 0;
+      for (size_t d = 0; d < dim; ++d) norm += std::pow(rows[r * dim + d] = rows[1000 * dim + d] + 0.02f * noise[r * dim + d], 2);
+      for (size_t d = 0; d < dim; ++d) rows[r * dim + d] = static_cast<float>(rows[r * dim + d] / std::sqrt(norm));
+    }
+    for (size_t r = 1700; r < 2950; ++r) std::memcpy(&rows[r * dim], &rows[1700 * dim], dim * sizeof(float));
+    GalleryStore f32(dim, /*rows_per_block=*/700, VectorStorage::kF32);
+    GalleryStore i8(dim, /*rows_per_block=*/700, VectorStorage::kI8);
+    for (size_t r = 0; r < n; ++r) (f32.Put(r, &rows[r * dim]), i8.Put(r, &rows[r * dim]));
+    for (size_t r = 5; r < n; r += 7) (f32.Kill(r), i8.Kill(r));
+    Check(i8.bytes() == n * (dim * 4 + Int8CodeStride(dim) + 4 + 1), "i8 store (dim " + std::to_string(dim) + "): bytes() counts f32 copy, codes, scale and flag");
+    std::vector<float> back(dim);
+    i8.Get(17, back.data());
+    Check(std::memcmp(back.data(), &rows[17 * dim], dim * sizeof(float)) == 0, "i8 store: Get returns the f32 vector as given");
+
+    auto queries = RandomUnitRows(12, dim, static_cast<uint32_t>(92 + dim));
+    std::memcpy(&queries[1 * dim], &rows[1000 * dim], dim * sizeof(float));  // into the near-duplicates
+    std::memcpy(&queries[2 * dim], &rows[1700 * dim], dim * sizeof(float));  // onto 1,250 exact duplicates
+    std::memcpy(&queries[3 * dim], &rows[42 * dim], dim * sizeof(float));    // one row, itself
+    SearchStats totals;
+    bool same = true;
+    std::string first_difference;
+    for (size_t n_queries : {size_t(1), size_t(3), size_t(4), size_t(7), size_t(12)}) {
+      for (size_t k : {size_t(1), size_t(10), size_t(100)}) {
+        for (float threshold : {-1e30f, 0.05f, 0.9f}) {
+          for (int threads : {1, 2}) {
+            for (size_t first : {size_t(0), size_t(1)}) {
+              const size_t count = std::min(n_queries, 12 - first);
+              SearchParams params;
+              params.queries = queries.data() + first * dim;
+              params.n_queries = count;
+              params.k = k;
+              params.threshold = threshold;
+              params.n_threads = threads;
+              params.stats = &totals;
+              Result want(count, k), got(count, k);
+              f32.Search(params, want.out());
+              i8.Search(params, got.out());
+              const bool equal = want.rows == got.rows && want.counts == got.counts &&
+                                 std::memcmp(want.scores.data(), got.scores.data(), want.scores.size() * sizeof(float)) == 0;
+              if (!equal && same)
+                first_difference = " (first: queries " + std::to_string(count) + " from " + std::to_string(first) + ", k " +
+                                   std::to_string(k) + ", threshold " + std::to_string(threshold) + ")";
+              same &= equal;
+            }
+          }
+        }
+      }
+    }
+    Check(same, "i8 store dim=" + std::to_string(dim) + ": every search equals the f32 store's, to the bit" + first_difference);
+    Check(totals.int8_queries > 0 && totals.int8_widened > 0 && totals.int8_exact_scans > 0,
+          "i8 store dim=" + std::to_string(dim) + ": the cases reach all three outcomes (" + std::to_string(totals.int8_queries) +
+              " queries, " + std::to_string(totals.int8_widened) + " widened, " + std::to_string(totals.int8_exact_scans) + " scanned in f32)");
+    // The common case: queries of random directions are answered from the first pass.
+    SearchStats plain;
+    SearchParams params;
+    params.queries = queries.data() + 4 * dim;
+    params.n_queries = 4;
+    params.k = 10;
+    params.stats = &plain;
+    Result got(4, 10);
+    i8.Search(params, got.out());
+    if (dim >= 129)
+      Check(plain.int8_widened == 0 && plain.int8_exact_scans == 0 && plain.int8_candidates < 4 * 100,
+            "i8 store dim=" + std::to_string(dim) + ": random queries are proven by the first pass (" + std::to_string(plain.int8_candidates) + " candidates)");
+    const SearchStats store_totals = i8.search_stats();
+    Check(store_totals.int8_queries >= totals.int8_queries, "i8 store: search_stats() accumulates");
+  }
+
+  // Every SIMD level, through SearchSegments with codes built by hand.
+  const size_t dim = 200, n = 1500, stride = Int8CodeStride(dim);
+  const auto rows = RandomUnitRows(n, dim, 95);
+  std::vector<int8_t> storage(n * stride + 64);
+  int8_t* codes = reinterpret_cast<int8_t*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) / 64 * 64);
+  std::vector<float> scales(n);
+  Int8Bound bound;
+  for (size_t r = 0; r < n; ++r) {
+    const Int8RowCode code = EncodeInt8Row(&rows[r * dim], dim, stride, codes + r * stride);
+    scales[r] = code.scale;
+    bound.error_norm = std::max(bound.error_norm, code.error_norm);
+    bound.code_norm = std::max(bound.code_norm, code.code_norm);
+  }
+  const auto queries = RandomUnitRows(5, dim, 96);
+  for (SimdLevel level : SupportedLevels()) {
+    RowSegment coded[2], plain[2];
+    for (int s = 0; s < 2; ++s) {
+      const size_t first = s == 0 ? 0 : 800;
+      plain[s].data = &rows[first * dim];
+      plain[s].first_row = first;
+      plain[s].n_rows = s == 0 ? 800 : n - 800;
+      coded[s] = plain[s];
+      coded[s].codes = codes + first * stride;
+      coded[s].code_scales = &scales[first];
+      coded[s].code_stride = stride;
+    }
+    SearchParams params;
+    params.queries = queries.data();
+    params.n_queries = 5;
+    params.k = 25;
+    Result want(5, 25), got(5, 25);
+    SearchSegments(plain, 2, dim, params, want.out(), level);
+    SearchSegments(coded, 2, dim, params, got.out(), level, bound);
+    Check(want.rows == got.rows && std::memcmp(want.scores.data(), got.scores.data(), want.scores.size() * sizeof(float)) == 0,
+          std::string(SimdLevelName(level)) + ": int8 segments answer as their f32 rows do");
+  }
+}
+
 void TestErrors() {
   std::printf("argument errors\n");
   GalleryStore store(8);
@@ -542,6 +709,7 @@ int main() {
   TestBatchMatchesSingle();
   TestGalleryStore();
   TestF16();
+  TestInt8();
   TestErrors();
   TestConcurrentAppend();
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
