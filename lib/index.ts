@@ -16,7 +16,7 @@ export type { RegionClass, RegionMap } from './api/regions.js';
 export { Gallery, BatchMatches, maxTopK, maxTopKCuda } from './api/gallery.js';
 export { ScoreCalibration, verify } from './api/calibration.js';
 export type { CalibrationPoint, PairCondition, ScoreDistribution, Verification, VerifyOptions } from './api/calibration.js';
-export type { GalleryOptions, GalleryLoadOptions, SearchOptions, Match, IdentityMatch, IdentitySearchOptions, WriteOptions, JournalStatus } from './api/gallery.js';
+export type { GalleryOptions, GalleryLoadOptions, GalleryStorage, Int8SearchStats, SearchOptions, Match, IdentityMatch, IdentitySearchOptions, WriteOptions, JournalStatus } from './api/gallery.js';
 export { alignFace, alignmentMatrix, faceTensor } from './api/align.js';
 export type { AlignOptions, AlignedFace, TensorOptions } from './api/align.js';
 export { MaskFaceError, errorCodes } from './api/errors.js';

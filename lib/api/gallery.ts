@@ -34,11 +34,34 @@ export interface GalleryOptions {
   /** The GPU of a 'cuda' gallery. Default 0. */
   deviceId?: number;
   /**
-   * How the vectors are kept in memory: 'f32' (default), or 'f16', IEEE half floats: half the
-   * memory and about half the memory traffic of a search, with scores within about 1e-3 of f32
-   * (the search is exact over the rounded vectors). Files hold the values as f32 either way.
+   * How the vectors are kept in memory:
+   * - 'f32' (default).
+   * - 'f16', IEEE half floats: half the memory and about half the memory traffic of a search,
+   *   with scores within about 1e-3 of f32 (the search is exact over the rounded vectors).
+   * - 'int8': the f32 vectors plus int8 codes (1.25x the memory of 'f32' at 512 values). A
+   *   search of fewer than 8 queries first scans the codes (a quarter of the bytes), then scores
+   *   its candidates on the f32 vectors, and proves from a bound on the codes' error that no row
+   *   it skipped belongs in the answer (it widens the candidates, or scans in f32, when it
+   *   cannot): the results are exactly those of 'f32', scores to the bit. Larger batches search
+   *   the f32 vectors directly. CPU galleries only. See `searchStats`.
+   * Files hold the values as f32 for 'f32' and 'int8', as half floats for 'f16'.
    */
-  storage?: 'f32' | 'f16';
+  storage?: GalleryStorage;
+}
+
+/** How a gallery keeps its vectors in memory (GalleryOptions.storage). */
+export type GalleryStorage = 'f32' | 'f16' | 'int8';
+
+/** How an 'int8' gallery's searches were answered (Gallery.searchStats), counted since it was made. */
+export interface Int8SearchStats {
+  /** Queries searched in two passes (searches of fewer than 8 queries). */
+  readonly queries: number;
+  /** Of those, queries whose first candidates did not prove the answer and were searched again with 16x as many. */
+  readonly widened: number;
+  /** Of those, queries that the wider pass did not prove either and were scanned in f32. */
+  readonly exactScans: number;
+  /** Rows scored on their f32 vectors, over all queries. */
+  readonly candidates: number;
 }
 
 /** Options of Gallery.load and Gallery.open: those of a new gallery, without `capacity` (the file's row count). */
@@ -192,12 +215,19 @@ function assertId(name: string, id: unknown): void {
  * behind a pending addMany()). A search already in flight may or may not see them; it never
  * reports a row under another id (a removed row is not reused while a search may read it).
  */
+/** Bytes of one row's vector in memory (as native/core/gallery_store.h lays it out). */
+function rowBytes(dim: number, storage: GalleryStorage): number {
+  if (storage === 'f16') return 2 * dim;
+  if (storage === 'int8') return 4 * dim + Math.ceil(dim / 64) * 64 + 4;
+  return 4 * dim;
+}
+
 export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   readonly model: ModelFingerprint;
   /** Where searches run. */
   readonly device: 'cpu' | 'cuda';
-  /** How the vectors are kept: 'f32' or 'f16'. */
-  readonly storage: 'f32' | 'f16';
+  /** How the vectors are kept: 'f32', 'f16' or 'int8'. */
+  readonly storage: GalleryStorage;
 
   #store: NativeGalleryStore;
   /** The GPU of a 'cuda' gallery. */
@@ -238,7 +268,10 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     if (this.device !== 'cpu' && this.device !== 'cuda') throw invalidArgument('options.device', "'cpu' or 'cuda'", options.device);
     const deviceId = assertInteger('options.deviceId', options.deviceId ?? 0, 0, 1023);
     this.storage = options.storage ?? 'f32';
-    if (this.storage !== 'f32' && this.storage !== 'f16') throw invalidArgument('options.storage', "'f32' or 'f16'", options.storage);
+    if (this.storage !== 'f32' && this.storage !== 'f16' && this.storage !== 'int8') throw invalidArgument('options.storage', "'f32', 'f16' or 'int8'", options.storage);
+    if (this.storage === 'int8' && this.device === 'cuda') {
+      throw invalidArgument('options.storage', "'f32' or 'f16' for a 'cuda' gallery (int8 rows are a CPU search format)", options.storage);
+    }
     if (this.device === 'cuda') {
       const status = cudaStatus();
       if (!status.kernels.loaded) {
@@ -254,7 +287,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     }
     if (options.capacity !== undefined) {
       const capacity = assertInteger('options.capacity', options.capacity, 0, 2 ** 31 - 2);
-      const bytes = capacity * (model.dim * (this.storage === 'f16' ? 2 : 4) + 1);
+      const bytes = capacity * (rowBytes(model.dim, this.storage) + 1);
       if (bytes > totalmem()) {
         throw new MaskFaceError(
           `A capacity of ${capacity} rows of ${model.dim} values needs ${(bytes / 2 ** 30).toFixed(1)} GiB; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
@@ -287,6 +320,14 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     this.#assertLive();
     const stats = this.#store.stats();
     return { hostBytes: stats.bytes, reservedBytes: stats.reservedBytes, deviceBytes: stats.deviceBytes };
+  }
+
+  /** How the searches of an 'int8' gallery were answered; null for other storage types. */
+  get searchStats(): Int8SearchStats | null {
+    this.#assertLive();
+    if (this.storage !== 'int8') return null;
+    const stats = this.#store.stats();
+    return { queries: stats.int8Queries, widened: stats.int8Widened, exactScans: stats.int8ExactScans, candidates: stats.int8Candidates };
   }
 
   has(id: GalleryId): boolean {

@@ -115,7 +115,18 @@ export interface NativeGalleryStore {
   getRows(rows: Uint32Array): Float32Array;
   reserve(capacity: number): void;
   search(queries: Float32Array, count: number, k: number, threshold: number, threads: number): Promise<NativeSearchResult>;
-  stats(): { rows: number; live: number; bytes: number; reservedBytes: number; dim: number; deviceBytes: number };
+  stats(): {
+    rows: number;
+    live: number;
+    bytes: number;
+    reservedBytes: number;
+    dim: number;
+    deviceBytes: number;
+    int8Queries: number;
+    int8Widened: number;
+    int8ExactScans: number;
+    int8Candidates: number;
+  };
   /** Writes `rows` (live, in this order) with their encoded ids and meta to a gallery file, atomically. */
   save(path: string, rows: Uint32Array, ids: Uint8Array, meta: string): Promise<void>;
   attachDevice(deviceId: number): void;
@@ -190,7 +201,7 @@ export interface NativeBinding {
     options: { intraOpThreads: number; interOpThreads: number; spinning: boolean; maxBatchSize: number } & NativeProviderOptions,
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
-  GalleryStore: new (dim: number, storage?: 'f32' | 'f16') => NativeGalleryStore;
+  GalleryStore: new (dim: number, storage?: 'f32' | 'f16' | 'int8') => NativeGalleryStore;
   /** Reads and checks a gallery file (native/core/gallery_file.h). */
   loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; storage: 'f32' | 'f16'; ids: Uint8Array; vectors: Float32Array }>;
   /** Reads, checks and opens (or creates) the journal of a gallery file for appends. */

@@ -175,7 +175,8 @@ class SaveWorker : public PromiseWorker {
  protected:
   void Compute() override {
     const GalleryStore& store = *store_;
-    // An f16 gallery writes its half floats as they are (rounding them again changes nothing).
+    // An f16 gallery writes its half floats as they are (rounding them again changes nothing); an
+    // int8 gallery its f32 vectors (its codes are made again on load).
     const auto storage = store.storage() == VectorStorage::kF16 ? gallery_file::Storage::kF16 : gallery_file::Storage::kF32;
     gallery_file::Save(path_, static_cast<uint32_t>(store.dim()), count_, meta_, ids_,
                        [&](uint64_t index, float* out) { store.Get(rows_[index], out); }, storage);
@@ -259,7 +260,8 @@ GalleryWrap::GalleryWrap(const Napi::CallbackInfo& info)
     if (info.Length() > 1 && !info[1].IsUndefined()) {
       const std::string name = StringArg(env, info[1], "storage");
       if (name == "f16") storage = VectorStorage::kF16;
-      else if (name != "f32") ThrowInvalid(env, "storage must be 'f32' or 'f16'");
+      else if (name == "int8") storage = VectorStorage::kI8;
+      else if (name != "f32") ThrowInvalid(env, "storage must be 'f32', 'f16' or 'int8'");
     }
     store_ = std::make_shared<GalleryStore>(dim, 0, storage);
   });
@@ -428,6 +430,11 @@ Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {
     stats.Set("reservedBytes", static_cast<double>(store->reserved_bytes()));
     stats.Set("dim", static_cast<double>(store->dim()));
     stats.Set("deviceBytes", device_ ? static_cast<double>(device_->DeviceBytes()) : 0.0);
+    const SearchStats searches = store->search_stats();
+    stats.Set("int8Queries", static_cast<double>(searches.int8_queries));
+    stats.Set("int8Widened", static_cast<double>(searches.int8_widened));
+    stats.Set("int8ExactScans", static_cast<double>(searches.int8_exact_scans));
+    stats.Set("int8Candidates", static_cast<double>(searches.int8_candidates));
     return stats;
   });
 }

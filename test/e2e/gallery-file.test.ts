@@ -219,6 +219,26 @@ t.test('kill -9 during saves, 100 times: the file always loads, to the last ackn
   t.same(readdirSync(folder).filter((name) => name !== 'g.mfg' && !name.includes('.tmp')), [], 'nothing else in the folder');
 });
 
+t.test('int8 galleries save their f32 vectors and load with the same answers', async (t) => {
+  const data = vectors(400, 75);
+  const ids = Array.from({ length: 400 }, (_, i) => `p${i}`);
+  await using coded = new Gallery<string>({ model, storage: 'int8' });
+  await using full = new Gallery<string>({ model });
+  await coded.addMany(ids, EmbeddingBatch.fromVectors(data, model));
+  await full.addMany(ids, EmbeddingBatch.fromVectors(data, model));
+  const [codedPath, fullPath] = [join(work, 'coded.mfg'), join(work, 'full-for-int8.mfg')];
+  await coded.save(codedPath);
+  await full.save(fullPath);
+  t.equal(readFileSync(codedPath).length, readFileSync(fullPath).length, 'the same size as an f32 gallery file');
+  const queries = EmbeddingBatch.fromVectors(vectors(6, 76), model);
+  const want = await Promise.all(Array.from({ length: 6 }, (_, q) => full.search(queries.at(q), { k: 7 })));
+  for (const storage of ['int8', 'f32'] as const) {
+    await using loaded = await Gallery.load<string>(codedPath, { model, storage });
+    const got = await Promise.all(Array.from({ length: 6 }, (_, q) => loaded.search(queries.at(q), { k: 7 })));
+    t.same(got, want, `loaded into an ${storage} gallery: the same matches and scores`);
+  }
+});
+
 t.test('f16 galleries save half floats: half the vector bytes, loaded into either kind', async (t) => {
   const data = vectors(500, 71);
   const ids = Array.from({ length: 500 }, (_, i) => `p${i}`);

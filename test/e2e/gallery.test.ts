@@ -333,6 +333,51 @@ t.test("storage: 'f16' keeps half floats: half the memory, scores within 1e-3", 
   await t.rejects(Promise.resolve().then(() => new Gallery({ model, storage: 'f8' as never })), { code: 'ERR_INVALID_ARGUMENT' });
 });
 
+t.test("storage: 'int8' answers exactly as 'f32' does: ids and scores to the bit", async (t) => {
+  // Random rows, then 300 near-duplicates of row 0 and 1,600 copies of row 1: some queries are
+  // proven by the first pass, others need the wider one or the f32 scan.
+  const data = vectors(3000, 81);
+  const noise = vectors(3000, 82);
+  for (let i = 1000; i < 1300; i++) {
+    let norm = 0;
+    for (let d = 0; d < model.dim; d++) norm += (data[i * model.dim + d] = data[d]! + 0.02 * noise[i * model.dim + d]!) ** 2;
+    for (let d = 0; d < model.dim; d++) data[i * model.dim + d]! /= Math.sqrt(norm);
+  }
+  for (let i = 1300; i < 2900; i++) data.copyWithin(i * model.dim, model.dim, 2 * model.dim);
+  const ids = Array.from({ length: 3000 }, (_, i) => i);
+  await using full = new Gallery<number>({ model, threads: 2 });
+  await using coded = new Gallery<number>({ model, threads: 2, storage: 'int8' });
+  t.equal(coded.storage, 'int8');
+  t.same(coded.searchStats, { queries: 0, widened: 0, exactScans: 0, candidates: 0 });
+  t.equal(full.searchStats, null, "'f32' galleries have no int8 statistics");
+  await Promise.all([full.addMany(ids, EmbeddingBatch.fromVectors(data, model)), coded.addMany(ids, EmbeddingBatch.fromVectors(data, model))]);
+  for (let i = 5; i < 3000; i += 9) (full.remove(i), coded.remove(i));
+  t.equal(coded.memory.hostBytes, 3000 * (model.dim * 4 + 64 + 4 + 1), 'f32 vector, 64 bytes of codes, scale and flag a row');
+  const queryData = vectors(12, 83);
+  queryData.set(data.subarray(0, model.dim), 0);
+  queryData.set(data.subarray(model.dim, 2 * model.dim), model.dim);
+  const queries = EmbeddingBatch.fromVectors(queryData, model);
+  let compared = 0;
+  for (const k of [1, 10, 300]) {
+    for (const threshold of [undefined, 0.2, 0.95]) {
+      for (let q = 0; q < 12; q++) {
+        const [want, got] = await Promise.all([full.search(queries.at(q), { k, threshold }), coded.search(queries.at(q), { k, threshold })]);
+        if (JSON.stringify(got) !== JSON.stringify(want)) t.fail(`query ${q}, k ${k}, threshold ${threshold}: differs`);
+        compared++;
+      }
+      const [want, got] = await Promise.all([full.searchBatch(queries, { k, threshold }), coded.searchBatch(queries, { k, threshold })]);
+      t.same(Array.from(got.ids), Array.from(want.ids), `batch of 12, k ${k}, threshold ${threshold}: same ids`);
+      t.same(Array.from(got.scores), Array.from(want.scores), `batch of 12, k ${k}, threshold ${threshold}: same scores`);
+    }
+  }
+  t.pass(`${compared} single searches compared`);
+  const stats = coded.searchStats!;
+  t.equal(stats.queries, compared, 'every single search ran in two passes; batches of 8 or more went to the f32 rows');
+  t.ok(stats.widened > 0 && stats.exactScans > 0 && stats.exactScans <= stats.widened, `some queries widened (${stats.widened}), some scanned in f32 (${stats.exactScans})`);
+  t.ok(stats.candidates > 0);
+  await t.rejects(Promise.resolve().then(() => new Gallery({ model, storage: 'int8', device: 'cuda' })), { code: 'ERR_INVALID_ARGUMENT' }, "'int8' is refused for a 'cuda' gallery");
+});
+
 t.test('compact() gives back the memory of removed rows; searches running meanwhile stay right', async (t) => {
   const data = vectors(3000, 61);
   await using gallery = new Gallery<number>({ model, threads: 2 });
