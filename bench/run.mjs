@@ -90,6 +90,8 @@ function searchCases() {
     { name: 'search-maskface threads=1', script: 'search-maskface', args: searchArgs({ threads: 1 }) },
     { name: 'search-maskface f16 threads=2', script: 'search-maskface', args: [...searchArgs({ threads: 2 }), '--storage', 'f16'] },
     { name: 'search-maskface f16 threads=1', script: 'search-maskface', args: [...searchArgs({ threads: 1 }), '--storage', 'f16'] },
+    { name: 'search-maskface int8 threads=2', script: 'search-maskface', args: [...searchArgs({ threads: 2 }), '--storage', 'int8'] },
+    { name: 'search-maskface int8 threads=1', script: 'search-maskface', args: [...searchArgs({ threads: 1 }), '--storage', 'int8'] },
     { name: 'search-usearch exact', script: 'search-usearch', args: [...searchArgs(), '--mode', 'exact'] },
     { name: 'search-usearch hnsw', script: 'search-usearch', args: [...searchArgs(), '--mode', 'hnsw'] },
     { name: 'search-hnswlib ef=64', script: 'search-hnswlib', args: [...searchArgs(), '--ef', '64'] },

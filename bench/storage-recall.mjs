@@ -1,6 +1,7 @@
-// Recall of f16 galleries against exact f32 search, on real face embeddings and on the clustered
-// benchmark data: recall@10 (the share of f32's top 10 that f16 also returns) and the largest
-// score difference on the rows both return.
+// Recall of f16 and int8 galleries against exact f32 search, on real face embeddings and on the
+// clustered benchmark data: recall@10 (the share of f32's top 10 that they also return), the
+// largest score difference on the rows both return, answers identical to f32's, and how int8's
+// two passes answered (widened: a second, wider pass; exact scans: then the f32 rows).
 //   node bench/storage-recall.mjs [--faces 3000] [--queries 200] [--clustered 100000] [--data ../shared/data]
 // Real embeddings: UTKFace crops of ../shared/data (roughly aligned 200x200 colour faces), the
 // centre 160x160 resized to 112x112 and embedded by the default model; the first `--queries`
@@ -21,31 +22,41 @@ const clustered = intOption(options, 'clustered', 100000);
 const dataDir = options.data ?? process.env.MASKFACE_DATA_DIR ?? join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'shared', 'data');
 const k = 10;
 
-/** recall@k of f16 against f32 over the same rows, and the worst score difference of shared hits. */
+/**
+ * recall@k of f16 and int8 against f32 over the same rows (one search call per query, so int8
+ * runs its two passes), the worst score difference of shared hits, and how int8 answered.
+ */
 async function compare(rows, queries, dim, label) {
   const model = { id: `storage-recall-${label}`, dim };
   const n = rows.length / dim;
   const ids = Array.from({ length: n }, (_, i) => i);
   const batch = EmbeddingBatch.fromVectors(queries, model);
   const results = {};
-  for (const storage of ['f32', 'f16']) {
+  let int8 = null;
+  for (const storage of ['f32', 'f16', 'int8']) {
     const gallery = new Gallery({ model, storage, capacity: n });
     await gallery.addMany(ids, EmbeddingBatch.fromVectors(rows, model));
-    const matches = await gallery.searchBatch(batch, { k });
-    results[storage] = Array.from({ length: batch.count }, (_, q) => matches.at(q));
+    results[storage] = [];
+    for (let q = 0; q < batch.count; q++) results[storage].push(await gallery.search(batch.at(q), { k }));
+    if (storage === 'int8') int8 = gallery.searchStats;
     await gallery.dispose();
   }
-  let found = 0;
-  let worst = 0;
-  for (let q = 0; q < batch.count; q++) {
-    const exact = new Map(results.f32[q].map((m) => [m.id, m.score]));
-    for (const m of results.f16[q]) {
-      if (!exact.has(m.id)) continue;
-      found++;
-      worst = Math.max(worst, Math.abs(exact.get(m.id) - m.score));
+  const against = (storage) => {
+    let found = 0;
+    let worst = 0;
+    let identical = 0;
+    for (let q = 0; q < batch.count; q++) {
+      const exact = new Map(results.f32[q].map((m) => [m.id, m.score]));
+      if (JSON.stringify(results[storage][q]) === JSON.stringify(results.f32[q])) identical++;
+      for (const m of results[storage][q]) {
+        if (!exact.has(m.id)) continue;
+        found++;
+        worst = Math.max(worst, Math.abs(exact.get(m.id) - m.score));
+      }
     }
-  }
-  return { data: label, rows: n, queries: batch.count, recallAt10: found / (batch.count * k), worstScoreDifference: worst };
+    return { recallAt10: found / (batch.count * k), worstScoreDifference: worst, identicalAnswers: identical };
+  };
+  return { data: label, rows: n, queries: batch.count, f16: against('f16'), int8: { ...against('int8'), ...int8 } };
 }
 
 const reports = [];
@@ -79,6 +90,12 @@ reports.push(await compare(galleryRows(clustered, 512), queryRows(queryCount, 51
 
 const machine = machineFingerprint();
 console.log(`machine: ${machine.cpu}, ${machine.cores} cores, search SIMD ${machine.simd}, Node ${machine.node}`);
-console.log('| data | rows | queries | recall@10 of f16 vs f32 | worst score difference |');
-console.log('|---|---|---|---|---|');
-for (const r of reports) console.log(`| ${r.data} | ${r.rows} | ${r.queries} | ${r.recallAt10.toFixed(4)} | ${r.worstScoreDifference.toExponential(2)} |`);
+console.log('| data | rows | queries | storage | recall@10 vs f32 | worst score difference | answers identical to f32 | int8: widened / scanned in f32 | int8: candidates per query |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of reports) {
+  for (const storage of ['f16', 'int8']) {
+    const m = r[storage];
+    const int8 = storage === 'int8' ? [`${m.widened} / ${m.exactScans}`, (m.candidates / m.queries).toFixed(1)] : ['-', '-'];
+    console.log(`| ${r.data} | ${r.rows} | ${r.queries} | ${storage} | ${m.recallAt10.toFixed(4)} | ${m.worstScoreDifference.toExponential(2)} | ${m.identicalAnswers} / ${r.queries} | ${int8.join(' | ')} |`);
+  }
+}

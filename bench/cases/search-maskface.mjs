@@ -1,5 +1,5 @@
-// maskface Gallery: exact cosine top-k in C++ (SIMD, `threads` threads per search), over f32 or
-// (--storage f16) half-float rows.
+// maskface Gallery: exact cosine top-k in C++ (SIMD, `threads` threads per search), over f32,
+// (--storage f16) half-float rows, or (--storage int8) int8 codes first, then the f32 rows.
 import { EmbeddingBatch, FaceEmbedding, Gallery, versions } from '../../dist/esm/index.js';
 import { printResult } from '../lib/args.mjs';
 import { recallOf, searchResult, searchSetup, timeBatch, timeSingleQueries } from '../lib/search-setup.mjs';
@@ -25,6 +25,7 @@ const batch = await timeBatch(params.batchQueries, async () => {
   return (q) => matches.rows.subarray(q * k, (q + 1) * k);
 });
 const memory = gallery.memory;
+const int8 = gallery.searchStats;
 await gallery.dispose();
 
 printResult(
@@ -35,6 +36,6 @@ printResult(
     single,
     batch,
     recall: recallOf(setup, single, batch),
-    extra: { buildS: Math.round(buildS * 100) / 100, hostBytes: memory.hostBytes, versions: versions() },
+    extra: { buildS: Math.round(buildS * 100) / 100, hostBytes: memory.hostBytes, ...(int8 ? { int8 } : {}), versions: versions() },
   }),
 );

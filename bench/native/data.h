@@ -133,6 +133,7 @@ struct Options {
   size_t recall_queries = 100;  // the exact reference is double precision and slow
   int threads = 2;
   std::string simd;  // search_bench only: scalar | avx2 | avx512 (default: detected)
+  std::string storage = "f32";  // search_bench only: f32 | f16 | int8
 };
 
 inline Options ParseOptions(int argc, char** argv) {
@@ -147,6 +148,7 @@ inline Options ParseOptions(int argc, char** argv) {
     else if (key == "--single-queries") o.single_queries = std::stoul(value);
     else if (key == "--threads") o.threads = std::stoi(value);
     else if (key == "--simd") o.simd = value;
+    else if (key == "--storage") o.storage = value;
     else {
       std::fprintf(stderr, "unknown option %s\n", key.c_str());
       std::exit(2);

@@ -47,8 +47,13 @@ void RunCase(const char* which, const Searcher& searcher, const bench::Options& 
   const double qps = bench::QueriesPerSecond(search, n_queries, one_per_call);
   std::vector<int64_t> rows64(rows.begin(), rows.end());
   const double recall = bench::RecallAtK(ref, rows64.data(), o.k, std::min(n_queries, ref.kth_score.size()));
-  const std::string simd = std::string(",\"simd\":\"") + maskface::SimdLevelName(searcher.level) + "\"";
-  bench::PrintResult("maskface", which, o, n_queries, qps, recall, simd);
+  params.stats = nullptr;
+  const maskface::SearchStats stats = searcher.store.search_stats();
+  std::string extra = std::string(",\"simd\":\"") + maskface::SimdLevelName(searcher.level) + "\",\"storage\":\"" + o.storage + "\"";
+  if (o.storage == "int8")
+    extra += ",\"int8\":{\"queries\":" + std::to_string(stats.int8_queries) + ",\"widened\":" + std::to_string(stats.int8_widened) +
+             ",\"exact_scans\":" + std::to_string(stats.int8_exact_scans) + ",\"candidates\":" + std::to_string(stats.int8_candidates) + "}";
+  bench::PrintResult("maskface", which, o, n_queries, qps, recall, extra);
 }
 
 // Sums a span with 4 independent vector accumulators: nothing but loads, so it runs at the
@@ -126,7 +131,18 @@ int main(int argc, char** argv) {
   const bench::Reference ref = bench::ExactReference(rows.data(), o.n, o.dim, queries.data(),
                                                      std::min(o.recall_queries, n_queries), o.k, o.threads);
 
-  maskface::GalleryStore store(o.dim);
+  maskface::VectorStorage storage = maskface::VectorStorage::kF32;
+  if (o.storage == "f16") storage = maskface::VectorStorage::kF16;
+  else if (o.storage == "int8") storage = maskface::VectorStorage::kI8;
+  else if (o.storage != "f32") {
+    std::fprintf(stderr, "--storage must be f32, f16 or int8\n");
+    return 2;
+  }
+  if (storage != maskface::VectorStorage::kF32 && !o.simd.empty()) {
+    std::fprintf(stderr, "--simd forces the f32 path; it does not combine with --storage %s\n", o.storage.c_str());
+    return 2;
+  }
+  maskface::GalleryStore store(o.dim, 0, storage);
   store.Reserve(o.n);
   for (size_t r = 0; r < o.n; ++r) store.Put(r, &rows[r * o.dim]);
 
