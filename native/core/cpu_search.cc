@@ -230,14 +230,15 @@ size_t TaskCount(const SearchParams& params, size_t work) {
 }
 
 // The f32 (or f16) search over the rows' vectors: one pass, exact.
+// force_gemm: the GEMM path even for fewer queries (the f32 scores of a batch, bit for bit).
 void RunExactSearch(const RowSegment* segments, size_t n_segments, size_t total_rows, size_t dim,
-                    const SearchParams& params, TopKOutput out, SimdLevel level) {
+                    const SearchParams& params, TopKOutput out, SimdLevel level, bool force_gemm = false) {
   const size_t n_queries = params.n_queries;
   const size_t k = params.k;
   if (n_queries == 0) return;
 
   SearchContext ctx{segments, n_segments, dim, &params, &KernelsFor(level), {}};
-  const bool use_gemm = n_queries >= kMinQueriesForGemm;
+  const bool use_gemm = force_gemm || n_queries >= kMinQueriesForGemm;
   size_t n_gates = n_queries;
   if (use_gemm) {
     ctx.packed_queries = PackQueries(params.queries, n_queries, dim, ctx.kernels->group_width);
@@ -290,7 +291,10 @@ void RunExactSearch(const RowSegment* segments, size_t n_segments, size_t total_
 // exactly, the answer is proven when floor + bound is below the k-th exact score (or below the
 // threshold when fewer than k pass it): nothing skipped could enter, not even by a tie. A query
 // whose answer is not proven gets a second pass with wider candidates, and failing that the f32
-// scan, so the results are always those of the f32 rows.
+// search, so the results are always those of the f32 rows. Few queries stream the codes with
+// 16-bit query codes (scan_i8); batches run a VNNI GEMM with 8-bit query codes (score_group_i8).
+// Candidates are scored by the kernel the f32 search would use for the same call (the scan's, or
+// the GEMM's), so scores equal an f32 store's to the bit.
 
 constexpr size_t kFirstPassExtraCandidates = 64;
 constexpr size_t kWidening = 16;
@@ -298,27 +302,49 @@ constexpr size_t kWidening = 16;
 // f32 kernel (dim products summed): covered by (dim + kRoundingTerms) ulps of the largest score.
 constexpr double kRoundingTerms = 16;
 
-// The f32 row `row` (global index) of segments sorted by first_row.
-const float* F32Row(const RowSegment* segments, size_t n_segments, size_t row, size_t dim) {
-  const RowSegment* end = segments + n_segments;
-  const RowSegment* segment = std::upper_bound(segments, end, row, [](size_t r, const RowSegment& s) { return r < s.first_row; }) - 1;
-  return segment->data + (row - segment->first_row) * dim;
+// The segment holding global row `row` (segments sorted by first_row), and the row's index in it.
+const RowSegment& SegmentOf(const RowSegment* segments, size_t n_segments, size_t row, size_t* local) {
+  const RowSegment* segment =
+      std::upper_bound(segments, segments + n_segments, row, [](size_t r, const RowSegment& s) { return r < s.first_row; }) - 1;
+  *local = row - segment->first_row;
+  return *segment;
 }
 
+// Query codes for one first pass: 16-bit (scan) or 8-bit offset by 128, packed for the GEMM kernel.
 struct EncodedQueries {
-  std::vector<int16_t> codes;  // n x stride
-  std::vector<float> scales;
-  std::vector<double> bounds;  // how far an approximate score may be from the f32 kernel's
+  std::vector<int16_t> scan_codes;    // n x stride
+  std::vector<uint8_t> packed_codes;  // groups of group_width_i8, four dimensions a lane
+  std::vector<float> scales;          // padded with zeros to whole groups
+  std::vector<double> bounds;         // how far an approximate score may be from the f32 kernel's
+  size_t n_gates = 0;
 };
 
 EncodedQueries EncodeQueries(const float* queries, const size_t* which, size_t n, size_t dim, size_t stride,
-                             Int8Bound bound) {
+                             Int8Bound bound, const SearchKernels* gemm) {
   EncodedQueries encoded;
-  encoded.codes.resize(n * stride);
-  encoded.scales.resize(n);
   encoded.bounds.resize(n);
+  std::vector<uint8_t> codes;
+  if (gemm != nullptr) {
+    const size_t width = gemm->group_width_i8;
+    encoded.n_gates = (n + width - 1) / width * width;
+    encoded.packed_codes.assign(encoded.n_gates * stride, 128);
+    codes.resize(stride);
+  } else {
+    encoded.n_gates = n;
+    encoded.scan_codes.resize(n * stride);
+  }
+  encoded.scales.assign(encoded.n_gates, 0.f);
   for (size_t j = 0; j < n; ++j) {
-    const Int16QueryCode code = EncodeInt16Query(queries + which[j] * dim, dim, stride, encoded.codes.data() + j * stride);
+    const float* query = queries + which[j] * dim;
+    QueryCode code;
+    if (gemm != nullptr) {
+      code = EncodeUint8Query(query, dim, stride, codes.data());
+      const size_t width = gemm->group_width_i8;
+      uint8_t* group = encoded.packed_codes.data() + (j / width) * width * stride;
+      for (size_t d = 0; d < stride; ++d) group[(d / 4) * width * 4 + (j % width) * 4 + d % 4] = codes[d];
+    } else {
+      code = EncodeInt16Query(query, dim, stride, encoded.scan_codes.data() + j * stride);
+    }
     encoded.scales[j] = code.scale;
     const double largest_score = static_cast<double>(code.norm) * (static_cast<double>(bound.code_norm) + bound.error_norm);
     encoded.bounds[j] = static_cast<double>(code.norm) * bound.error_norm +
@@ -328,71 +354,182 @@ EncodedQueries EncodeQueries(const float* queries, const size_t* which, size_t n
   return encoded;
 }
 
-// First pass for queries `which`: per query, the hits of highest approximate score (up to
-// `candidates` of them, best first) and whether rows were left out for lack of room.
-void FirstPass(const RowSegment* segments, size_t n_segments, size_t total_rows, const SearchParams& params,
-               const SearchKernels& kernels, const EncodedQueries& encoded, size_t n, size_t candidates,
-               std::vector<std::vector<Hit>>& hits, std::vector<bool>& full) {
+void ScanCodes(const RowSegment* segments, size_t n_segments, size_t begin, size_t end, const SearchKernels& kernels,
+               const EncodedQueries& encoded, size_t n, TopKHeaps& heaps) {
   const size_t stride = segments[0].code_stride;
-  // A row whose approximate score is below threshold - bound cannot reach the threshold.
-  const double widest = *std::max_element(encoded.bounds.begin(), encoded.bounds.end());
-  const double lowest = static_cast<double>(params.threshold) - widest;
-  float gate = static_cast<float>(lowest);
-  if (static_cast<double>(gate) > lowest) gate = std::nextafter(gate, -kInf);
-  const size_t n_tasks = TaskCount(params, total_rows * stride * n / 4);
-  std::vector<TopKHeaps> heaps;
-  heaps.reserve(n_tasks);
-  for (size_t t = 0; t < n_tasks; ++t) heaps.emplace_back(n, candidates, n, gate);
-  ParallelFor(n_tasks, params.n_threads, [&](size_t task) {
-    const size_t begin = total_rows * task / n_tasks;
-    const size_t end = total_rows * (task + 1) / n_tasks;
-    TopKHeaps& heap = heaps[task];
-    std::vector<int32_t> dots(kScanChunkRows * kMaxScanQueries);
-    for (size_t q0 = 0; q0 < n; q0 += kMaxScanQueries) {
-      const size_t pass = std::min(kMaxScanQueries, n - q0);
-      ForEachPiece(segments, n_segments, begin, end, [&](const RowSegment& segment, size_t first, size_t last) {
-        for (size_t chunk = first; chunk < last; chunk += kScanChunkRows) {
-          const size_t rows = std::min(kScanChunkRows, last - chunk);
-          kernels.scan_i8(segment.codes + chunk * stride, rows, stride, encoded.codes.data() + q0 * stride, pass, dots.data());
-          const float* gates = heap.gates() + q0;
-          for (size_t i = 0; i < rows; ++i) {
-            const float row_scale = segment.code_scales[chunk + i];
-            for (size_t j = 0; j < pass; ++j) {
-              const float score = static_cast<float>(dots[i * pass + j]) * (row_scale * encoded.scales[q0 + j]);
-              if (score > gates[j] && segment.IsLive(chunk + i))
-                heap.Push(q0 + j, score, static_cast<int32_t>(segment.first_row + chunk + i));
-            }
+  std::vector<int32_t> dots(kScanChunkRows * kMaxScanQueries);
+  for (size_t q0 = 0; q0 < n; q0 += kMaxScanQueries) {
+    const size_t pass = std::min(kMaxScanQueries, n - q0);
+    ForEachPiece(segments, n_segments, begin, end, [&](const RowSegment& segment, size_t first, size_t last) {
+      for (size_t chunk = first; chunk < last; chunk += kScanChunkRows) {
+        const size_t rows = std::min(kScanChunkRows, last - chunk);
+        kernels.scan_i8(segment.codes + chunk * stride, rows, stride, encoded.scan_codes.data() + q0 * stride, pass, dots.data());
+        const float* gates = heaps.gates() + q0;
+        for (size_t i = 0; i < rows; ++i) {
+          const float row_scale = segment.code_scales[chunk + i];
+          for (size_t j = 0; j < pass; ++j) {
+            const float score = static_cast<float>(dots[i * pass + j]) * (row_scale * encoded.scales[q0 + j]);
+            if (score > gates[j] && segment.IsLive(chunk + i))
+              heaps.Push(q0 + j, score, static_cast<int32_t>(segment.first_row + chunk + i));
           }
         }
-      });
-    }
-  });
-  for (size_t j = 0; j < n; ++j) {
-    std::vector<Hit>& merged = hits[j];
-    merged.clear();
-    for (const TopKHeaps& h : heaps) merged.insert(merged.end(), h.hits(j), h.hits(j) + h.size(j));
-    // A task that filled its heap left out rows no better than its worst kept one; the merged
-    // list then holds at least `candidates` rows at least that good.
-    full[j] = merged.size() >= candidates;
-    const size_t kept = std::min(candidates, merged.size());
-    std::partial_sort(merged.begin(), merged.begin() + kept, merged.end(), Better);
-    merged.resize(kept);
+      }
+    });
   }
 }
 
-// Scores the candidates of one query on their f32 rows and writes its answer when it is proven.
-bool Rerank(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,
-            const SearchKernels& kernels, const float* query, std::vector<Hit>& candidates, bool full, double bound,
-            size_t query_index, TopKOutput out) {
+void GemmCodes(const RowSegment* segments, size_t n_segments, size_t begin, size_t end, const SearchKernels& kernels,
+               const EncodedQueries& encoded, TopKHeaps& heaps) {
+  const size_t stride = segments[0].code_stride;
+  const size_t width = kernels.group_width_i8;
+  const size_t panel = kernels.panel_rows_i8;
+  const size_t chunk_rows = panel * kGemmChunkPanels;
+  const size_t group_bytes = stride * width;
+  const size_t n_groups = encoded.n_gates / width;
+  const size_t groups_per_block = std::max<size_t>(1, kQueryBlockBytes / group_bytes);
+  std::vector<float> scores(chunk_rows * width);
+  std::vector<uint32_t> masks(chunk_rows);
+  std::vector<int32_t> sums(chunk_rows);
+  std::vector<float> tail_scales(panel);
+  std::vector<int8_t> tail_panel(panel * stride);  // last rows of a piece, zero padded to a panel
+  for (size_t g0 = 0; g0 < n_groups; g0 += groups_per_block) {
+    const size_t g1 = std::min(n_groups, g0 + groups_per_block);
+    ForEachPiece(segments, n_segments, begin, end, [&](const RowSegment& segment, size_t first, size_t last) {
+      for (size_t chunk = first; chunk < last; chunk += chunk_rows) {
+        const size_t n = std::min(chunk_rows, last - chunk);
+        const size_t full = n - n % panel;
+        const int8_t* rows = segment.codes + chunk * stride;
+        for (size_t i = 0; i < n; ++i) {
+          int32_t sum = 0;
+          for (size_t d = 0; d < stride; ++d) sum += rows[i * stride + d];
+          sums[i] = sum;
+        }
+        if (full < n) {
+          std::fill(tail_panel.begin(), tail_panel.end(), int8_t{0});
+          std::memcpy(tail_panel.data(), rows + full * stride, (n - full) * stride);
+          std::fill(tail_scales.begin(), tail_scales.end(), 0.f);
+          std::copy(segment.code_scales + chunk + full, segment.code_scales + chunk + n, tail_scales.begin());
+          std::fill(sums.begin() + n, sums.begin() + full + panel, 0);
+        }
+        for (size_t g = g0; g < g1; ++g) {
+          const uint8_t* packed = encoded.packed_codes.data() + g * group_bytes;
+          const float* query_scales = encoded.scales.data() + g * width;
+          const float* gates = heaps.gates() + g * width;
+          if (full > 0)
+            kernels.score_group_i8(packed, query_scales, rows, sums.data(), segment.code_scales + chunk, full, stride, gates,
+                                   scores.data(), masks.data());
+          if (full < n)
+            kernels.score_group_i8(packed, query_scales, tail_panel.data(), sums.data() + full, tail_scales.data(), panel, stride,
+                                   gates, scores.data() + full * width, masks.data() + full);
+          for (size_t i = 0; i < n; ++i) {
+            if (masks[i] == 0 || !segment.IsLive(chunk + i)) continue;
+            const auto row = static_cast<int32_t>(segment.first_row + chunk + i);
+            for (uint32_t mask = masks[i]; mask != 0; mask &= mask - 1) {
+              const size_t lane = static_cast<size_t>(__builtin_ctz(mask));
+              heaps.Push(g * width + lane, scores[i * width + lane], row);
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+// First pass for n queries: per query, the hits of highest approximate score (up to `candidates`
+// of them, best first) and whether rows were left out for lack of room.
+void FirstPass(const RowSegment* segments, size_t n_segments, size_t total_rows, const SearchParams& params,
+               const SearchKernels& kernels, bool gemm, const EncodedQueries& encoded, size_t n, size_t candidates,
+               std::vector<std::vector<Hit>>& hits, std::vector<bool>& full) {
+  const size_t stride = segments[0].code_stride;
+  // A row whose approximate score is below threshold - bound cannot reach the threshold.
+  const double lowest = static_cast<double>(params.threshold) - *std::max_element(encoded.bounds.begin(), encoded.bounds.end());
+  float gate = static_cast<float>(lowest);
+  if (static_cast<double>(gate) > lowest) gate = std::nextafter(gate, -kInf);
+  // VNNI does four times the products of an f32 FMA per instruction; the scan a quarter of its bytes.
+  const size_t n_tasks = TaskCount(params, total_rows * stride * n / 4);
+  std::vector<TopKHeaps> heaps;
+  heaps.reserve(n_tasks);
+  for (size_t t = 0; t < n_tasks; ++t) heaps.emplace_back(n, candidates, encoded.n_gates, gate);
+  ParallelFor(n_tasks, params.n_threads, [&](size_t task) {
+    const size_t begin = total_rows * task / n_tasks;
+    const size_t end = total_rows * (task + 1) / n_tasks;
+    if (gemm) GemmCodes(segments, n_segments, begin, end, kernels, encoded, heaps[task]);
+    else ScanCodes(segments, n_segments, begin, end, kernels, encoded, n, heaps[task]);
+  });
+  const size_t merge_tasks = n >= kMinQueriesForGemm ? std::min<size_t>(n, static_cast<size_t>(std::max(1, params.n_threads))) : 1;
+  ParallelFor(merge_tasks, params.n_threads, [&](size_t task) {
+    for (size_t j = n * task / merge_tasks; j < n * (task + 1) / merge_tasks; ++j) {
+      std::vector<Hit>& merged = hits[j];
+      merged.clear();
+      for (const TopKHeaps& h : heaps) merged.insert(merged.end(), h.hits(j), h.hits(j) + h.size(j));
+      // A task that filled its heap left out rows no better than its worst kept one; the merged
+      // list then holds at least `candidates` rows at least that good.
+      full[j] = merged.size() >= candidates;
+      const size_t kept = std::min(candidates, merged.size());
+      std::partial_sort(merged.begin(), merged.begin() + kept, merged.end(), Better);
+      merged.resize(kept);
+    }
+  });
+}
+
+// Scores candidates on their f32 rows with the kernel the f32 search uses for the same call: the
+// scan's for few queries, the GEMM kernel's (query in lane 0 of a group) for batches.
+class ExactScorer {
+ public:
+  ExactScorer(const RowSegment* segments, size_t n_segments, size_t dim, const SearchKernels& kernels, bool gemm)
+      : segments_(segments), n_segments_(n_segments), dim_(dim), kernels_(kernels), gemm_(gemm) {
+    if (gemm_) {
+      group_.resize(dim * kernels.group_width);
+      panel_.resize(kernels.panel_rows * dim);
+      gates_.assign(kernels.group_width, kInf);
+      scores_.resize(kernels.panel_rows * kernels.group_width);
+      masks_.resize(kernels.panel_rows);
+    }
+  }
+
+  // Exact scores of `rows` for `query`, into out.
+  void Score(const float* query, const std::vector<Hit>& rows, std::vector<float>& out) {
+    out.resize(rows.size());
+    if (!gemm_) {
+      for (size_t i = 0; i < rows.size(); ++i) kernels_.scan(Row(rows[i].row), 1, dim_, query, 1, &out[i]);
+      return;
+    }
+    const size_t width = kernels_.group_width, panel = kernels_.panel_rows;
+    for (size_t d = 0; d < dim_; ++d) group_[d * width] = query[d];
+    for (size_t first = 0; first < rows.size(); first += panel) {
+      const size_t n = std::min(panel, rows.size() - first);
+      for (size_t i = 0; i < n; ++i) std::memcpy(&panel_[i * dim_], Row(rows[first + i].row), dim_ * sizeof(float));
+      kernels_.score_group(group_.data(), panel_.data(), panel, dim_, gates_.data(), scores_.data(), masks_.data());
+      for (size_t i = 0; i < n; ++i) out[first + i] = scores_[i * width];
+    }
+  }
+
+ private:
+  const float* Row(int32_t row) const {
+    size_t local;
+    const RowSegment& segment = SegmentOf(segments_, n_segments_, static_cast<size_t>(row), &local);
+    return segment.data + local * dim_;
+  }
+
+  const RowSegment* segments_;
+  size_t n_segments_;
+  size_t dim_;
+  const SearchKernels& kernels_;
+  bool gemm_;
+  std::vector<float> group_, panel_, gates_, scores_;
+  std::vector<uint32_t> masks_;
+};
+
+// Scores one query's candidates exactly and writes its answer when it is proven.
+bool Rerank(const SearchParams& params, ExactScorer& scorer, const float* query, const std::vector<Hit>& candidates,
+            bool full, double bound, size_t query_index, TopKOutput out) {
   const double floor = full ? static_cast<double>(candidates.back().score) : -std::numeric_limits<double>::infinity();
+  std::vector<float> scores;
+  scorer.Score(query, candidates, scores);
   std::vector<Hit> exact;
   exact.reserve(candidates.size());
-  for (const Hit& hit : candidates) {
-    float score;
-    // The f32 scan's own kernel, one row and one query: the score an f32 store reports.
-    kernels.scan(F32Row(segments, n_segments, static_cast<size_t>(hit.row), dim), 1, dim, query, 1, &score);
-    if (score >= params.threshold) exact.push_back({score, hit.row});
-  }
+  for (size_t i = 0; i < candidates.size(); ++i)
+    if (scores[i] >= params.threshold) exact.push_back({scores[i], candidates[i].row});
   const size_t k = params.k;
   const size_t count = std::min(k, exact.size());
   std::partial_sort(exact.begin(), exact.begin() + count, exact.end(), Better);
@@ -411,6 +548,8 @@ void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_r
                    const SearchParams& params, TopKOutput out, SimdLevel level, Int8Bound bound) {
   const SearchKernels& kernels = KernelsFor(level);
   const size_t stride = segments[0].code_stride;
+  // The f32 search runs batches through its GEMM kernel; so do the scores here.
+  const bool gemm = params.n_queries >= kMinQueriesForGemm;
   std::vector<size_t> pending(params.n_queries);
   for (size_t j = 0; j < pending.size(); ++j) pending[j] = j;
   size_t candidates = std::min(total_rows, std::max(2 * params.k, params.k + kFirstPassExtraCandidates));
@@ -418,22 +557,28 @@ void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_r
   stats.int8_queries = pending.size();
   for (int attempt = 0; attempt < 2 && !pending.empty(); ++attempt) {
     if (attempt > 0) stats.int8_widened += pending.size();
-    const EncodedQueries encoded = EncodeQueries(params.queries, pending.data(), pending.size(), dim, stride, bound);
-    std::vector<std::vector<Hit>> hits(pending.size());
-    std::vector<bool> full(pending.size());
-    FirstPass(segments, n_segments, total_rows, params, kernels, encoded, pending.size(), candidates, hits, full);
+    const size_t n = pending.size();
+    const EncodedQueries encoded = EncodeQueries(params.queries, pending.data(), n, dim, stride, bound, gemm ? &kernels : nullptr);
+    std::vector<std::vector<Hit>> hits(n);
+    std::vector<bool> full(n);
+    FirstPass(segments, n_segments, total_rows, params, kernels, gemm, encoded, n, candidates, hits, full);
+    std::vector<uint8_t> proven(n, 0);
+    const size_t rerank_tasks = gemm ? std::min<size_t>(n, static_cast<size_t>(std::max(1, params.n_threads))) : 1;
+    ParallelFor(rerank_tasks, params.n_threads, [&](size_t task) {
+      ExactScorer scorer(segments, n_segments, dim, kernels, gemm);
+      for (size_t j = n * task / rerank_tasks; j < n * (task + 1) / rerank_tasks; ++j)
+        proven[j] = Rerank(params, scorer, params.queries + pending[j] * dim, hits[j], full[j], encoded.bounds[j], pending[j], out);
+    });
     std::vector<size_t> unproven;
-    for (size_t j = 0; j < pending.size(); ++j) {
+    for (size_t j = 0; j < n; ++j) {
       stats.int8_candidates += hits[j].size();
-      if (!Rerank(segments, n_segments, dim, params, kernels, params.queries + pending[j] * dim, hits[j], full[j],
-                  encoded.bounds[j], pending[j], out))
-        unproven.push_back(pending[j]);
+      if (!proven[j]) unproven.push_back(pending[j]);
     }
     pending.swap(unproven);
     candidates = std::min(total_rows, candidates * kWidening);
   }
   if (!pending.empty()) {
-    // Rare: many rows within the bound of the k-th score (near duplicates). Scan them in f32.
+    // Rare: many rows within the bound of the k-th score (near duplicates). Search them in f32.
     stats.int8_exact_scans = pending.size();
     const size_t n = pending.size();
     const size_t k = params.k;
@@ -444,7 +589,7 @@ void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_r
     SearchParams exact = params;
     exact.queries = queries.data();
     exact.n_queries = n;
-    RunExactSearch(segments, n_segments, total_rows, dim, exact, {rows.data(), scores.data(), counts.data()}, level);
+    RunExactSearch(segments, n_segments, total_rows, dim, exact, {rows.data(), scores.data(), counts.data()}, level, gemm);
     for (size_t j = 0; j < n; ++j) {
       std::memcpy(out.rows + pending[j] * k, &rows[j * k], k * sizeof(int32_t));
       std::memcpy(out.scores + pending[j] * k, &scores[j * k], k * sizeof(float));
@@ -477,8 +622,9 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
   ValidateSearch(total_rows, dim, params, out);
   MF_CHECK_ARG(SimdLevelSupported(level), "search: SIMD level not supported by this CPU");
   if (params.n_queries == 0) return;
-  // Batches are bound by arithmetic, not memory: the f32 rows' GEMM path answers them directly.
-  if (coded && segments[0].codes != nullptr && params.n_queries < kMinQueriesForGemm && total_rows > 0) {
+  // Batches are bound by arithmetic: without VNNI the f32 rows' GEMM path answers them directly.
+  const bool batch = params.n_queries >= kMinQueriesForGemm;
+  if (coded && segments[0].codes != nullptr && total_rows > 0 && (!batch || KernelsFor(level).score_group_i8 != nullptr)) {
     RunInt8Search(segments, n_segments, total_rows, dim, params, out, level, bound);
   } else {
     RunExactSearch(segments, n_segments, total_rows, dim, params, out, level);

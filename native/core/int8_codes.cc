@@ -26,19 +26,33 @@ double MaxAbs(const float* v, size_t dim) {
 }
 
 // Codes round(v / scale) clamped to +-max_code; returns (||v - scale * codes||^2, ||scale * codes||^2).
+// Codes are stored plus `offset` (128 for the uint8 query codes, else 0).
 template <typename Code>
-void Encode(const float* v, size_t dim, size_t stride, double max_code, double scale, Code* codes,
+void Encode(const float* v, size_t dim, size_t stride, double max_code, double scale, int offset, Code* codes,
             double* error_sq, double* code_sq) {
   *error_sq = 0;
   *code_sq = 0;
   for (size_t d = 0; d < dim; ++d) {
     const double code = scale > 0 ? std::clamp(std::nearbyint(v[d] / scale), -max_code, max_code) : 0.0;
-    codes[d] = static_cast<Code>(code);
+    codes[d] = static_cast<Code>(static_cast<int>(code) + offset);
     const double approx = code * scale;
     *error_sq += (v[d] - approx) * (v[d] - approx);
     *code_sq += approx * approx;
   }
-  std::fill(codes + dim, codes + stride, Code{0});
+  std::fill(codes + dim, codes + stride, static_cast<Code>(offset));
+}
+
+template <typename Code>
+QueryCode EncodeQuery(const float* q, size_t dim, size_t stride, int32_t max_code, int offset, Code* codes) {
+  MF_CHECK_ARG(stride >= dim, "query codes: stride < dim");
+  const double max_abs = MaxAbs(q, dim);
+  MF_CHECK_ARG(std::isfinite(max_abs), "query codes: the query has a value that is not finite");
+  const float scale = static_cast<float>(max_abs / max_code);
+  double error_sq, code_sq;
+  Encode(q, dim, stride, static_cast<double>(max_code), static_cast<double>(scale), offset, codes, &error_sq, &code_sq);
+  double norm_sq = 0;
+  for (size_t d = 0; d < dim; ++d) norm_sq += static_cast<double>(q[d]) * q[d];
+  return {scale, RoundUp(std::sqrt(norm_sq)), RoundUp(std::sqrt(error_sq))};
 }
 
 }  // namespace
@@ -50,7 +64,7 @@ Int8RowCode EncodeInt8Row(const float* v, size_t dim, size_t stride, int8_t* cod
   // The scale is rounded to float first: the search multiplies by the float.
   const float scale = static_cast<float>(max_abs / 127);
   double error_sq, code_sq;
-  Encode(v, dim, stride, 127.0, static_cast<double>(scale), codes, &error_sq, &code_sq);
+  Encode(v, dim, stride, 127.0, static_cast<double>(scale), 0, codes, &error_sq, &code_sq);
   return {scale, RoundUp(std::sqrt(error_sq)), RoundUp(std::sqrt(code_sq))};
 }
 
@@ -59,17 +73,12 @@ int32_t MaxInt16QueryCode(size_t stride) {
   return static_cast<int32_t>(std::clamp<int64_t>(fits, 1, 16383));
 }
 
-Int16QueryCode EncodeInt16Query(const float* q, size_t dim, size_t stride, int16_t* codes) {
-  MF_CHECK_ARG(stride >= dim, "EncodeInt16Query: stride < dim");
-  const double max_abs = MaxAbs(q, dim);
-  MF_CHECK_ARG(std::isfinite(max_abs), "EncodeInt16Query: the query has a value that is not finite");
-  const int32_t max_code = MaxInt16QueryCode(stride);
-  const float scale = static_cast<float>(max_abs / max_code);
-  double error_sq, code_sq;
-  Encode(q, dim, stride, static_cast<double>(max_code), static_cast<double>(scale), codes, &error_sq, &code_sq);
-  double norm_sq = 0;
-  for (size_t d = 0; d < dim; ++d) norm_sq += static_cast<double>(q[d]) * q[d];
-  return {scale, RoundUp(std::sqrt(norm_sq)), RoundUp(std::sqrt(error_sq))};
+QueryCode EncodeInt16Query(const float* q, size_t dim, size_t stride, int16_t* codes) {
+  return EncodeQuery(q, dim, stride, MaxInt16QueryCode(stride), 0, codes);
+}
+
+QueryCode EncodeUint8Query(const float* q, size_t dim, size_t stride, uint8_t* codes) {
+  return EncodeQuery(q, dim, stride, 127, 128, codes);
 }
 
 }  // namespace maskface

@@ -24,7 +24,7 @@ struct Int8RowCode {
 // Writes the codes of v (dim floats, finite) into codes[0, stride), zero padded.
 Int8RowCode EncodeInt8Row(const float* v, size_t dim, size_t stride, int8_t* codes);
 
-struct Int16QueryCode {
+struct QueryCode {
   float scale = 0;       // q ~ scale * codes
   float norm = 0;        // ||q||, rounded up
   float error_norm = 0;  // ||q - scale * codes||, rounded up
@@ -35,6 +35,11 @@ struct Int16QueryCode {
 int32_t MaxInt16QueryCode(size_t stride);
 
 // Writes the 16-bit codes of q (dim floats) into codes[0, stride), zero padded.
-Int16QueryCode EncodeInt16Query(const float* q, size_t dim, size_t stride, int16_t* codes);
+QueryCode EncodeInt16Query(const float* q, size_t dim, size_t stride, int16_t* codes);
+
+// Batches use 8-bit query codes (|c| <= 127) stored offset by 128 as uint8 (VNNI multiplies
+// unsigned by signed bytes; the offset comes back out as 128 * the row's code sum). Writes them
+// into codes[0, stride), padded with 128 (zero).
+QueryCode EncodeUint8Query(const float* q, size_t dim, size_t stride, uint8_t* codes);
 
 }  // namespace maskface

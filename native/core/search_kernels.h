@@ -41,7 +41,27 @@ struct SearchKernels {
   // kMaxScanQueries.
   void (*scan_i8)(const int8_t* rows, size_t n_rows, size_t stride, const int16_t* queries,
                   size_t n_queries, int32_t* dots);
+
+  // First pass of int8 galleries for batches; null where the CPU has no VNNI (batches then search
+  // the f32 rows directly). Queries packed in groups of group_width_i8 as uint8 codes (code + 128,
+  // core/int8_codes.h), four dimensions a lane: packed[(d / 4) * width * 4 + j * 4 + d % 4]. For
+  // each row i (n_rows a multiple of panel_rows_i8; stride codes each; code_sums[i] the sum of
+  // its codes): scores[i * width + j] = float(<codes_q, codes_i>) * (row_scales[i] *
+  // query_scales[j]), and masks[i] bit j set when that score > gates[j].
+  void (*score_group_i8)(const uint8_t* packed_group, const float* query_scales, const int8_t* rows,
+                         const int32_t* code_sums, const float* row_scales, size_t n_rows, size_t stride,
+                         const float* gates, float* scores, uint32_t* masks);
+  size_t group_width_i8;
+  size_t panel_rows_i8;
 };
+
+// The int8 group kernel with AVX-512 VNNI (search_kernels_avx512_vnni.cc); the AVX-512 table
+// carries it when the CPU has VNNI.
+void ScoreGroupI8Vnni(const uint8_t* packed_group, const float* query_scales, const int8_t* rows,
+                      const int32_t* code_sums, const float* row_scales, size_t n_rows, size_t stride,
+                      const float* gates, float* scores, uint32_t* masks);
+constexpr size_t kVnniGroupWidth = 32;
+constexpr size_t kVnniPanelRows = 12;
 
 const SearchKernels& ScalarKernels();
 const SearchKernels& Avx2Kernels();

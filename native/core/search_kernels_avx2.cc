@@ -187,7 +187,8 @@ namespace maskface {
 
 const SearchKernels& Avx2Kernels() {
   static const SearchKernels kernels{ScanAvx2<float>, ScoreGroupAvx2, kGroupWidth, kPanelRows,
-                                     ScanAvx2<uint16_t>, ToF32Avx2, ToF16Avx2, ScanI8Avx2};
+                                     ScanAvx2<uint16_t>, ToF32Avx2, ToF16Avx2, ScanI8Avx2,
+                                     nullptr, 0, 0};
   return kernels;
 }
 

@@ -208,8 +208,16 @@ void ScoreGroupAvx512(const float* packed_group, const float* rows, size_t n_row
 namespace maskface {
 
 const SearchKernels& Avx512Kernels() {
-  static const SearchKernels kernels{ScanAvx512<float>, ScoreGroupAvx512, kGroupWidth, kPanelRows,
-                                     ScanAvx512<uint16_t>, ToF32Avx512, ToF16Avx512, ScanI8Avx512};
+  static const SearchKernels kernels = [] {
+    SearchKernels table{ScanAvx512<float>, ScoreGroupAvx512, kGroupWidth, kPanelRows,
+                        ScanAvx512<uint16_t>, ToF32Avx512, ToF16Avx512, ScanI8Avx512, nullptr, 0, 0};
+    if (__builtin_cpu_supports("avx512vnni")) {
+      table.score_group_i8 = ScoreGroupI8Vnni;
+      table.group_width_i8 = kVnniGroupWidth;
+      table.panel_rows_i8 = kVnniPanelRows;
+    }
+    return table;
+  }();
   return kernels;
 }
 

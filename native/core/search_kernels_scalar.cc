@@ -69,11 +69,33 @@ void ScanI8Scalar(const int8_t* rows, size_t n_rows, size_t stride, const int16_
   }
 }
 
+constexpr size_t kScalarGroupWidthI8 = 8;
+
+// The reference of the VNNI kernel, and the int8 batch path at this level.
+void ScoreGroupI8Scalar(const uint8_t* packed_group, const float* query_scales, const int8_t* rows,
+                        const int32_t* code_sums, const float* row_scales, size_t n_rows, size_t stride,
+                        const float* gates, float* scores, uint32_t* masks) {
+  for (size_t i = 0; i < n_rows; ++i) {
+    uint32_t mask = 0;
+    for (size_t j = 0; j < kScalarGroupWidthI8; ++j) {
+      int64_t dot = 0;
+      for (size_t d = 0; d < stride; ++d)
+        dot += int64_t(packed_group[(d / 4) * kScalarGroupWidthI8 * 4 + j * 4 + d % 4]) * rows[i * stride + d];
+      dot -= 128 * int64_t(code_sums[i]);
+      const float score = static_cast<float>(static_cast<int32_t>(dot)) * (row_scales[i] * query_scales[j]);
+      scores[i * kScalarGroupWidthI8 + j] = score;
+      if (score > gates[j]) mask |= 1u << j;
+    }
+    masks[i] = mask;
+  }
+}
+
 }  // namespace
 
 const SearchKernels& ScalarKernels() {
   static const SearchKernels kernels{ScanScalar<float>, ScoreGroupScalar, kScalarGroupWidth,
-                                     kScalarPanelRows, ScanScalar<uint16_t>, ToF32Scalar, ToF16Scalar, ScanI8Scalar};
+                                     kScalarPanelRows, ScanScalar<uint16_t>, ToF32Scalar, ToF16Scalar, ScanI8Scalar,
+                                     ScoreGroupI8Scalar, kScalarGroupWidthI8, kScalarPanelRows};
   return kernels;
 }
 

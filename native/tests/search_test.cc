@@ -459,6 +459,47 @@ void TestInt8() {
     }
   }
 
+  // The batch kernels against the portable one (another group width, so repacked), extreme codes
+  // in the first row and lane.
+  for (SimdLevel level : SupportedLevels()) {
+    const SearchKernels& kernels = KernelsFor(level);
+    if (kernels.score_group_i8 == nullptr || level == SimdLevel::kScalar) continue;
+    const size_t stride = 576, width = kernels.group_width_i8, panel = kernels.panel_rows_i8, n_rows = 2 * panel;
+    const size_t ref_width = ScalarKernels().group_width_i8;
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::vector<uint8_t> query_codes(width * stride);
+    for (size_t i = 0; i < query_codes.size(); ++i) query_codes[i] = static_cast<uint8_t>(i < stride ? 255 : byte(rng));
+    std::vector<int8_t> rows(n_rows * stride);
+    std::vector<int32_t> sums(n_rows, 0);
+    std::vector<float> row_scales(n_rows), query_scales(width), gates(width, 0.f);
+    for (size_t i = 0; i < rows.size(); ++i) sums[i / stride] += rows[i] = static_cast<int8_t>(i < stride ? 127 : code8(rng));
+    for (size_t i = 0; i < n_rows; ++i) row_scales[i] = 0.001f * static_cast<float>(i + 1);
+    for (size_t j = 0; j < width; ++j) query_scales[j] = 0.002f * static_cast<float>(j + 1);
+    auto pack = [&](size_t w, size_t first) {
+      std::vector<uint8_t> packed(w * stride, 128);
+      for (size_t j = 0; j < w && first + j < width; ++j)
+        for (size_t d = 0; d < stride; ++d) packed[(d / 4) * w * 4 + j * 4 + d % 4] = query_codes[(first + j) * stride + d];
+      return packed;
+    };
+    std::vector<float> got(n_rows * width), want(n_rows * ref_width);
+    std::vector<uint32_t> got_masks(n_rows), want_masks(n_rows);
+    const auto packed = pack(width, 0);
+    kernels.score_group_i8(packed.data(), query_scales.data(), rows.data(), sums.data(), row_scales.data(), n_rows, stride,
+                           gates.data(), got.data(), got_masks.data());
+    bool same = true;
+    for (size_t first = 0; first < width; first += ref_width) {
+      const auto ref_packed = pack(ref_width, first);
+      ScalarKernels().score_group_i8(ref_packed.data(), query_scales.data() + first, rows.data(), sums.data(), row_scales.data(),
+                                     n_rows, stride, gates.data(), want.data(), want_masks.data());
+      for (size_t i = 0; i < n_rows; ++i)
+        for (size_t j = 0; j < ref_width; ++j) {
+          same &= std::memcmp(&got[i * width + first + j], &want[i * ref_width + j], sizeof(float)) == 0;
+          same &= ((got_masks[i] >> (first + j)) & 1u) == ((want_masks[i] >> j) & 1u);
+        }
+    }
+    Check(same, std::string(SimdLevelName(level)) + ": score_group_i8 equals the portable kernel, scores to the bit and masks");
+  }
+
   {
     const auto v = RandomUnitRows(1, 129, 82);
     std::vector<int8_t> codes(192, 99);
@@ -569,28 +610,31 @@ void TestInt8() {
     bound.error_norm = std::max(bound.error_norm, code.error_norm);
     bound.code_norm = std::max(bound.code_norm, code.code_norm);
   }
-  const auto queries = RandomUnitRows(5, dim, 96);
+  const auto queries = RandomUnitRows(40, dim, 96);
   for (SimdLevel level : SupportedLevels()) {
-    RowSegment coded[2], plain[2];
-    for (int s = 0; s < 2; ++s) {
-      const size_t first = s == 0 ? 0 : 800;
-      plain[s].data = &rows[first * dim];
-      plain[s].first_row = first;
-      plain[s].n_rows = s == 0 ? 800 : n - 800;
-      coded[s] = plain[s];
-      coded[s].codes = codes + first * stride;
-      coded[s].code_scales = &scales[first];
-      coded[s].code_stride = stride;
+    for (size_t n_queries : {size_t(5), size_t(40)}) {
+      RowSegment coded[2], plain[2];
+      for (int s = 0; s < 2; ++s) {
+        const size_t first = s == 0 ? 0 : 800;
+        plain[s].data = &rows[first * dim];
+        plain[s].first_row = first;
+        plain[s].n_rows = s == 0 ? 800 : n - 800;
+        coded[s] = plain[s];
+        coded[s].codes = codes + first * stride;
+        coded[s].code_scales = &scales[first];
+        coded[s].code_stride = stride;
+      }
+      SearchParams params;
+      params.queries = queries.data();
+      params.n_queries = n_queries;
+      params.k = 25;
+      params.n_threads = 2;
+      Result want(n_queries, 25), got(n_queries, 25);
+      SearchSegments(plain, 2, dim, params, want.out(), level);
+      SearchSegments(coded, 2, dim, params, got.out(), level, bound);
+      Check(want.rows == got.rows && std::memcmp(want.scores.data(), got.scores.data(), want.scores.size() * sizeof(float)) == 0,
+            std::string(SimdLevelName(level)) + ": int8 segments answer " + std::to_string(n_queries) + " queries as their f32 rows do");
     }
-    SearchParams params;
-    params.queries = queries.data();
-    params.n_queries = 5;
-    params.k = 25;
-    Result want(5, 25), got(5, 25);
-    SearchSegments(plain, 2, dim, params, want.out(), level);
-    SearchSegments(coded, 2, dim, params, got.out(), level, bound);
-    Check(want.rows == got.rows && std::memcmp(want.scores.data(), got.scores.data(), want.scores.size() * sizeof(float)) == 0,
-          std::string(SimdLevelName(level)) + ": int8 segments answer as their f32 rows do");
   }
 }
 

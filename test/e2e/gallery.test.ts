@@ -372,7 +372,8 @@ t.test("storage: 'int8' answers exactly as 'f32' does: ids and scores to the bit
   }
   t.pass(`${compared} single searches compared`);
   const stats = coded.searchStats!;
-  t.equal(stats.queries, compared, 'every single search ran in two passes; batches of 8 or more went to the f32 rows');
+  // Batches of 8 or more run in two passes too where the CPU has AVX-512 VNNI, else on the f32 rows.
+  t.ok(stats.queries === compared || stats.queries === compared + 9 * 12, `every single search ran in two passes (${stats.queries} queries)`);
   t.ok(stats.widened > 0 && stats.exactScans > 0 && stats.exactScans <= stats.widened, `some queries widened (${stats.widened}), some scanned in f32 (${stats.exactScans})`);
   t.ok(stats.candidates > 0);
   await t.rejects(Promise.resolve().then(() => new Gallery({ model, storage: 'int8', device: 'cuda' })), { code: 'ERR_INVALID_ARGUMENT' }, "'int8' is refused for a 'cuda' gallery");
