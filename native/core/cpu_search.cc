@@ -301,6 +301,8 @@ constexpr size_t kWidening = 16;
 // float rounding of the approximate score (an int32 dot times two float scales) and of the exact
 // f32 kernel (dim products summed): covered by (dim + kRoundingTerms) ulps of the largest score.
 constexpr double kRoundingTerms = 16;
+// Products below float's normal range, flushed to zero or rounded to denormals.
+constexpr double kFlushSlack = 1e-30;
 
 // The segment holding global row `row` (segments sorted by first_row), and the row's index in it.
 const RowSegment& SegmentOf(const RowSegment* segments, size_t n_segments, size_t row, size_t* local) {
@@ -349,7 +351,7 @@ EncodedQueries EncodeQueries(const float* queries, const size_t* which, size_t n
     const double largest_score = static_cast<double>(code.norm) * (static_cast<double>(bound.code_norm) + bound.error_norm);
     encoded.bounds[j] = static_cast<double>(code.norm) * bound.error_norm +
                         static_cast<double>(code.error_norm) * bound.code_norm +
-                        (static_cast<double>(dim) + kRoundingTerms) * std::ldexp(largest_score, -23);
+                        (static_cast<double>(dim) + kRoundingTerms) * std::ldexp(largest_score, -23) + kFlushSlack;
   }
   return encoded;
 }
@@ -439,7 +441,7 @@ void GemmCodes(const RowSegment* segments, size_t n_segments, size_t begin, size
 // of them, best first) and whether rows were left out for lack of room.
 void FirstPass(const RowSegment* segments, size_t n_segments, size_t total_rows, const SearchParams& params,
                const SearchKernels& kernels, bool gemm, const EncodedQueries& encoded, size_t n, size_t candidates,
-               std::vector<std::vector<Hit>>& hits, std::vector<bool>& full) {
+               std::vector<std::vector<Hit>>& hits, std::vector<uint8_t>& full) {
   const size_t stride = segments[0].code_stride;
   // A row whose approximate score is below threshold - bound cannot reach the threshold.
   const double lowest = static_cast<double>(params.threshold) - *std::max_element(encoded.bounds.begin(), encoded.bounds.end());
@@ -544,23 +546,36 @@ bool Rerank(const SearchParams& params, ExactScorer& scorer, const float* query,
   return true;
 }
 
+// Whether the first pass can answer a query: finite values, and scores far from the edge of
+// float's range (approximate scores are computed in float; the bound is not, but it must be finite).
+bool CodesCanAnswer(const float* query, size_t dim, Int8Bound bound) {
+  double norm_sq = 0;
+  for (size_t d = 0; d < dim; ++d) {
+    if (!std::isfinite(query[d])) return false;
+    norm_sq += static_cast<double>(query[d]) * query[d];
+  }
+  const double largest_score = std::sqrt(norm_sq) * (static_cast<double>(bound.code_norm) + bound.error_norm);
+  return std::isfinite(largest_score) && largest_score < 1e30;
+}
+
 void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_rows, size_t dim,
                    const SearchParams& params, TopKOutput out, SimdLevel level, Int8Bound bound) {
   const SearchKernels& kernels = KernelsFor(level);
   const size_t stride = segments[0].code_stride;
   // The f32 search runs batches through its GEMM kernel; so do the scores here.
   const bool gemm = params.n_queries >= kMinQueriesForGemm;
-  std::vector<size_t> pending(params.n_queries);
-  for (size_t j = 0; j < pending.size(); ++j) pending[j] = j;
+  std::vector<size_t> pending, unanswerable;
+  for (size_t j = 0; j < params.n_queries; ++j)
+    (CodesCanAnswer(params.queries + j * dim, dim, bound) ? pending : unanswerable).push_back(j);
   size_t candidates = std::min(total_rows, std::max(2 * params.k, params.k + kFirstPassExtraCandidates));
   SearchStats stats;
-  stats.int8_queries = pending.size();
+  stats.int8_queries = params.n_queries;
   for (int attempt = 0; attempt < 2 && !pending.empty(); ++attempt) {
     if (attempt > 0) stats.int8_widened += pending.size();
     const size_t n = pending.size();
     const EncodedQueries encoded = EncodeQueries(params.queries, pending.data(), n, dim, stride, bound, gemm ? &kernels : nullptr);
     std::vector<std::vector<Hit>> hits(n);
-    std::vector<bool> full(n);
+    std::vector<uint8_t> full(n);  // not vector<bool>: threads write neighbouring entries
     FirstPass(segments, n_segments, total_rows, params, kernels, gemm, encoded, n, candidates, hits, full);
     std::vector<uint8_t> proven(n, 0);
     const size_t rerank_tasks = gemm ? std::min<size_t>(n, static_cast<size_t>(std::max(1, params.n_threads))) : 1;
@@ -577,8 +592,10 @@ void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_r
     pending.swap(unproven);
     candidates = std::min(total_rows, candidates * kWidening);
   }
+  pending.insert(pending.end(), unanswerable.begin(), unanswerable.end());
   if (!pending.empty()) {
-    // Rare: many rows within the bound of the k-th score (near duplicates). Search them in f32.
+    // Rare: many rows within the bound of the k-th score (near duplicates), or queries the codes
+    // cannot answer. Search them in f32.
     stats.int8_exact_scans = pending.size();
     const size_t n = pending.size();
     const size_t k = params.k;

@@ -7,12 +7,16 @@
 // unused slots empty, scores >= threshold and close to the dot product recomputed in double, and
 // no better live row left out. The same searches run through ExactTopKAtLevel at every SIMD level
 // this CPU supports. maskface::Error is expected only where the arguments are invalid. A quarter
-// of the stores hold half floats: the shadow then holds the values as rounded to halves.
+// of the stores hold half floats: the shadow then holds the values as rounded to halves. Another
+// quarter hold int8 codes: they refuse vectors that are not finite, and every search must equal,
+// to the bit, that of an f32 twin store given the same changes.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "core/cpu_search.h"
@@ -101,7 +105,7 @@ void CheckResults(const Shadow& shadow, const SearchParams& params, const TopKOu
   }
 }
 
-void FuzzSearch(Reader& in, const GalleryStore& store, const Shadow& shadow) {
+void FuzzSearch(Reader& in, const GalleryStore& store, const GalleryStore* twin, const Shadow& shadow) {
   SearchParams params;
   params.n_queries = in.Int(0, 12);  // 8 or more take the GEMM kernel
   params.k = in.Int(0, 3) == 0 ? in.Int(0, 200) : in.Int(1, 8);
@@ -142,6 +146,14 @@ void FuzzSearch(Reader& in, const GalleryStore& store, const Shadow& shadow) {
     }
     FUZZ_CHECK(valid);
     CheckResults(shadow, params, out);
+    if (pass < 0 && twin != nullptr) {
+      std::vector<int32_t> twin_rows(slots, 12345);
+      std::vector<float> twin_scores(slots, 12345.0f);
+      std::vector<uint32_t> twin_counts(counts.size(), 12345);
+      twin->Search(params, {twin_rows.data(), twin_scores.data(), twin_counts.data()});
+      FUZZ_CHECK(twin_rows == rows && twin_counts == counts);
+      FUZZ_CHECK(std::memcmp(twin_scores.data(), scores.data(), slots * sizeof(float)) == 0);
+    }
   }
 }
 
@@ -151,8 +163,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader in(data, size);
   Shadow shadow;
   shadow.dim = in.Int(1, 64);
-  const bool f16 = in.Int(0, 3) == 0;
-  GalleryStore store(shadow.dim, in.Int(1, 16), f16 ? maskface::VectorStorage::kF16 : maskface::VectorStorage::kF32);
+  const int kind = in.Int(0, 3);
+  const bool f16 = kind == 0, i8 = kind == 1;
+  const size_t block_rows = in.Int(1, 16);
+  GalleryStore store(shadow.dim, block_rows,
+                     f16 ? maskface::VectorStorage::kF16 : i8 ? maskface::VectorStorage::kI8 : maskface::VectorStorage::kF32);
+  std::unique_ptr<GalleryStore> twin = i8 ? std::make_unique<GalleryStore>(shadow.dim, block_rows) : nullptr;
+  // An int8 store refuses a vector that is not finite (its codes need a finite scale).
+  const auto put = [&](size_t row, const std::vector<float>& v) {
+    const bool finite = std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+    if (i8 && !finite) {
+      FUZZ_EXPECT_ERROR(store.Put(row, v.data()));
+      return false;
+    }
+    store.Put(row, v.data());
+    if (twin) twin->Put(row, v.data());
+    return true;
+  };
   // What the store keeps of a vector.
   const auto stored = [f16](std::vector<float> v) {
     if (f16) for (float& x : v) x = maskface::HalfToFloat(maskface::FloatToHalf(x));
@@ -166,7 +193,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1: {  // append
         if (rows >= kMaxRows) break;
         const std::vector<float> v = ReadVector(in, shadow.dim);
-        store.Put(rows, v.data());
+        if (!put(rows, v)) break;
         shadow.rows.push_back(stored(v));
         shadow.live.push_back(1);
         break;
@@ -175,7 +202,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (rows == 0) break;
         const size_t row = in.Int(0, static_cast<int>(rows) - 1);
         const std::vector<float> v = ReadVector(in, shadow.dim);
-        store.Put(row, v.data());
+        if (!put(row, v)) break;
         shadow.rows[row] = stored(v);
         shadow.live[row] = 1;
         break;
@@ -184,6 +211,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (rows == 0) break;
         const size_t row = in.Int(0, static_cast<int>(rows) - 1);
         FUZZ_CHECK(store.Kill(row) == (shadow.live[row] != 0));
+        if (twin) twin->Kill(row);
         shadow.live[row] = 0;
         break;
       }
@@ -208,7 +236,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       default:
-        FuzzSearch(in, store, shadow);
+        FuzzSearch(in, store, twin.get(), shadow);
         break;
     }
     size_t live = 0;

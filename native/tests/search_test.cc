@@ -593,6 +593,19 @@ void TestInt8() {
     if (dim >= 129)
       Check(plain.int8_widened == 0 && plain.int8_exact_scans == 0 && plain.int8_candidates < 4 * 100,
             "i8 store dim=" + std::to_string(dim) + ": random queries are proven by the first pass (" + std::to_string(plain.int8_candidates) + " candidates)");
+    // Queries whose scores near float's range go to the f32 search (the first pass computes in float).
+    std::vector<float> huge(queries.begin() + 4 * dim, queries.begin() + 5 * dim);
+    for (float& x : huge) x *= 1e33f;
+    SearchStats huge_stats;
+    params.queries = huge.data();
+    params.n_queries = 1;
+    params.stats = &huge_stats;
+    Result huge_want(1, 10), huge_got(1, 10);
+    f32.Search(params, huge_want.out());
+    i8.Search(params, huge_got.out());
+    Check(huge_stats.int8_exact_scans == 1 && huge_want.rows == huge_got.rows &&
+              std::memcmp(huge_want.scores.data(), huge_got.scores.data(), 10 * sizeof(float)) == 0,
+          "i8 store dim=" + std::to_string(dim) + ": a query of values near 1e33 is searched in f32, with the f32 answer");
     const SearchStats store_totals = i8.search_stats();
     Check(store_totals.int8_queries >= totals.int8_queries, "i8 store: search_stats() accumulates");
   }
