@@ -525,6 +525,7 @@ class ExactScorer {
 // Scores one query's candidates exactly and writes its answer when it is proven.
 bool Rerank(const SearchParams& params, ExactScorer& scorer, const float* query, const std::vector<Hit>& candidates,
             bool full, double bound, size_t query_index, TopKOutput out) {
+  if (!(bound < kInf)) return false;  // never claim a proof from a bound that is not a number
   const double floor = full ? static_cast<double>(candidates.back().score) : -std::numeric_limits<double>::infinity();
   std::vector<float> scores;
   scorer.Score(query, candidates, scores);
@@ -554,8 +555,10 @@ bool CodesCanAnswer(const float* query, size_t dim, Int8Bound bound) {
     if (!std::isfinite(query[d])) return false;
     norm_sq += static_cast<double>(query[d]) * query[d];
   }
-  const double largest_score = std::sqrt(norm_sq) * (static_cast<double>(bound.code_norm) + bound.error_norm);
-  return std::isfinite(largest_score) && largest_score < 1e30;
+  // The query's own norm is kept as a float too.
+  const double norm = std::sqrt(norm_sq);
+  const double largest_score = norm * (static_cast<double>(bound.code_norm) + bound.error_norm);
+  return norm < 1e30 && largest_score < 1e30;
 }
 
 void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_rows, size_t dim,
