@@ -135,6 +135,20 @@ void ScanRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& he
   }
 }
 
+// Pushes the scores a group kernel flagged (rows chunk..chunk+n of segment, queries first_query..
+// first_query+width) into the heaps; dead rows are skipped.
+void PushMasked(const RowSegment& segment, size_t chunk, size_t n, size_t first_query, size_t width,
+                const float* scores, const uint32_t* masks, TopKHeaps& heaps) {
+  for (size_t i = 0; i < n; ++i) {
+    if (masks[i] == 0 || !segment.IsLive(chunk + i)) continue;
+    const auto row = static_cast<int32_t>(segment.first_row + chunk + i);
+    for (uint32_t mask = masks[i]; mask != 0; mask &= mask - 1) {
+      const size_t lane = static_cast<size_t>(__builtin_ctz(mask));
+      heaps.Push(first_query + lane, scores[i * width + lane], row);
+    }
+  }
+}
+
 void GemmRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& heaps) {
   const size_t dim = ctx.dim;
   const SearchKernels& kernels = *ctx.kernels;
@@ -177,14 +191,7 @@ void GemmRange(const SearchContext& ctx, size_t begin, size_t end, TopKHeaps& he
           if (full < n)
             kernels.score_group(packed, tail_panel.data(), panel, dim, gates,
                                 scores.data() + full * width, masks.data() + full);
-          for (size_t i = 0; i < n; ++i) {
-            if (masks[i] == 0 || !segment.IsLive(chunk + i)) continue;
-            const auto row = static_cast<int32_t>(segment.first_row + chunk + i);
-            for (uint32_t mask = masks[i]; mask != 0; mask &= mask - 1) {
-              const size_t lane = static_cast<size_t>(__builtin_ctz(mask));
-              heaps.Push(g * width + lane, scores[i * width + lane], row);
-            }
-          }
+          PushMasked(segment, chunk, n, g * width, width, scores.data(), masks.data(), heaps);
         }
       }
     });
@@ -423,14 +430,7 @@ void GemmCodes(const RowSegment* segments, size_t n_segments, size_t begin, size
           if (full < n)
             kernels.score_group_i8(packed, query_scales, tail_panel.data(), sums.data() + full, tail_scales.data(), panel, stride,
                                    gates, scores.data() + full * width, masks.data() + full);
-          for (size_t i = 0; i < n; ++i) {
-            if (masks[i] == 0 || !segment.IsLive(chunk + i)) continue;
-            const auto row = static_cast<int32_t>(segment.first_row + chunk + i);
-            for (uint32_t mask = masks[i]; mask != 0; mask &= mask - 1) {
-              const size_t lane = static_cast<size_t>(__builtin_ctz(mask));
-              heaps.Push(g * width + lane, scores[i * width + lane], row);
-            }
-          }
+          PushMasked(segment, chunk, n, g * width, width, scores.data(), masks.data(), heaps);
         }
       }
     });
@@ -616,12 +616,7 @@ void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_r
       out.counts[pending[j]] = counts[j];
     }
   }
-  if (params.stats != nullptr) {
-    params.stats->int8_queries += stats.int8_queries;
-    params.stats->int8_widened += stats.int8_widened;
-    params.stats->int8_exact_scans += stats.int8_exact_scans;
-    params.stats->int8_candidates += stats.int8_candidates;
-  }
+  if (params.stats != nullptr) *params.stats += stats;
 }
 
 void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,

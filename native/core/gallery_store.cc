@@ -196,12 +196,7 @@ void GalleryStore::Search(const SearchParams& params, TopKOutput out) const {
       stat_exact_scans_ += stats.int8_exact_scans;
       stat_candidates_ += stats.int8_candidates;
     }
-    if (params.stats != nullptr) {
-      params.stats->int8_queries += stats.int8_queries;
-      params.stats->int8_widened += stats.int8_widened;
-      params.stats->int8_exact_scans += stats.int8_exact_scans;
-      params.stats->int8_candidates += stats.int8_candidates;
-    }
+    if (params.stats != nullptr) *params.stats += stats;
   });
 }
 

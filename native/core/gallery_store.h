@@ -37,6 +37,14 @@ struct SearchStats {
   uint64_t int8_widened = 0;
   uint64_t int8_exact_scans = 0;
   uint64_t int8_candidates = 0;  // rows scored on their f32 copy
+
+  SearchStats& operator+=(const SearchStats& other) {
+    int8_queries += other.int8_queries;
+    int8_widened += other.int8_widened;
+    int8_exact_scans += other.int8_exact_scans;
+    int8_candidates += other.int8_candidates;
+    return *this;
+  }
 };
 
 struct SearchParams {
