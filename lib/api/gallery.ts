@@ -42,8 +42,9 @@ export interface GalleryOptions {
    *   search of fewer than 8 queries first scans the codes (a quarter of the bytes), then scores
    *   its candidates on the f32 vectors, and proves from a bound on the codes' error that no row
    *   it skipped belongs in the answer (it widens the candidates, or scans in f32, when it
-   *   cannot): the results are exactly those of 'f32', scores to the bit. Larger batches search
-   *   the f32 vectors directly. CPU galleries only. See `searchStats`.
+   *   cannot): the results are exactly those of 'f32', scores to the bit. Batches of 8 or more
+   *   do the same with a matrix product where the CPU has AVX-512 VNNI, and search the f32
+   *   vectors directly elsewhere. CPU galleries only. See `searchStats`.
    * Files hold the values as f32 for 'f32' and 'int8', as half floats for 'f16'.
    */
   storage?: GalleryStorage;
@@ -54,7 +55,7 @@ export type GalleryStorage = 'f32' | 'f16' | 'int8';
 
 /** How an 'int8' gallery's searches were answered (Gallery.searchStats), counted since it was made. */
 export interface Int8SearchStats {
-  /** Queries searched in two passes (searches of fewer than 8 queries). */
+  /** Queries searched in two passes: those of searches of fewer than 8 queries, and of batches where the CPU has AVX-512 VNNI. */
   readonly queries: number;
   /** Of those, queries whose first candidates did not prove the answer and were searched again with 16x as many. */
   readonly widened: number;
@@ -206,6 +207,13 @@ function assertId(name: string, id: unknown): void {
   }
 }
 
+/** Bytes of one row's vector in memory (as native/core/gallery_store.h lays it out). */
+function rowBytes(dim: number, storage: GalleryStorage): number {
+  if (storage === 'f16') return 2 * dim;
+  if (storage === 'int8') return 4 * dim + Math.ceil(dim / 64) * 64 + 4;
+  return 4 * dim;
+}
+
 /**
  * Exact 1:N search over face embeddings (cosine similarity, exhaustive scan with SIMD on every
  * core). Several embeddings may share one id. Ids live here in JavaScript; the native store only
@@ -215,13 +223,6 @@ function assertId(name: string, id: unknown): void {
  * behind a pending addMany()). A search already in flight may or may not see them; it never
  * reports a row under another id (a removed row is not reused while a search may read it).
  */
-/** Bytes of one row's vector in memory (as native/core/gallery_store.h lays it out). */
-function rowBytes(dim: number, storage: GalleryStorage): number {
-  if (storage === 'f16') return 2 * dim;
-  if (storage === 'int8') return 4 * dim + Math.ceil(dim / 64) * 64 + 4;
-  return 4 * dim;
-}
-
 export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
   readonly model: ModelFingerprint;
   /** Where searches run. */
