@@ -465,8 +465,9 @@ void FirstPass(const RowSegment* segments, size_t n_segments, size_t total_rows,
       merged.clear();
       for (const TopKHeaps& h : heaps) merged.insert(merged.end(), h.hits(j), h.hits(j) + h.size(j));
       // A task that filled its heap left out rows no better than its worst kept one; the merged
-      // list then holds at least `candidates` rows at least that good.
-      full[j] = merged.size() >= candidates;
+      // list then holds at least `candidates` rows at least that good. Room for every row means
+      // nothing was left out.
+      full[j] = candidates < total_rows && merged.size() >= candidates;
       const size_t kept = std::min(candidates, merged.size());
       std::partial_sort(merged.begin(), merged.begin() + kept, merged.end(), Better);
       merged.resize(kept);

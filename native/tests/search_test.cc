@@ -606,6 +606,16 @@ void TestInt8() {
     Check(huge_stats.int8_exact_scans == 1 && huge_want.rows == huge_got.rows &&
               std::memcmp(huge_want.scores.data(), huge_got.scores.data(), 10 * sizeof(float)) == 0,
           "i8 store dim=" + std::to_string(dim) + ": a query of values near 1e33 is searched in f32, with the f32 answer");
+    // A gallery smaller than the candidates: every row is scored exactly, no second pass.
+    GalleryStore tiny(dim, 0, VectorStorage::kI8);
+    for (size_t r = 0; r < 3; ++r) tiny.Put(r, &rows[r * dim]);
+    SearchStats tiny_stats;
+    params.queries = queries.data();
+    params.stats = &tiny_stats;
+    Result tiny_got(1, 10);
+    tiny.Search(params, tiny_got.out());
+    Check(tiny_got.counts[0] == 3 && tiny_stats.int8_widened == 0 && tiny_stats.int8_exact_scans == 0,
+          "i8 store dim=" + std::to_string(dim) + ": 3 rows are answered by the first pass");
     const SearchStats store_totals = i8.search_stats();
     Check(store_totals.int8_queries >= totals.int8_queries, "i8 store: search_stats() accumulates");
   }
