@@ -47,7 +47,6 @@ void RunCase(const char* which, const Searcher& searcher, const bench::Options& 
   const double qps = bench::QueriesPerSecond(search, n_queries, one_per_call);
   std::vector<int64_t> rows64(rows.begin(), rows.end());
   const double recall = bench::RecallAtK(ref, rows64.data(), o.k, std::min(n_queries, ref.kth_score.size()));
-  params.stats = nullptr;
   const maskface::SearchStats stats = searcher.store.search_stats();
   std::string extra = std::string(",\"simd\":\"") + maskface::SimdLevelName(searcher.level) + "\",\"storage\":\"" + o.storage + "\"";
   if (o.storage == "int8")

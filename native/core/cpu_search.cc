@@ -319,6 +319,11 @@ const RowSegment& SegmentOf(const RowSegment* segments, size_t n_segments, size_
   return *segment;
 }
 
+// The largest score a query of norm query_norm can have against the store's rows.
+double LargestScore(double query_norm, Int8Bound bound) {
+  return query_norm * (static_cast<double>(bound.code_norm) + bound.error_norm);
+}
+
 // Query codes for one first pass: 16-bit (scan) or 8-bit offset by 128, packed for the GEMM kernel.
 struct EncodedQueries {
   std::vector<int16_t> scan_codes;    // n x stride
@@ -355,7 +360,7 @@ EncodedQueries EncodeQueries(const float* queries, const size_t* which, size_t n
       code = EncodeInt16Query(query, dim, stride, encoded.scan_codes.data() + j * stride);
     }
     encoded.scales[j] = code.scale;
-    const double largest_score = static_cast<double>(code.norm) * (static_cast<double>(bound.code_norm) + bound.error_norm);
+    const double largest_score = LargestScore(code.norm, bound);
     encoded.bounds[j] = static_cast<double>(code.norm) * bound.error_norm +
                         static_cast<double>(code.error_norm) * bound.code_norm +
                         (static_cast<double>(dim) + kRoundingTerms) * std::ldexp(largest_score, -23) + kFlushSlack;
@@ -558,8 +563,7 @@ bool CodesCanAnswer(const float* query, size_t dim, Int8Bound bound) {
   }
   // The query's own norm is kept as a float too.
   const double norm = std::sqrt(norm_sq);
-  const double largest_score = norm * (static_cast<double>(bound.code_norm) + bound.error_norm);
-  return norm < 1e30 && largest_score < 1e30;
+  return norm < 1e30 && LargestScore(norm, bound) < 1e30;
 }
 
 void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_rows, size_t dim,
@@ -622,17 +626,18 @@ void RunInt8Search(const RowSegment* segments, size_t n_segments, size_t total_r
 
 void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const SearchParams& params,
                TopKOutput out, SimdLevel level, Int8Bound bound) {
+  const bool coded = n_segments > 0 && segments[0].codes != nullptr;
   size_t total_rows = 0;
-  bool coded = n_segments > 0;
   for (size_t s = 0; s < n_segments; ++s) {
     MF_CHECK_ARG(segments[s].data != nullptr || segments[s].data_f16 != nullptr || segments[s].n_rows == 0,
                  "search: rows are null");
-    MF_CHECK_ARG(segments[s].codes == nullptr || (segments[s].data != nullptr && segments[s].code_scales != nullptr &&
-                                                  segments[s].code_stride >= dim && segments[s].code_stride % 64 == 0),
+    MF_CHECK_ARG((segments[s].codes != nullptr) == coded && segments[s].code_stride == segments[0].code_stride,
+                 "search: segments mix int8 codes of another stride, or none, with codes");
+    MF_CHECK_ARG(!coded || (segments[s].data != nullptr && segments[s].code_scales != nullptr &&
+                            segments[s].code_stride >= dim && segments[s].code_stride % 64 == 0),
                  "search: int8 codes need their f32 rows, scales and a stride that is a multiple of 64");
     MF_CHECK_ARG(s == 0 || segments[s].first_row >= segments[s - 1].first_row + segments[s - 1].n_rows,
                  "search: segments out of order");
-    coded = coded && (segments[s].codes != nullptr || segments[s].n_rows == 0) && segments[s].code_stride == segments[0].code_stride;
     total_rows += segments[s].n_rows;
   }
   ValidateSearch(total_rows, dim, params, out);
@@ -640,7 +645,7 @@ void RunSearch(const RowSegment* segments, size_t n_segments, size_t dim, const 
   if (params.n_queries == 0) return;
   // Batches are bound by arithmetic: without VNNI the f32 rows' GEMM path answers them directly.
   const bool batch = params.n_queries >= kMinQueriesForGemm;
-  if (coded && segments[0].codes != nullptr && total_rows > 0 && (!batch || KernelsFor(level).score_group_i8 != nullptr)) {
+  if (coded && total_rows > 0 && (!batch || KernelsFor(level).score_group_i8 != nullptr)) {
     RunInt8Search(segments, n_segments, total_rows, dim, params, out, level, bound);
   } else {
     RunExactSearch(segments, n_segments, total_rows, dim, params, out, level);

@@ -190,23 +190,17 @@ void GalleryStore::Search(const SearchParams& params, TopKOutput out) const {
     SearchParams counted = params;
     counted.stats = &stats;
     SearchSegments(segments.data(), segments.size(), dim_, counted, out, DetectSimdLevel(), bound);
-    if (storage_ == VectorStorage::kI8) {
-      stat_queries_ += stats.int8_queries;
-      stat_widened_ += stats.int8_widened;
-      stat_exact_scans_ += stats.int8_exact_scans;
-      stat_candidates_ += stats.int8_candidates;
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      search_totals_ += stats;
     }
     if (params.stats != nullptr) *params.stats += stats;
   });
 }
 
 SearchStats GalleryStore::search_stats() const {
-  SearchStats stats;
-  stats.int8_queries = stat_queries_.load();
-  stats.int8_widened = stat_widened_.load();
-  stats.int8_exact_scans = stat_exact_scans_.load();
-  stats.int8_candidates = stat_candidates_.load();
-  return stats;
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return search_totals_;
 }
 
 }  // namespace maskface

@@ -124,7 +124,8 @@ class GalleryStore {
   // the first pass's error bound. Raised before a row is published, never lowered.
   std::atomic<float> code_error_max_{0};
   std::atomic<float> code_norm_max_{0};
-  mutable std::atomic<uint64_t> stat_queries_{0}, stat_widened_{0}, stat_exact_scans_{0}, stat_candidates_{0};
+  mutable std::mutex stats_mutex_;  // guards search_totals_, taken once per search
+  mutable SearchStats search_totals_;
 };
 
 }  // namespace maskface
