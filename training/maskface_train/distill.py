@@ -35,6 +35,7 @@ from .export import ModelCard, export_onnx
 from .augment import web_augment
 from .import_onnx import load_fr_feature
 from .losses import distillation_loss, region_loss
+from .maskbank import MaskBank, build_mask_bank, paste_real_mask
 from .masks import face_prior_mask, render_mask
 from .mfsa import BACKGROUND, FACE, MaskFaceNet
 from .runs import Progress, RunDir, seed_everything
@@ -86,6 +87,9 @@ class DistillConfig:
     # Weight of the distillation of unmasked faces (synthetic-set clean faces, real bare photos)
     # against 1 for the synthetically masked ones: what keeps bare faces where the teacher had them.
     lambda_clean: float = 1.0
+    # Share of the synthetically masked faces that get a real mask cut from an rmfrd 'train' photo
+    # (maskbank.py) instead of a painted one.
+    real_mask_paste: float = 0.0
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -131,8 +135,11 @@ class MaskedBatches:
     """Batches of (input, region labels, teacher target, masked flags), drawn from one RNG."""
 
     def __init__(self, crops: np.ndarray, landmarks5: np.ndarray, targets: np.ndarray,
-                 config: DistillConfig) -> None:
+                 config: DistillConfig, mask_bank: MaskBank | None = None) -> None:
+        if config.real_mask_paste > 0 and not mask_bank:
+            raise ValueError("real_mask_paste needs a mask bank with cut-outs")
         self.crops, self.landmarks5, self.targets, self.config = crops, landmarks5, targets, config
+        self.mask_bank = mask_bank
         self.clean_labels = prior_labels()
 
     def sample(self, rng: np.random.Generator):
@@ -150,7 +157,9 @@ class MaskedBatches:
                 # Mirror the crop and its landmarks (left and right points swap roles).
                 image = image[:, ::-1]
                 points = points[[1, 0, 2, 4, 3]] * [-1, 1] + [111, 0]
-            if is_masked:
+            if is_masked and c.real_mask_paste > 0 and rng.random() < c.real_mask_paste:
+                image, regions = paste_real_mask(np.ascontiguousarray(image), self.mask_bank, rng, landmarks5=points)
+            elif is_masked:
                 image, regions = render_mask(np.ascontiguousarray(image), rng, landmarks5=points)
             else:
                 regions = self.clean_labels
@@ -262,7 +271,10 @@ def train(config: DistillConfig, out: str | Path, name: str = "maskface-mbf-cal"
     for p in teacher.parameters():
         p.requires_grad_(False)
     targets = teacher_targets(teacher, crops, "+".join(config.train_sets))
-    batches = MaskedBatches(crops, landmarks5, targets, config)
+    mask_bank = build_mask_bank() if config.real_mask_paste > 0 else None   # 'train' photos only
+    if mask_bank is not None:
+        print(f"mask bank: {len(mask_bank)} real masks cut from rmfrd 'train' photos")
+    batches = MaskedBatches(crops, landmarks5, targets, config, mask_bank)
     real_batches, prototypes = None, None
     if config.real_per_batch > 0:
         real = realmasks.load_rmfrd("train")   # 'train' identities only, by construction

@@ -12,7 +12,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, is_dataclass
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,10 @@ class RunDir:
         config_path = self.path / "config.json"
         if config_path.exists():
             previous = json.loads(config_path.read_text())
+            # Options added after the run began count as their defaults, so older runs resume.
+            for f in fields(config) if is_dataclass(config) else ():
+                if f.name not in previous and f.default is not MISSING:
+                    previous[f.name] = json.loads(json.dumps(f.default))
             if previous != json.loads(json.dumps(self.config)):
                 changed = sorted(k for k in set(previous) | set(self.config)
                                  if previous.get(k) != json.loads(json.dumps(self.config)).get(k))

@@ -89,3 +89,14 @@ def test_identity_loss_without_real_photos_is_refused(tiny, tmp_path):
     for weights in ({"lambda_identity": 1.0}, {"lambda_pull": 1.0}):
         with pytest.raises(ValueError, match="real_per_batch"):
             distill.train(replace(tiny, **weights), tmp_path / "run", export=False)
+
+
+def test_a_run_from_before_an_option_existed_resumes_with_its_default(tiny, tmp_path):
+    distill.train(replace(tiny, steps=1), tmp_path / "run", export=False)
+    config_path = tmp_path / "run" / "config.json"
+    older = json.loads(config_path.read_text())
+    del older["real_mask_paste"]
+    config_path.write_text(json.dumps(older))
+    distill.train(replace(tiny, steps=1), tmp_path / "run", export=False)   # the default: same run
+    with pytest.raises(ValueError, match="real_mask_paste"):
+        distill.train(replace(tiny, steps=1, real_mask_paste=0.5), tmp_path / "run", export=False)
