@@ -151,7 +151,7 @@ export async function evaluatePairSet(path: string, context: PhotoContext, optio
   const vectors: (Float32Array | undefined)[] = [];
   for (const bytes of set.images) {
     if (options.aligned) {
-      vectors.push((await context.recognizer.embed(await decodeImage(bytes))).vector);
+      vectors.push((await context.recognizer.embed(await decodeImage(bytes), { flip: context.flip })).vector);
     } else {
       vectors.push(mainFace(await facesOf(context, bytes))?.embedding.vector);
     }

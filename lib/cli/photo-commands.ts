@@ -30,6 +30,8 @@ export interface PhotoContext {
   alignment: FaceAlignment;
   minScore: number | undefined;
   mirrorLandmarks: boolean;
+  /** flip test-time augmentation (EmbedOptions.flip) */
+  flip: boolean;
 }
 
 /** Every face of a photo, embedded with the command's options. */
@@ -39,6 +41,7 @@ export async function facesOf(context: PhotoContext, image: string | Uint8Array 
     alignment: context.alignment,
     minScore: context.minScore,
     mirrorLandmarks: context.mirrorLandmarks,
+    flip: context.flip,
   });
 }
 

@@ -50,6 +50,7 @@ export interface NativeSession {
   embed(
     faces: NativeFace[],
     wantRegions: boolean,
+    flip: boolean,
   ): Promise<{ embeddings: Float32Array; regions?: Float32Array; timing: NativeTiming }>;
   dispose(): void;
 }
@@ -69,6 +70,8 @@ export interface NativeDetectEmbed {
   /** 5: eyes, nose tip, mouth corners; 3: eyes and nose tip; 4: BlazeFace keypoints (eyes, nose, mouth centre); 0: 5, then 3 where mean P[mask] over maskCells >= maskThreshold */
   alignmentPoints: 0 | 3 | 4 | 5;
   wantRegions: boolean;
+  /** Also run each face's mirror image and merge the two embeddings (regions stay the face's). */
+  flip: boolean;
   maskCells?: Uint32Array;
   maskPlane?: number;
   maskThreshold?: number;

@@ -62,6 +62,7 @@ struct EmbedRequest {
   // mouth corners are guesses).
   int alignment_points = 5;
   bool want_regions = false;
+  bool flip = false;  // also run each face's mirror image and merge the two embeddings
   std::vector<uint32_t> mask_cells;  // cells of one region plane (lib/ chooses them: the lower face)
   int mask_plane = 1;
   float mask_threshold = 0.5f;
@@ -189,7 +190,8 @@ class DetectWorker : public PromiseWorker {
     const size_t dim = static_cast<size_t>(d.embedding_dim);
     const size_t region_item = regions_.empty() ? 0 : regions_.size() / faces_.size();
     const size_t m = which.size();
-    std::vector<float> input(m * item), embeddings(m * dim), regions(m * region_item);
+    const size_t items = embed_.flip ? 2 * m : m;  // mirror images are items m..2m-1
+    std::vector<float> input(items * item), embeddings(items * dim), regions(items * region_item);
     // The template with the mouth centre in place of the left mouth corner, for keypoints.
     const double* t = pre.template_points.data();
     const double keypoint_template[8] = {t[0], t[1], t[2], t[3], t[4], t[5], (t[6] + t[8]) / 2, (t[7] + t[9]) / 2};
@@ -208,14 +210,24 @@ class DetectWorker : public PromiseWorker {
       }
       const auto source = photo.For(crop_to_image);
       WarpToTensor(source.image, source.out_to_src, pre.spec, input.data() + k * item);
+      if (embed_.flip) {
+        WarpToTensor(source.image, MirrorOutput(source.out_to_src, pre.spec.width), pre.spec, input.data() + (m + k) * item);
+      }
     }
-    embed_.session->Run(input.data(), static_cast<int64_t>(m), embeddings.data(), region_item ? regions.data() : nullptr);
-    for (size_t k = 0; k < m; ++k) {
-      const size_t i = which[k];
+    embed_.session->Run(input.data(), static_cast<int64_t>(items), embeddings.data(), region_item ? regions.data() : nullptr);
+    for (size_t k = 0; k < items; ++k) {
       float* row = embeddings.data() + k * dim;
       if (!AllFinite(row, dim) || !L2Normalize(row, dim)) {
-        throw Error(ErrorCode::kInference, "the model produced a non-finite or all-zero embedding for face " + std::to_string(i));
+        throw Error(ErrorCode::kInference, "the model produced a non-finite or all-zero embedding for face " +
+                                               std::to_string(which[k % m]) + (k < m ? "" : " (mirror image)"));
       }
+    }
+    if (embed_.flip && !MergeMirroredRows(embeddings.data(), m, dim)) {
+      throw Error(ErrorCode::kInference, "a face's embedding and its mirror image's cancel out (sum zero)");
+    }
+    for (size_t k = 0; k < m; ++k) {
+      const size_t i = which[k];
+      const float* row = embeddings.data() + k * dim;
       std::copy(row, row + dim, embeddings_.data() + i * dim);
       std::copy(regions.data() + k * region_item, regions.data() + (k + 1) * region_item, regions_.data() + i * region_item);
     }
@@ -276,7 +288,7 @@ Napi::Value DetectorWrap::Describe(const Napi::CallbackInfo& info) {
 }
 
 // detect(image, {minScore, nmsIoU, maxFaces, minFaceSize, retryPad, mirrorLandmarks},
-//        embed: {session, alignmentPoints, wantRegions} | null)
+//        embed: {session, alignmentPoints, wantRegions, flip?, maskCells?, maskPlane?, maskThreshold?} | null)
 //   -> Promise<{count, boxes, landmarks5, landmarks68, quality, embeddings?, regions?, timing}>
 Napi::Value DetectorWrap::Detect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -308,6 +320,7 @@ Napi::Value DetectorWrap::Detect(const Napi::CallbackInfo& info) {
       embed.alignment_points = static_cast<int>(IntegerArg(env, e.Get("alignmentPoints"), "alignmentPoints", 0, 5));
       if (embed.alignment_points == 1 || embed.alignment_points == 2) ThrowInvalid(env, "alignmentPoints must be 0 (auto), 3, 4 or 5");
       embed.want_regions = e.Get("wantRegions").ToBoolean();
+      embed.flip = e.Get("flip").ToBoolean();
       if (embed.alignment_points == 0) {
         auto cells = TypedArrayArg<uint32_t>(env, e.Get("maskCells"), "maskCells");
         const auto& d = embed.session->description();

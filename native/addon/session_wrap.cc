@@ -134,14 +134,15 @@ class EmbedWorker : public PromiseWorker {
  public:
   EmbedWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<const ort::InferenceSession> session,
               std::shared_ptr<const Preprocessing> preprocessing, std::shared_ptr<gpu::GpuPreprocessor> preprocessor,
-              std::vector<FaceInput> faces, bool want_regions)
+              std::vector<FaceInput> faces, bool want_regions, bool flip)
       : PromiseWorker(env, "maskface:embed"),
         owner_(Napi::Persistent(owner)),
         session_(std::move(session)),
         preprocessing_(std::move(preprocessing)),
         preprocessor_(std::move(preprocessor)),
         faces_(std::move(faces)),
-        want_regions_(want_regions && session_->description().regions_output >= 0) {}
+        want_regions_(want_regions && session_->description().regions_output >= 0),
+        flip_(flip) {}
 
  protected:
   void Compute() override {
@@ -150,24 +151,30 @@ class EmbedWorker : public PromiseWorker {
     const size_t n = faces_.size();
     const size_t item = static_cast<size_t>(spec.channels) * spec.height * spec.width;
     const size_t dim = static_cast<size_t>(d.embedding_dim);
+    const size_t region_item = want_regions_ ? 3 * static_cast<size_t>(d.regions_height) * d.regions_width : 0;
+    // With flip, the network also sees each face's mirror image: items n..2n-1.
+    const size_t items = flip_ ? 2 * n : n;
 
     auto start = Clock::now();
-    std::vector<Affine> out_to_src(n);
-    for (size_t i = 0; i < n; ++i) out_to_src[i] = FaceMap(faces_[i], *preprocessing_, i);
-    embeddings_.resize(n * dim);
-    if (want_regions_) regions_.resize(n * 3 * d.regions_height * d.regions_width);
+    std::vector<Affine> out_to_src(items);
+    for (size_t i = 0; i < n; ++i) {
+      out_to_src[i] = FaceMap(faces_[i], *preprocessing_, i);
+      if (flip_) out_to_src[n + i] = MirrorOutput(out_to_src[i], spec.width);
+    }
+    embeddings_.resize(items * dim);
+    regions_.resize(items * region_item);
     float* regions = want_regions_ ? regions_.data() : nullptr;
     std::vector<float> input;
     const float* device_input = nullptr;  // alignment on the GPU: the tensor stays on the device
     std::unique_lock<std::mutex> device_lock;
     if (preprocessor_) {
-      std::vector<ImageView> views(n);
-      for (size_t i = 0; i < n; ++i) views[i] = faces_[i].view;
+      std::vector<ImageView> views(items);
+      for (size_t i = 0; i < items; ++i) views[i] = faces_[i % n].view;
       device_lock = preprocessor_->Lock();
       device_input = preprocessor_->Prepare(views, out_to_src, spec);
     } else {
-      input.resize(n * item);
-      for (size_t i = 0; i < n; ++i) WarpToTensor(faces_[i].view, out_to_src[i], spec, input.data() + i * item);
+      input.resize(items * item);
+      for (size_t i = 0; i < items; ++i) WarpToTensor(faces_[i % n].view, out_to_src[i], spec, input.data() + i * item);
     }
     faces_.clear();
     faces_.shrink_to_fit();
@@ -175,21 +182,29 @@ class EmbedWorker : public PromiseWorker {
 
     start = Clock::now();
     if (device_input != nullptr) {
-      session_->RunDeviceInput(device_input, static_cast<int64_t>(n), embeddings_.data(), regions);
+      session_->RunDeviceInput(device_input, static_cast<int64_t>(items), embeddings_.data(), regions);
     } else {
-      session_->Run(input.data(), static_cast<int64_t>(n), embeddings_.data(), regions);
+      session_->Run(input.data(), static_cast<int64_t>(items), embeddings_.data(), regions);
     }
     inference_ms_ = MillisecondsSince(start);
 
     start = Clock::now();
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < items; ++i) {
       float* row = embeddings_.data() + i * dim;
-      if (!AllFinite(row, dim)) {
-        throw Error(ErrorCode::kInference, "the model produced a non-finite embedding for face " + std::to_string(i));
+      const bool finite = AllFinite(row, dim);
+      if (!finite || !L2Normalize(row, dim)) {
+        throw Error(ErrorCode::kInference, std::string("the model produced ") + (finite ? "an all-zero" : "a non-finite") +
+                                               " embedding for face " + std::to_string(i % n) +
+                                               (i < n ? "" : " (mirror image)"));
       }
-      if (!L2Normalize(row, dim)) {
-        throw Error(ErrorCode::kInference, "the model produced an all-zero embedding for face " + std::to_string(i));
+    }
+    if (flip_) {
+      if (!MergeMirroredRows(embeddings_.data(), n, dim)) {
+        throw Error(ErrorCode::kInference, "a face's embedding and its mirror image's cancel out (sum zero)");
       }
+      // The region maps (and maskProbability) stay those of the faces as given.
+      embeddings_.resize(n * dim);
+      regions_.resize(n * region_item);
     }
     postprocess_ms_ = MillisecondsSince(start);
   }
@@ -219,6 +234,7 @@ class EmbedWorker : public PromiseWorker {
   std::shared_ptr<gpu::GpuPreprocessor> preprocessor_;  // null: alignment on the CPU
   std::vector<FaceInput> faces_;
   bool want_regions_;
+  bool flip_;
   std::vector<float> embeddings_;
   std::vector<float> regions_;
   double preprocess_ms_ = 0, inference_ms_ = 0, postprocess_ms_ = 0;
@@ -386,7 +402,7 @@ Napi::Value SessionWrap::SetPreprocessing(const Napi::CallbackInfo& info) {
   });
 }
 
-// embed(faces: {data, width, height, channels, bgr, landmarks?: Float64Array}[], wantRegions)
+// embed(faces: {data, width, height, channels, bgr, landmarks?: Float64Array}[], wantRegions, flip)
 //   -> Promise<{embeddings: Float32Array, regions?: Float32Array, timing}>
 Napi::Value SessionWrap::Embed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -417,8 +433,10 @@ Napi::Value SessionWrap::Embed(const Napi::CallbackInfo& info) {
         input.landmarks.assign(points.Data(), points.Data() + points.ElementLength());
       }
     }
-    bool want_regions = info[1].ToBoolean();
-    return (new EmbedWorker(env, Value(), session, preprocessing_, preprocessor_, std::move(faces), want_regions))->Start();
+    const bool want_regions = info[1].ToBoolean();
+    const bool flip = info[2].ToBoolean();
+    return (new EmbedWorker(env, Value(), session, preprocessing_, preprocessor_, std::move(faces), want_regions, flip))
+        ->Start();
   });
 }
 

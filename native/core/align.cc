@@ -118,6 +118,12 @@ Affine ResizeMap(int src_width, int src_height, int out_width, int out_height) {
   return Affine{{scale_x, 0.0, 0.5 * scale_x - 0.5, 0.0, scale_y, 0.5 * scale_y - 0.5}};
 }
 
+Affine MirrorOutput(const Affine& out_to_src, int width) {
+  const double* m = out_to_src.m;
+  const double last = width - 1;
+  return Affine{{-m[0], m[1], m[0] * last + m[2], -m[3], m[4], m[3] * last + m[5]}};
+}
+
 namespace {
 
 // Four floats that the compiler keeps in one SIMD register (GCC and Clang vector extensions):

@@ -54,6 +54,10 @@ struct TensorSpec {
 // replicated to colour outputs; colour sources become grey outputs with BT.601 luma weights.
 void WarpToTensor(const ImageView& image, const Affine& out_to_src, const TensorSpec& spec, float* out);
 
+// The map that samples the mirror image of what out_to_src samples: output pixel (x, y) reads
+// where out_to_src reads for (width - 1 - x, y). Flip test-time augmentation warps with it.
+Affine MirrorOutput(const Affine& out_to_src, int width);
+
 // The same sampling into an interleaved 8-bit image (rounded to nearest), out_channels 1 or 3.
 void WarpToImage(const ImageView& image, const Affine& out_to_src, int out_width, int out_height,
                  int out_channels, bool out_bgr, uint8_t* out);

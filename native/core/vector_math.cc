@@ -29,4 +29,14 @@ bool L2Normalize(float* v, size_t dim) {
   return true;
 }
 
+bool MergeMirroredRows(float* rows, size_t n, size_t dim) {
+  for (size_t i = 0; i < n; ++i) {
+    float* row = rows + i * dim;
+    const float* mirror = rows + (n + i) * dim;
+    for (size_t k = 0; k < dim; ++k) row[k] += mirror[k];
+    if (!L2Normalize(row, dim)) return false;
+  }
+  return true;
+}
+
 }  // namespace maskface

@@ -411,6 +411,32 @@ void TestResizeMap(std::mt19937& rng) {
         "(e) ResizeMap 640x480 -> 320x240 is src = (dst + 0.5) * 2 - 0.5");
 }
 
+// MirrorOutput: the tensor it warps is the plain warp's, each row reversed; twice is the identity.
+void TestMirrorOutput(std::mt19937& rng) {
+  const TestImage image = RandomImage(rng, 160, 140, 3, 0);
+  const Affine map = SimilarityAround(1.3, 0.2, 56, 56, 80, 70);
+  TensorSpec spec;
+  const size_t plane = static_cast<size_t>(spec.width) * spec.height;
+  std::vector<float> plain(3 * plane), mirror(3 * plane);
+  maskface::WarpToTensor(image.View(false), map, spec, plain.data());
+  maskface::WarpToTensor(image.View(false), maskface::MirrorOutput(map, spec.width), spec, mirror.data());
+  double worst = 0.0;
+  for (int c = 0; c < 3; ++c) {
+    for (int y = 0; y < spec.height; ++y) {
+      for (int x = 0; x < spec.width; ++x) {
+        const float a = plain[c * plane + y * spec.width + x];
+        const float b = mirror[c * plane + y * spec.width + (spec.width - 1 - x)];
+        worst = std::max(worst, static_cast<double>(std::abs(a - b)));
+      }
+    }
+  }
+  // The mirrored map's coordinates are the same values computed in another order: equal to
+  // float rounding of the sample position, not to the bit.
+  Check(worst < 1e-5, "(e) MirrorOutput warps each tensor row reversed, max difference " + Format("%.3g", worst));
+  const Affine twice = maskface::MirrorOutput(maskface::MirrorOutput(map, 112), 112);
+  Check(MaxAbsDifference(twice, map) < 1e-12, "(e) MirrorOutput twice is the original map");
+}
+
 // ---- (f) degenerate and invalid input ------------------------------------------------------------
 
 void ExpectInvalidArgument(const std::function<void()>& call, const std::string& what) {
@@ -527,6 +553,27 @@ void TestVectorMath(std::mt19937& rng) {
   for (size_t i = 0; i < v.size(); ++i) worst = std::max(worst, std::abs(v[i] - original[i] / original_norm));
   Check(std::abs(norm(v) - 1.0) < 1e-6 && worst < 1e-7,
         "(g) L2Normalize: unit norm, direction kept, max error " + Format("%.3g", worst));
+
+  // MergeMirroredRows: rows i and n + i (unit vectors) -> unit (a + b) in row i.
+  const size_t n = 3, dim = 67;
+  std::vector<float> rows(2 * n * dim);
+  for (float& x : rows) x = gauss(rng);
+  for (size_t r = 0; r < 2 * n; ++r) maskface::L2Normalize(rows.data() + r * dim, dim);
+  const std::vector<float> before = rows;
+  bool merged = maskface::MergeMirroredRows(rows.data(), n, dim);
+  double merge_error = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<double> sum(dim);
+    double sum_norm = 0.0;
+    for (size_t k = 0; k < dim; ++k) {
+      sum[k] = static_cast<double>(before[i * dim + k]) + before[(n + i) * dim + k];
+      sum_norm += sum[k] * sum[k];
+    }
+    for (size_t k = 0; k < dim; ++k) merge_error = std::max(merge_error, std::abs(rows[i * dim + k] - sum[k] / std::sqrt(sum_norm)));
+  }
+  Check(merged && merge_error < 1e-6, "(g) MergeMirroredRows: unit sum of each pair, max error " + Format("%.3g", merge_error));
+  std::vector<float> opposite = {1.0f, 0.0f, -1.0f, 0.0f};  // one face (n = 1, dim 2) and its exact opposite
+  Check(!maskface::MergeMirroredRows(opposite.data(), 1, 2), "(g) MergeMirroredRows: a pair that cancels out -> false");
 }
 
 // ---- timing (printed, not asserted) --------------------------------------------------------------
@@ -569,6 +616,7 @@ int main() {
   TestRoundTrip();
   TestImageMatchesTensor(rng);
   TestResizeMap(rng);
+  TestMirrorOutput(rng);
   TestDegenerateAndInvalid();
   TestVectorMath(rng);
   PrintTiming(rng);

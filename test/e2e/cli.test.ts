@@ -164,6 +164,14 @@ t.test('eval: a labelled folder and an insightface pair set', { skip: missingDat
   t.equal(measured.splits[0].verification.genuinePairs, 2);
   t.equal(measured.splits[0].verification.impostorPairs, 2);
   t.equal(measured.bestAccuracy, 1, 'the 4 LFW pairs are told apart');
+  t.equal(measured.flip, false);
+
+  const flipped = await maskface('eval', join(repoRoot, 'test', 'fixtures', 'pairs-lfw-4.bin'), '--flip', '--json');
+  t.equal(flipped.code, 0, flipped.stderr);
+  const withFlip = JSON.parse(flipped.stdout);
+  t.equal(withFlip.flip, true, 'the report says the embeddings were flipped');
+  t.equal(withFlip.bestAccuracy, 1, 'the 4 LFW pairs are told apart with --flip too');
+  t.not(withFlip.bestThreshold, measured.bestThreshold, '--flip changed the scores');
 });
 
 t.test('bench names the threads, the gallery scan SIMD level and the CPU flags it ran with', async (t) => {
