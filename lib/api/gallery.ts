@@ -976,15 +976,27 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
     return new Gallery<GalleryId>(options);
   }
 
-  /** Loads a gallery file into this empty gallery; returns the journal the file names, if any. */
+  /**
+   * Loads a gallery file into this empty gallery; returns the journal the file names, if any.
+   * The model is checked from the file's description first; then its rows stream from the file
+   * into the store (no copy of the file in memory), and the ids bind to rows 0..count-1.
+   */
   async #loadFile(source: string, callSite: Error): Promise<JournalLink | undefined> {
-    const contents = await withCallSite(callSite, native().loadGalleryFile(source));
-    const { model, journal } = checkMeta(contents.meta, contents.dim, this.model, source);
-    const ids = decodeIds(contents.ids, contents.count, source) as GalleryId[];
-    if (contents.count > 0) {
-      this.#store.reserve(contents.count);
-      await this.addMany(ids, EmbeddingBatch._fromRows(contents.vectors, model, undefined, undefined, [], undefined));
+    const description = await withCallSite(callSite, native().describeGalleryFile(source));
+    const { journal } = checkMeta(description.meta, description.dim, this.model, source);
+    if (description.count === 0) return journal;
+    const bytes = description.count * (rowBytes(this.model.dim, this.storage) + 1);
+    if (bytes > totalmem()) {
+      throw new MaskFaceError(
+        `The gallery file ${source} holds ${description.count} rows, which need ${(bytes / 2 ** 30).toFixed(1)} GiB as ${this.storage}; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+        'ERR_OUT_OF_MEMORY',
+        { details: { path: source, count: description.count, bytes } },
+      );
     }
+    const loaded = await withCallSite(callSite, this.#store.loadFile(source, description.meta));
+    const ids = decodeIds(loaded.ids, loaded.count, source) as GalleryId[];
+    this.#rowIds = new Array<GalleryId | undefined>(ids.length);
+    ids.forEach((id, row) => this.#bind(id, row));
     return journal;
   }
 

@@ -132,6 +132,12 @@ export interface NativeGalleryStore {
   };
   /** Writes `rows` (live, in this order) with their encoded ids and meta to a gallery file, atomically. */
   save(path: string, rows: Uint32Array, ids: Uint8Array, meta: string): Promise<void>;
+  /**
+   * Streams a gallery file's rows into this empty store (rows 0..count-1), checking every byte;
+   * the file must still hold `meta` (what describeGalleryFile returned). Rejects with the file's
+   * error, leaving part of the rows: the caller drops the store.
+   */
+  loadFile(path: string, meta: string): Promise<{ count: number; ids: Uint8Array }>;
   attachDevice(deviceId: number): void;
   dispose(): void;
 }
@@ -205,8 +211,8 @@ export interface NativeBinding {
   ): Promise<NativeSession>;
   loadDetector(detector: Uint8Array, landmarks: Uint8Array, options: { intraOpThreads: number }): Promise<NativeDetector>;
   GalleryStore: new (dim: number, storage?: 'f32' | 'f16' | 'int8') => NativeGalleryStore;
-  /** Reads and checks a gallery file (native/core/gallery_file.h). */
-  loadGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; storage: 'f32' | 'f16'; ids: Uint8Array; vectors: Float32Array }>;
+  /** Reads and checks a gallery file's header, footer and meta (native/core/gallery_file.h). */
+  describeGalleryFile(path: string): Promise<{ dim: number; count: number; meta: string; storage: 'f32' | 'f16' }>;
   /** Reads, checks and opens (or creates) the journal of a gallery file for appends. */
   openGalleryJournal(path: string, dim: number, lineage: string | null, fileSeq: number, fileExists: boolean): Promise<NativeJournalContents>;
   alignmentMatrix(landmarks: Float64Array, template: Float64Array): Float64Array | null;

@@ -84,7 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadDetector", Napi::Function::New(env, DetectorWrap::Load, "loadDetector"));
   exports.Set("Detector", detector);
   exports.Set("GalleryStore", gallery);
-  exports.Set("loadGalleryFile", Napi::Function::New(env, LoadGalleryFile, "loadGalleryFile"));
+  exports.Set("describeGalleryFile", Napi::Function::New(env, DescribeGalleryFile, "describeGalleryFile"));
   exports.Set("openGalleryJournal", Napi::Function::New(env, JournalWrap::Open, "openGalleryJournal"));
   exports.Set("alignmentMatrix", Napi::Function::New(env, AlignmentMatrix, "alignmentMatrix"));
   exports.Set("warpImage", Napi::Function::New(env, WarpImage, "warpImage"));

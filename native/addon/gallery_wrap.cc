@@ -195,27 +195,85 @@ class SaveWorker : public PromiseWorker {
   std::string meta_;
 };
 
-// Reads and checks a gallery file on a worker thread; the vectors reach JS without a copy.
-class LoadFileWorker : public PromiseWorker {
+// Reads and checks a gallery file's header, footer and meta on a worker thread.
+class DescribeFileWorker : public PromiseWorker {
  public:
-  LoadFileWorker(Napi::Env env, std::string path) : PromiseWorker(env, "maskface:gallery.load"), path_(std::move(path)) {}
+  DescribeFileWorker(Napi::Env env, std::string path)
+      : PromiseWorker(env, "maskface:gallery.describe"), path_(std::move(path)) {}
 
  protected:
-  void Compute() override { contents_ = gallery_file::Load(path_); }
+  void Compute() override { description_ = gallery_file::LoadDescription(path_); }
 
   Napi::Value Result(Napi::Env env) override {
     Napi::Object result = Napi::Object::New(env);
-    result.Set("dim", Napi::Number::New(env, contents_.dim));
-    result.Set("count", Napi::Number::New(env, static_cast<double>(contents_.count)));
-    result.Set("meta", Napi::String::New(env, contents_.meta));
-    result.Set("storage", contents_.storage == gallery_file::Storage::kF16 ? "f16" : "f32");
-    result.Set("ids", MoveToJs(env, std::move(contents_.ids)));
-    result.Set("vectors", MoveToJs(env, std::move(contents_.vectors)));
+    result.Set("dim", Napi::Number::New(env, description_.dim));
+    result.Set("count", Napi::Number::New(env, static_cast<double>(description_.count)));
+    result.Set("meta", Napi::String::New(env, description_.meta));
+    result.Set("storage", description_.storage == gallery_file::Storage::kF16 ? "f16" : "f32");
     return result;
   }
 
  private:
   std::string path_;
+  gallery_file::Contents description_;
+};
+
+// Streams a gallery file's rows into an empty store on a worker thread (rows 0..count-1, each
+// normalised as PutRows does); only the ids come back to JS. The file must still hold the meta
+// lib/ checked (describeGalleryFile) and the store's dim. On failure the store holds part of the
+// file: lib/ drops it.
+class LoadFileWorker : public PromiseWorker {
+ public:
+  LoadFileWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<GalleryStore> store,
+                 std::shared_ptr<gpu::GpuGallery> device, std::string path, std::string expected_meta)
+      : PromiseWorker(env, "maskface:gallery.load"),
+        owner_(Napi::Persistent(owner)),
+        store_(std::move(store)),
+        device_(std::move(device)),
+        path_(std::move(path)),
+        expected_meta_(std::move(expected_meta)) {}
+
+ protected:
+  void Compute() override {
+    const size_t dim = store_->dim();
+    auto changed = [&] {
+      throw Error(ErrorCode::kIo, "Gallery file " + path_ + " changed while it was loaded", {ErrorDetail::Text("path", path_)});
+    };
+    const gallery_file::Contents description = gallery_file::LoadDescription(path_);
+    if (description.dim != dim || description.meta != expected_meta_) changed();
+    store_->Reserve(description.count);
+    std::vector<float> normalised;
+    std::vector<uint32_t> device_rows;
+    contents_ = gallery_file::LoadStreaming(path_, [&](uint64_t first, uint64_t n, uint32_t file_dim, const float* values) {
+      if (file_dim != dim || first + n > description.count) changed();
+      normalised.assign(values, values + n * dim);
+      for (uint64_t r = 0; r < n; ++r) {
+        L2Normalize(normalised.data() + r * dim, dim);  // finite and not all zeros: the reader checked
+        store_->Put(first + r, normalised.data() + r * dim);
+      }
+      if (device_ != nullptr) {
+        device_rows.resize(n);
+        for (uint64_t r = 0; r < n; ++r) device_rows[r] = static_cast<uint32_t>(first + r);
+        device_->Upload(device_rows.data(), n, normalised.data());
+      }
+    });
+    if (contents_.dim != dim || contents_.meta != expected_meta_ || contents_.count != description.count) changed();
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    GalleryWrap::Unwrap(owner_.Value())->ReportMemory(env);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("count", Napi::Number::New(env, static_cast<double>(contents_.count)));
+    result.Set("ids", MoveToJs(env, std::move(contents_.ids)));
+    return result;
+  }
+
+ private:
+  Napi::ObjectReference owner_;  // keeps the GalleryStore wrapper alive while the load runs
+  std::shared_ptr<GalleryStore> store_;
+  std::shared_ptr<gpu::GpuGallery> device_;
+  std::string path_;
+  std::string expected_meta_;
   gallery_file::Contents contents_;
 };
 
@@ -246,6 +304,7 @@ Napi::Function GalleryWrap::DefineClass(Napi::Env env) {
                                                   InstanceMethod<&GalleryWrap::Search>("search"),
                                                   InstanceMethod<&GalleryWrap::Stats>("stats"),
                                                   InstanceMethod<&GalleryWrap::Save>("save"),
+                                                  InstanceMethod<&GalleryWrap::LoadFile>("loadFile"),
                                                   InstanceMethod<&GalleryWrap::AttachDevice>("attachDevice"),
                                                   InstanceMethod<&GalleryWrap::Dispose>("dispose"),
                                               });
@@ -414,9 +473,21 @@ Napi::Value GalleryWrap::Save(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value LoadGalleryFile(const Napi::CallbackInfo& info) {
+Napi::Value DescribeGalleryFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value { return (new LoadFileWorker(env, PathArg(env, info[0], "path")))->Start(); });
+  return Guard(env, [&]() -> Napi::Value { return (new DescribeFileWorker(env, PathArg(env, info[0], "path")))->Start(); });
+}
+
+// loadFile(path, meta) -> Promise<{count, ids: Uint8Array}>: an empty store only.
+Napi::Value GalleryWrap::LoadFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto store = Live(env);
+    std::string path = PathArg(env, info[0], "path");
+    std::string meta = StringArg(env, info[1], "meta");
+    if (store->rows() != 0) ThrowInvalid(env, "loadFile needs an empty store");
+    return (new LoadFileWorker(env, Value(), store, device_, std::move(path), std::move(meta)))->Start();
+  });
 }
 
 Napi::Value GalleryWrap::Stats(const Napi::CallbackInfo& info) {

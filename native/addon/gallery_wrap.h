@@ -22,6 +22,8 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
 
   // Counts searches in flight so Put can refuse to overwrite a row one of them may read.
   std::shared_ptr<std::atomic<int>> active_searches() const { return active_searches_; }
+  // Tells V8 how much native memory the store holds (after writes, and after a load's worker).
+  void ReportMemory(Napi::Env env);
 
  private:
   Napi::Value Put(const Napi::CallbackInfo& info);
@@ -33,10 +35,10 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   Napi::Value Search(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value LoadFile(const Napi::CallbackInfo& info);
   Napi::Value AttachDevice(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<GalleryStore> Live(Napi::Env env) const;
-  void ReportMemory(Napi::Env env);
 
   std::shared_ptr<GalleryStore> store_;
   std::shared_ptr<gpu::GpuGallery> device_;  // the GPU copy, when attached
@@ -46,7 +48,8 @@ class GalleryWrap : public Napi::ObjectWrap<GalleryWrap>, public Releasable {
   Napi::Env env_;
 };
 
-// loadGalleryFile(path) -> Promise<{ dim, count, meta, ids: Uint8Array, vectors: Float32Array }>
-Napi::Value LoadGalleryFile(const Napi::CallbackInfo& info);
+// describeGalleryFile(path) -> Promise<{ dim, count, meta, storage }>: header, footer and meta,
+// checked; a gallery checks the meta (the model) before GalleryStore.loadFile reads the rows.
+Napi::Value DescribeGalleryFile(const Napi::CallbackInfo& info);
 
 }  // namespace maskface::addon

@@ -363,46 +363,103 @@ void ReadSection(Source& source, const char* section, uint64_t offset, void* out
   }
 }
 
-// Every check of the format, in an order that names the most telling fault first.
-Contents ReadContents(Source& source) {
+// Streams the vectors section to `rows` a chunk of whole rows at a time (f32, every value
+// finite, no row all zeros: a gallery holds unit vectors) and checks its checksum. A bad row
+// stops the rows at the chunk before it, but the section is still read to the end: a checksum
+// that does not match is the more telling fault, and is reported first.
+void StreamVectors(Source& source, const Layout& layout, uint64_t checksum, const RowSink& rows) {
+  const size_t value_bytes = ValueBytes(layout.storage);
+  const size_t row_bytes = layout.dim * value_bytes;
+  const uint64_t rows_per_chunk = std::max<size_t>(1, kChunkBytes / row_bytes);
+  const bool halves_stored = layout.storage == Storage::kF16;
+  std::vector<float> floats;
+  std::vector<uint16_t> halves;
+  try {
+    const size_t chunk_values = std::min(layout.count, rows_per_chunk) * layout.dim;
+    floats.resize(chunk_values);
+    if (halves_stored) halves.resize(chunk_values);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kOutOfMemory, source.subject() + ": out of memory for a chunk of its rows");
+  }
+  void* raw = halves_stored ? static_cast<void*>(halves.data()) : floats.data();
+  StreamingChecksum sum;
+  std::optional<IdsFault> bad_row;  // the first bad value or row: offset in the section, reason (as for ids)
+  for (uint64_t first = 0; first < layout.count; first += rows_per_chunk) {
+    const uint64_t n = std::min(rows_per_chunk, layout.count - first);
+    const size_t values = n * layout.dim;
+    source.Read(layout.vectors_offset + first * row_bytes, raw, n * row_bytes);
+    sum.Update(raw, n * row_bytes);
+    if (bad_row) continue;
+    if (halves_stored) ActiveKernels().to_f32(halves.data(), values, floats.data());
+    const float* bad = std::find_if(floats.data(), floats.data() + values, [](float v) { return !std::isfinite(v); });
+    if (bad != floats.data() + values) {
+      const uint64_t index = first * layout.dim + static_cast<uint64_t>(bad - floats.data());
+      bad_row = IdsFault{index * value_bytes, "row " + std::to_string(index / layout.dim) + " holds a value that is not finite"};
+      continue;
+    }
+    for (uint64_t r = 0; r < n && !bad_row; ++r) {
+      const float* row = floats.data() + r * layout.dim;
+      if (std::all_of(row, row + layout.dim, [](float v) { return v == 0.0f; })) {
+        bad_row = IdsFault{(first + r) * row_bytes, "row " + std::to_string(first + r) + " is all zeros"};
+      }
+    }
+    if (!bad_row) rows(first, n, layout.dim, floats.data());
+  }
+  if (sum.Digest() != checksum) {
+    ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset, "the vectors checksum does not match");
+  }
+  if (bad_row) ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset + bad_row->offset, bad_row->reason);
+}
+
+// The header, footer and meta of a file, checked; ids and vectors are not read.
+Contents ReadDescription(Source& source) {
   const Layout layout = ReadHeader(source);
   const SectionChecksums sums = ReadFooter(source);
   Contents contents;
   contents.dim = layout.dim;
   contents.count = layout.count;
   contents.storage = layout.storage;
-  std::vector<uint16_t> halves;
+  contents.meta.resize(layout.meta_bytes);
+  ReadSection(source, "meta", kHeaderBytes, contents.meta.data(), contents.meta.size(), sums.meta);
+  return contents;
+}
+
+// Every check of the format, in an order that names the most telling fault first. The vectors go
+// to `rows` when it is set (Contents::vectors stays empty), else into Contents::vectors.
+Contents ReadContents(Source& source, const RowSink* rows) {
+  const Layout layout = ReadHeader(source);
+  const SectionChecksums sums = ReadFooter(source);
+  Contents contents;
+  contents.dim = layout.dim;
+  contents.count = layout.count;
+  contents.storage = layout.storage;
   try {
     // Sizes are bounded by the file's size now.
     contents.meta.resize(layout.meta_bytes);
     contents.ids.resize(layout.ids_bytes);
-    contents.vectors.resize(layout.count * layout.dim);
-    if (layout.storage == Storage::kF16) halves.resize(layout.count * layout.dim);
+    if (rows == nullptr) contents.vectors.resize(layout.count * layout.dim);
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::kOutOfMemory,
                 source.subject() + ": out of memory for its " + std::to_string(layout.file_bytes) + " bytes");
   }
   ReadSection(source, "meta", kHeaderBytes, contents.meta.data(), contents.meta.size(), sums.meta);
   ReadSection(source, "ids", layout.ids_offset, contents.ids.data(), contents.ids.size(), sums.ids);
+  if (auto fault = FindIdsFault(contents.ids.data(), contents.ids.size(), layout.count)) {
+    ThrowCorrupt(source.subject(), "ids", layout.ids_offset + fault->offset, fault->reason);
+  }
   std::array<uint8_t, kVectorAlignment> padding;
   const uint64_t padding_offset = layout.vectors_offset - layout.padding_bytes;
   source.Read(padding_offset, padding.data(), layout.padding_bytes);
   if (auto at = FirstNonZero(padding.data(), layout.padding_bytes)) {
     ThrowCorrupt(source.subject(), "vectors", padding_offset + *at, "a padding byte before the vectors is not zero");
   }
-  void* vectors = layout.storage == Storage::kF16 ? static_cast<void*>(halves.data()) : contents.vectors.data();
-  ReadSection(source, "vectors", layout.vectors_offset, vectors, layout.vectors_bytes, sums.vectors);
-  if (layout.storage == Storage::kF16) ActiveKernels().to_f32(halves.data(), halves.size(), contents.vectors.data());
-
-  if (auto fault = FindIdsFault(contents.ids.data(), contents.ids.size(), layout.count)) {
-    ThrowCorrupt(source.subject(), "ids", layout.ids_offset + fault->offset, fault->reason);
-  }
-  const auto bad =
-      std::find_if(contents.vectors.begin(), contents.vectors.end(), [](float v) { return !std::isfinite(v); });
-  if (bad != contents.vectors.end()) {
-    const size_t index = static_cast<size_t>(bad - contents.vectors.begin());
-    ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset + index * ValueBytes(layout.storage),
-                 "row " + std::to_string(index / layout.dim) + " holds a value that is not finite");
+  if (rows != nullptr) {
+    StreamVectors(source, layout, sums.vectors, *rows);
+  } else {
+    float* out = contents.vectors.data();
+    StreamVectors(source, layout, sums.vectors, [&](uint64_t first, uint64_t n, uint32_t dim, const float* values) {
+      std::copy(values, values + n * dim, out + first * dim);
+    });
   }
   return contents;
 }
@@ -421,10 +478,13 @@ uint64_t WriteVectors(PendingFile& file, const Layout& layout, const RowSource& 
     for (uint64_t r = 0; r < n; ++r) {
       float* row = chunk.data() + r * row_floats;
       rows(first + r, row);
-      // A file with such a value could not be loaded again.
+      // A file with such a row could not be loaded again.
       if (!std::all_of(row, row + row_floats, [](float v) { return std::isfinite(v); })) {
         throw Error(ErrorCode::kInvalidArgument,
                     "Cannot save gallery: row " + std::to_string(first + r) + " holds a value that is not finite");
+      }
+      if (std::all_of(row, row + row_floats, [](float v) { return v == 0.0f; })) {
+        throw Error(ErrorCode::kInvalidArgument, "Cannot save gallery: row " + std::to_string(first + r) + " is all zeros");
       }
     }
     if (layout.storage == Storage::kF16) {
@@ -490,12 +550,29 @@ void CheckIds(const uint8_t* ids, size_t size, uint64_t count, uint64_t section_
 
 Contents Parse(const uint8_t* data, size_t size) {
   MemorySource source(data, size);
-  return ReadContents(source);
+  return ReadContents(source, nullptr);
 }
 
 Contents Load(const std::string& path) {
   FileSource source(path);
-  return ReadContents(source);
+  return ReadContents(source, nullptr);
+}
+
+Contents LoadDescription(const std::string& path) {
+  FileSource source(path);
+  return ReadDescription(source);
+}
+
+Contents LoadStreaming(const std::string& path, const RowSink& rows) {
+  MF_CHECK_ARG(rows, "LoadStreaming: no row sink");
+  FileSource source(path);
+  return ReadContents(source, &rows);
+}
+
+Contents ParseStreaming(const uint8_t* data, size_t size, const RowSink& rows) {
+  MF_CHECK_ARG(rows, "ParseStreaming: no row sink");
+  MemorySource source(data, size);
+  return ReadContents(source, &rows);
 }
 
 void Save(const std::string& path, uint32_t dim, uint64_t count, const std::string& meta,

@@ -52,8 +52,8 @@ using RowSource = std::function<void(uint64_t index, float* out)>;
 
 // Saves atomically (see above). `ids` is an ids section (kind, length, bytes per row) holding
 // exactly `count` entries; `meta` is at most 1 MiB; `storage` f16 rounds the values to half
-// floats. Errors: ErrorCode::kInvalidArgument for a malformed ids section, bad sizes or a row
-// value that is not finite (or not as a half float; Load would refuse the file),
+// floats. Errors: ErrorCode::kInvalidArgument for a malformed ids section, bad sizes, a row
+// value that is not finite (or not as a half float) or a row of zeros (Load would refuse the file),
 // ErrorCode::kIo with the system's reason for a file system failure. A failure before the rename
 // removes the temporary file and leaves `path` as it was; only the folder's fsync comes after it.
 // An exception from `rows` propagates the same way.
@@ -63,12 +63,29 @@ void Save(const std::string& path, uint32_t dim, uint64_t count, const std::stri
 // Reads and checks a whole file. Errors: ErrorCode::kIo when it cannot be opened or read
 // (details: path, errno), ErrorCode::kGalleryVersion for an intact header of another format
 // version (details: version), ErrorCode::kOutOfMemory when its sections do not fit, and
-// ErrorCode::kGalleryCorrupt for anything else that is wrong (details: section, offset; the zero
-// padding before the vectors counts as "vectors").
+// ErrorCode::kGalleryCorrupt for anything else that is wrong, a row of zeros included (details:
+// section, offset; the zero padding before the vectors counts as "vectors").
 Contents Load(const std::string& path);
 
 // The same checks over a file's bytes in memory (tests, fuzzing).
 Contents Parse(const uint8_t* data, size_t size);
+
+// What a file says about itself, read and checked before its rows are: dim, count, storage and
+// meta from its header, footer and meta section (ids and vectors stay empty and unchecked). A
+// loader checks the meta (the model) with it before it reads the rest.
+Contents LoadDescription(const std::string& path);
+
+// Receives a file's rows in row order, a chunk of whole rows at a time: rows first..first+n-1,
+// n x dim floats (half floats widened), every value finite; dim is the file's.
+using RowSink = std::function<void(uint64_t first, uint64_t n, uint32_t dim, const float* values)>;
+
+// Load without holding the vectors: they go to `rows` chunk by chunk while the file is read
+// (about 1 MiB at a time), and Contents::vectors stays empty; so a gallery's load needs memory for
+// its store, not for a second copy of the file. The same checks and errors as Load, but the rows
+// reach the sink before the end of the file is checked: when it throws, discard what the sink
+// received. An exception from the sink propagates.
+Contents LoadStreaming(const std::string& path, const RowSink& rows);
+Contents ParseStreaming(const uint8_t* data, size_t size, const RowSink& rows);
 
 // The first malformed entry of an ids section (see CheckIds): where it is in the section, and what
 // is wrong; nothing when all `count` entries are well-formed and fill the section exactly.

@@ -283,6 +283,25 @@ void TestRoundTripLarge(const TempFolder& tmp) {
   Check(ReadAll(path) == Forge(dim, count, "{}", ids, vectors), "Save writes the bytes of the format");
   const gf::Contents c = gf::Load(path);
   Check(c.count == count && c.vectors == vectors && c.ids == ids, "Load reads every row back");
+
+  const gf::Contents d = gf::LoadDescription(path);
+  Check(d.dim == dim && d.count == count && d.meta == "{}" && d.storage == gf::Storage::kF32 && d.ids.empty() &&
+            d.vectors.empty(),
+        "LoadDescription: dim, count, storage and meta; no ids, no vectors");
+
+  // LoadStreaming hands the rows over in order, in chunks, and keeps none of them.
+  std::vector<float> streamed;
+  uint64_t next = 0, chunks = 0;
+  bool in_order = true;
+  const gf::Contents s = gf::LoadStreaming(path, [&](uint64_t first, uint64_t n, uint32_t chunk_dim, const float* values) {
+    in_order &= first == next && n > 0 && chunk_dim == dim;
+    next = first + n;
+    ++chunks;
+    streamed.insert(streamed.end(), values, values + n * chunk_dim);
+  });
+  Check(in_order && next == count && chunks > 1 && streamed == vectors,
+        "LoadStreaming: every row once, in order, in " + std::to_string(chunks) + " chunks");
+  Check(s.vectors.empty() && s.ids == ids && s.meta == "{}" && s.count == count, "LoadStreaming keeps ids and meta, not vectors");
   fs::remove(path);
 }
 
@@ -416,7 +435,22 @@ void TestNonFiniteValues() {
     small.vectors[6] = bad;  // row 1, value 2
     CheckCorrupt(ParseError(small.File()), "vectors", Small::kVectorsOffset + 6 * 4,
                  "value " + maskface::test::Format("%g", bad) + " at row 1, value 2");
+    uint64_t rows_received = 0;
+    const Bytes file = small.File();
+    const auto e = Caught([&] {
+      gf::ParseStreaming(file.data(), file.size(), [&](uint64_t, uint64_t n, uint32_t, const float*) { rows_received += n; });
+    });
+    Check(IsCorrupt(e, "vectors", Small::kVectorsOffset + 6 * 4) && rows_received == 0,
+          "ParseStreaming: the same fault, and no row of the chunk that holds it reaches the sink");
   }
+  Small zeros;
+  std::fill(zeros.vectors.begin() + 4, zeros.vectors.end(), 0.0f);
+  CheckCorrupt(ParseError(zeros.File()), "vectors", Small::kVectorsOffset + 16, "row 1 all zeros");
+  // A damaged value whose checksum no longer matches is reported as the checksum, not the value.
+  Bytes damaged = Small().File();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(&damaged[Small::kVectorsOffset + 4], &nan, sizeof nan);
+  CheckCorrupt(ParseError(damaged), "vectors", Small::kVectorsOffset, "a NaN written over row 0 without a new checksum");
 }
 
 void TestMalformedIds() {
@@ -486,6 +520,11 @@ void TestSaveArguments(const TempFolder& tmp) {
   invalid("count 3 for two ids", [&] { gf::Save(path, 4, 3, "", small.ids, rows); });
   invalid("an id of kind 9", [&] { gf::Save(path, 4, 1, "", {9, 0, 0, 0, 0, 0, 0, 0, 0}, rows); });
   invalid("no row source", [&] { gf::Save(path, 4, 2, "", small.ids, nullptr); });
+  invalid("row 1 all zeros", [&] {
+    gf::Save(path, 4, 2, "", small.ids, [](uint64_t index, float* out) {
+      for (int d = 0; d < 4; ++d) out[d] = index == 1 ? 0.0f : 1.0f;
+    });
+  });
   invalid("a NaN in row 1", [&] {
     gf::Save(path, 4, 2, "", small.ids, [](uint64_t index, float* out) {
       for (int d = 0; d < 4; ++d) out[d] = index == 1 && d == 3 ? std::nanf("") : 1.0f;

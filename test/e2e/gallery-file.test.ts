@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { EmbeddingBatch, FaceEmbedding, Gallery, MaskFaceError } from '../../dist/esm/index.js';
-import { repoRoot } from '../helpers/data.js';
+import { inFreshProcess, repoRoot } from '../helpers/data.js';
 
 const model = { id: 'c'.repeat(64), dim: 37, name: 'test' };
 const work = mkdtempSync(join(tmpdir(), 'maskface-gallery-file-'));
@@ -261,5 +261,42 @@ t.test('f16 galleries save half floats: half the vector bytes, loaded into eithe
     // halves), within rounding in f32.
     const worst = Math.max(...Array.from(got.scores, (score, i) => Math.abs(score - want.scores[i]!)));
     t.ok(storage === 'f16' ? worst === 0 : worst < 1e-3, `scores within ${worst.toExponential(1)}`);
+  }
+});
+
+t.test('a load streams the rows into the gallery: peak memory is the store, not the file held twice', async (t) => {
+  const big = { id: 'd'.repeat(64), dim: 512, name: 'big' };
+  const count = 100_000;
+  for (const storage of ['f32', 'f16'] as const) {
+    const path = join(work, `big-${storage}.mfg`);
+    const saved = inFreshProcess(`
+      const model = ${JSON.stringify(big)};
+      const gallery = new m.Gallery({ model, storage: '${storage}', threads: 1 });
+      let s = 12345;
+      for (let start = 0; start < ${count}; start += 10000) {
+        const rows = new Float32Array(10000 * model.dim).map(() => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32) - 0.5);
+        await gallery.addMany(Array.from({ length: 10000 }, (_, i) => 'p' + (start + i)), m.EmbeddingBatch.fromVectors(rows, model));
+      }
+      await gallery.save(${JSON.stringify(path)});
+      const probe = await gallery.search(m.FaceEmbedding.fromVector(new Float32Array(model.dim).map((_, i) => Math.sin(i)), model), { k: 3 });
+      await gallery.dispose();
+      return probe;`);
+    t.ok(saved.ok, `${storage}: saved ${JSON.stringify(saved.error ?? '')}`);
+    const loaded = inFreshProcess(`
+      const { readFileSync } = await import('node:fs');
+      const kib = (key) => Number(readFileSync('/proc/self/status', 'utf8').match(new RegExp(key + ':\\\\s+(\\\\d+)'))[1]) * 1024;
+      const model = ${JSON.stringify(big)};
+      const before = kib('VmRSS');
+      const gallery = await m.Gallery.load(${JSON.stringify(path)}, { model, storage: '${storage}', threads: 1 });
+      const peak = kib('VmHWM');
+      const probe = await gallery.search(m.FaceEmbedding.fromVector(new Float32Array(model.dim).map((_, i) => Math.sin(i)), model), { k: 3 });
+      return { growth: peak - before, size: gallery.size, hostBytes: gallery.memory.hostBytes, probe };`);
+    t.ok(loaded.ok, `${storage}: loaded ${JSON.stringify(loaded.error ?? '')}`);
+    const { growth, size, hostBytes, probe } = loaded.ok;
+    t.equal(size, count, `${storage}: every row`);
+    t.same(probe, saved.ok, `${storage}: the loaded gallery answers as the saved one did`);
+    // Holding the file's vectors and the store at once would be at least twice the store.
+    t.ok(growth < 1.5 * hostBytes, `${storage}: the load grew the process by ${(growth / 2 ** 20).toFixed(0)} MiB for a store of ${(hostBytes / 2 ** 20).toFixed(0)} MiB`);
+    rmSync(path);
   }
 });
