@@ -5,7 +5,8 @@
 // offsets its header gives), so that the fuzzer also gets past the checksums to the checks behind
 // them: layout, padding, ids, values. A file that parses must be canonical: Save of its contents
 // (in its storage type: half floats widen and narrow back exactly) writes the same bytes, and
-// Load of those gives the same contents.
+// Load of those gives the same contents. ParseStreaming must reach the same verdict, with its
+// rows arriving in order, once each, and (for a file that parses) exactly Parse's vectors.
 #include <unistd.h>
 
 #include <cmath>
@@ -72,19 +73,60 @@ void CheckRoundTrip(const Bytes& file, const gf::Contents& contents) {
   FUZZ_CHECK(SameContents(gf::Load(path), contents));
 }
 
+// What ParseStreaming makes of a file: its contents with the streamed rows as vectors, or its
+// error (code and message).
+struct StreamedVerdict {
+  gf::Contents contents;
+  bool failed = false;
+  maskface::ErrorCode code{};
+  std::string message;
+};
+
+StreamedVerdict ParseByStreaming(const Bytes& file) {
+  StreamedVerdict verdict;
+  std::vector<float> rows;
+  uint64_t next = 0;
+  try {
+    verdict.contents = gf::ParseStreaming(file.data(), file.size(), [&](uint64_t first, uint64_t n, uint32_t dim, const float* values) {
+      FUZZ_CHECK(first == next && n > 0);
+      next = first + n;
+      for (uint64_t r = 0; r < n; ++r) {
+        const float* row = values + r * dim;
+        bool zero = true;
+        for (uint32_t d = 0; d < dim; ++d) {
+          FUZZ_CHECK(std::isfinite(row[d]));
+          zero &= row[d] == 0.0f;
+        }
+        FUZZ_CHECK(!zero);
+      }
+      rows.insert(rows.end(), values, values + n * dim);
+    });
+    FUZZ_CHECK(verdict.contents.vectors.empty() && next == verdict.contents.count);
+    verdict.contents.vectors = std::move(rows);
+  } catch (const maskface::Error& e) {
+    verdict.failed = true;
+    verdict.code = e.code();
+    verdict.message = e.what();
+  }
+  return verdict;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   Bytes file(data + 1, data + size);
   if (data[0] & 1) Reseal(file);
+  const StreamedVerdict streamed = ParseByStreaming(file);
   gf::Contents contents;
   try {
     contents = gf::Parse(file.data(), file.size());
   } catch (const maskface::Error& e) {
     FUZZ_CHECK(e.code() == maskface::ErrorCode::kGalleryCorrupt || e.code() == maskface::ErrorCode::kGalleryVersion);
+    FUZZ_CHECK(streamed.failed && streamed.code == e.code() && streamed.message == e.what());
     return 0;
   }
+  FUZZ_CHECK(!streamed.failed && SameContents(streamed.contents, contents));
   FUZZ_CHECK(contents.vectors.size() == contents.count * contents.dim);
   for (float v : contents.vectors) FUZZ_CHECK(std::isfinite(v));
   gf::CheckIds(contents.ids.data(), contents.ids.size(), contents.count, 0);
