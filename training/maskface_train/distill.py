@@ -90,6 +90,8 @@ class DistillConfig:
     # Share of the synthetically masked faces that get a real mask cut from an rmfrd 'train' photo
     # (maskbank.py) instead of a painted one.
     real_mask_paste: float = 0.0
+    # Share of the painted masks lit by the face's own light, with soft edges (masks.render_mask).
+    mask_lighting: float = 0.0
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -160,7 +162,8 @@ class MaskedBatches:
             if is_masked and c.real_mask_paste > 0 and rng.random() < c.real_mask_paste:
                 image, regions = paste_real_mask(np.ascontiguousarray(image), self.mask_bank, rng, landmarks5=points)
             elif is_masked:
-                image, regions = render_mask(np.ascontiguousarray(image), rng, landmarks5=points)
+                lit = c.mask_lighting > 0 and rng.random() < c.mask_lighting
+                image, regions = render_mask(np.ascontiguousarray(image), rng, landmarks5=points, lit=lit)
             else:
                 regions = self.clean_labels
             if augment:

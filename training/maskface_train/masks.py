@@ -336,15 +336,33 @@ def _paint(style: str, shape: MaskShape, p: Placement, frame: FaceFrame, raster:
 
 # --- entry point ------------------------------------------------------------------------------
 
+def _light_from_face(image: np.ndarray, raster: np.ndarray, colour: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """The face's own light on the mask: colours times the face's low-frequency brightness under
+    the mask relative to its mean there (the side in shadow stays in shadow), and the outline's
+    pixels blended with what lies beneath (a soft edge). Returns the new colours, raster order."""
+    luminance = image.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    light = cv2.GaussianBlur(luminance, (0, 0), rng.uniform(4.0, 8.0))[raster]
+    relative = np.clip(light / max(float(light.mean()), 8.0), 0.35, 1.8) ** rng.uniform(0.4, 1.0)
+    colour = colour * relative[:, None]
+    edge = (raster & ~cv2.erode(raster.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool))[raster]
+    below = image[raster].astype(np.float32)
+    mix = rng.uniform(0.3, 0.5)
+    colour[edge] = (1 - mix) * colour[edge] + mix * below[edge]
+    return colour
+
+
 def render_mask(image: np.ndarray, rng: np.random.Generator, landmarks5: np.ndarray | None = None,
-                style: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                style: str | None = None, lit: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Paint a synthetic mask on an aligned face.
 
     image: uint8 HxWx3 RGB (square; 112 for the ArcFace frame); landmarks5: (5, 2) in image
     pixels, the ArcFace template by default; style: one of STYLES, random if None.
     Returns (masked image uint8 HxWx3, region map uint8 HxW: 0 face, 1 mask, 2 background).
-    Mask pixels are exactly the rasterised outline (plus ear loops) that was painted, and they do
-    not depend on the input pixels; every other pixel is left untouched.
+    Mask pixels are exactly the rasterised outline (plus ear loops) that was painted; every other
+    pixel is left untouched. Unlit (the default), mask colours do not depend on the input pixels;
+    `lit` shades them with the face's own light and softens the outline against what lies beneath
+    (the region map is the same as unlit with the same rng).
     """
     size = image.shape[0]
     if landmarks5 is None:
@@ -355,6 +373,8 @@ def render_mask(image: np.ndarray, rng: np.random.Generator, landmarks5: np.ndar
     shape = STYLES[style](placement, rng)
     raster, straps = _rasterise(shape, placement, frame, size, strap_thickness=1 + (style == "cloth"))
     colour = _paint(style, shape, placement, frame, raster, straps, rng)
+    if lit:
+        colour = _light_from_face(image, raster, colour, rng)
 
     masked = image.copy()
     masked[raster] = np.clip(colour + 0.5, 0, 255).astype(np.uint8)

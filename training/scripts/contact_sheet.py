@@ -10,7 +10,10 @@ positions read off the mean of 30 of its images (not per face). LFW (lfw_aligned
 200x200. Individual faces can sit a few pixels off the template, so masks placed from the
 template landmarks can sit a little off too.
 
-Usage: /usr/bin/python3 training/scripts/contact_sheet.py [--data DIR] [--out PNG]
+With --lit the masks are lit by the face's own light with soft edges (render_mask(lit=True);
+the same masks as without it, seed for seed): docs/masks_contact_sheet_lit.png.
+
+Usage: /usr/bin/python3 training/scripts/contact_sheet.py [--data DIR] [--out PNG] [--lit]
 """
 from __future__ import annotations
 
@@ -59,14 +62,14 @@ def region_picture(regions: np.ndarray) -> np.ndarray:
     return picture
 
 
-def contact_sheet(faces: list[np.ndarray], seed: int = 0) -> np.ndarray:
+def contact_sheet(faces: list[np.ndarray], seed: int = 0, lit: bool = False) -> np.ndarray:
     rng = np.random.default_rng(seed)
     gap = np.full((112, 4, 3), 255, np.uint8)
     rows = []
     for face in faces:
         cells = [face, gap]
         for style in STYLES:
-            masked, regions = render_mask(face, rng, style=style)
+            masked, regions = render_mask(face, rng, style=style, lit=lit)
             cells += [masked, region_picture(regions), gap]
         rows.append(np.hstack(cells[:-1]))
     return np.vstack(rows)
@@ -75,12 +78,14 @@ def contact_sheet(faces: list[np.ndarray], seed: int = 0) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--lit", action="store_true", help="masks lit by the face, soft edges")
     args = parser.parse_args()
-    sheet = contact_sheet(aligned_faces(args.data))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    print(f"{args.out}: {sheet.shape[1]}x{sheet.shape[0]}, {args.out.stat().st_size // 1024} KB")
+    out = args.out or (DEFAULT_OUT.with_name("masks_contact_sheet_lit.png") if args.lit else DEFAULT_OUT)
+    sheet = contact_sheet(aligned_faces(args.data), lit=args.lit)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"{out}: {sheet.shape[1]}x{sheet.shape[0]}, {out.stat().st_size // 1024} KB")
 
 
 if __name__ == "__main__":

@@ -121,3 +121,25 @@ def test_fast_enough():
         render_mask(face, rng)
     per_face = (time.perf_counter() - start) / 200
     assert per_face < 0.005, f"{per_face * 1e3:.2f} ms per face"  # ~1.5 ms here; slack for busy CI
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_lit_masks_follow_the_face_light_and_keep_the_labels(style):
+    # A face lit from the right: brightness rises left to right.
+    ramp = np.linspace(40, 230, 112, dtype=np.float32)
+    face = np.repeat(np.repeat(ramp[None, :, None], 112, axis=0), 3, axis=2).astype(np.uint8)
+    gains = []
+    for seed in SEEDS:
+        plain, regions = render_mask(face, np.random.default_rng(seed), style=style)
+        lit, lit_regions = render_mask(face, np.random.default_rng(seed), style=style, lit=True)
+        np.testing.assert_array_equal(lit_regions, regions)                      # the same raster
+        outside = regions != MASK
+        np.testing.assert_array_equal(lit[outside], face[outside])               # nothing else touched
+        mask = regions == MASK
+        xs = np.nonzero(mask)[1]
+        right, left = xs > 60, xs < 52
+        luminance = lambda img: img[mask].astype(np.float32).mean(1)
+        # Relative to the unlit paint, the right side of a lit mask is brighter than its left.
+        ratio = (luminance(lit) + 1) / (luminance(plain) + 1)
+        gains.append(ratio[right].mean() / ratio[left].mean())
+    assert np.median(gains) > 1.2
