@@ -411,38 +411,30 @@ void StreamVectors(Source& source, const Layout& layout, uint64_t checksum, cons
   if (bad_row) ThrowCorrupt(source.subject(), "vectors", layout.vectors_offset + bad_row->offset, bad_row->reason);
 }
 
-// The header, footer and meta of a file, checked; ids and vectors are not read.
-Contents ReadDescription(Source& source) {
-  const Layout layout = ReadHeader(source);
-  const SectionChecksums sums = ReadFooter(source);
-  Contents contents;
-  contents.dim = layout.dim;
-  contents.count = layout.count;
-  contents.storage = layout.storage;
-  contents.meta.resize(layout.meta_bytes);
-  ReadSection(source, "meta", kHeaderBytes, contents.meta.data(), contents.meta.size(), sums.meta);
-  return contents;
-}
+enum class Extent { kDescription, kWhole };
 
-// Every check of the format, in an order that names the most telling fault first. The vectors go
-// to `rows` when it is set (Contents::vectors stays empty), else into Contents::vectors.
-Contents ReadContents(Source& source, const RowSink* rows) {
+// Every check of the format, in an order that names the most telling fault first. kDescription
+// stops after the meta section (ids and vectors are not read). The vectors go to `rows` when it
+// is set (Contents::vectors stays empty), else into Contents::vectors.
+Contents ReadContents(Source& source, Extent extent, const RowSink* rows) {
   const Layout layout = ReadHeader(source);
   const SectionChecksums sums = ReadFooter(source);
   Contents contents;
   contents.dim = layout.dim;
   contents.count = layout.count;
   contents.storage = layout.storage;
+  const bool whole = extent == Extent::kWhole;
   try {
     // Sizes are bounded by the file's size now.
     contents.meta.resize(layout.meta_bytes);
-    contents.ids.resize(layout.ids_bytes);
-    if (rows == nullptr) contents.vectors.resize(layout.count * layout.dim);
+    if (whole) contents.ids.resize(layout.ids_bytes);
+    if (whole && rows == nullptr) contents.vectors.resize(layout.count * layout.dim);
   } catch (const std::bad_alloc&) {
     throw Error(ErrorCode::kOutOfMemory,
                 source.subject() + ": out of memory for its " + std::to_string(layout.file_bytes) + " bytes");
   }
   ReadSection(source, "meta", kHeaderBytes, contents.meta.data(), contents.meta.size(), sums.meta);
+  if (!whole) return contents;
   ReadSection(source, "ids", layout.ids_offset, contents.ids.data(), contents.ids.size(), sums.ids);
   if (auto fault = FindIdsFault(contents.ids.data(), contents.ids.size(), layout.count)) {
     ThrowCorrupt(source.subject(), "ids", layout.ids_offset + fault->offset, fault->reason);
@@ -550,29 +542,29 @@ void CheckIds(const uint8_t* ids, size_t size, uint64_t count, uint64_t section_
 
 Contents Parse(const uint8_t* data, size_t size) {
   MemorySource source(data, size);
-  return ReadContents(source, nullptr);
+  return ReadContents(source, Extent::kWhole, nullptr);
 }
 
 Contents Load(const std::string& path) {
   FileSource source(path);
-  return ReadContents(source, nullptr);
+  return ReadContents(source, Extent::kWhole, nullptr);
 }
 
 Contents LoadDescription(const std::string& path) {
   FileSource source(path);
-  return ReadDescription(source);
+  return ReadContents(source, Extent::kDescription, nullptr);
 }
 
 Contents LoadStreaming(const std::string& path, const RowSink& rows) {
   MF_CHECK_ARG(rows, "LoadStreaming: no row sink");
   FileSource source(path);
-  return ReadContents(source, &rows);
+  return ReadContents(source, Extent::kWhole, &rows);
 }
 
 Contents ParseStreaming(const uint8_t* data, size_t size, const RowSink& rows) {
   MF_CHECK_ARG(rows, "ParseStreaming: no row sink");
   MemorySource source(data, size);
-  return ReadContents(source, &rows);
+  return ReadContents(source, Extent::kWhole, &rows);
 }
 
 void Save(const std::string& path, uint32_t dim, uint64_t count, const std::string& meta,
