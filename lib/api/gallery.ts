@@ -993,6 +993,7 @@ export class Gallery<GalleryId extends Id = string> implements AsyncDisposable {
         { details: { path: source, count: description.count, bytes } },
       );
     }
+    this.#store.reserve(description.count);
     const loaded = await withCallSite(callSite, this.#store.loadFile(source, description.meta));
     const ids = decodeIds(loaded.ids, loaded.count, source) as GalleryId[];
     this.#rowIds = new Array<GalleryId | undefined>(ids.length);

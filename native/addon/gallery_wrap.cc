@@ -220,8 +220,8 @@ class DescribeFileWorker : public PromiseWorker {
 
 // Streams a gallery file's rows into an empty store on a worker thread (rows 0..count-1, each
 // normalised as PutRows does); only the ids come back to JS. The file must still hold the meta
-// lib/ checked (describeGalleryFile) and the store's dim. On failure the store holds part of the
-// file: lib/ drops it.
+// lib/ checked (describeGalleryFile, which also gave the count lib/ reserved) and the store's dim.
+// On failure the store holds part of the file: lib/ drops it.
 class LoadFileWorker : public PromiseWorker {
  public:
   LoadFileWorker(Napi::Env env, Napi::Object owner, std::shared_ptr<GalleryStore> store,
@@ -239,13 +239,10 @@ class LoadFileWorker : public PromiseWorker {
     auto changed = [&] {
       throw Error(ErrorCode::kIo, "Gallery file " + path_ + " changed while it was loaded", {ErrorDetail::Text("path", path_)});
     };
-    const gallery_file::Contents description = gallery_file::LoadDescription(path_);
-    if (description.dim != dim || description.meta != expected_meta_) changed();
-    store_->Reserve(description.count);
     std::vector<float> normalised;
     std::vector<uint32_t> device_rows;
     contents_ = gallery_file::LoadStreaming(path_, [&](uint64_t first, uint64_t n, uint32_t file_dim, const float* values) {
-      if (file_dim != dim || first + n > description.count) changed();
+      if (file_dim != dim) changed();
       normalised.assign(values, values + n * dim);
       for (uint64_t r = 0; r < n; ++r) {
         L2Normalize(normalised.data() + r * dim, dim);  // finite and not all zeros: the reader checked
@@ -257,7 +254,7 @@ class LoadFileWorker : public PromiseWorker {
         device_->Upload(device_rows.data(), n, normalised.data());
       }
     });
-    if (contents_.dim != dim || contents_.meta != expected_meta_ || contents_.count != description.count) changed();
+    if (contents_.dim != dim || contents_.meta != expected_meta_) changed();
   }
 
   Napi::Value Result(Napi::Env env) override {
